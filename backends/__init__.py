@@ -1,0 +1,1 @@
+"""Built-in backends; each one is an ordinary plugin (see its ``plugin`` module)."""

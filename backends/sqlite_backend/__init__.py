@@ -1,0 +1,1 @@
+"""The ``sqlite`` backend: relational tables on ``dataset``/SQLAlchemy, WAL, real transactions."""

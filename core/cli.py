@@ -1,0 +1,5 @@
+"""Command-line interface (placeholder, filled below)."""
+
+
+def main() -> None:
+    pass
