@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from .errors import (
     AlreadyExistsError,
     CapacityError,
@@ -38,6 +40,7 @@ from .models import (
     check_file_name,
     check_guild_id,
     check_tribute_id,
+    describe_validation_error,
     utcnow,
     validated,
 )
@@ -195,7 +198,7 @@ class TributeStore(ABC):
         return self._list_guilds()
 
     # -------------------------------------------------------------- tributes
-    def create_tribute(self, guild_id: int, tribute_id: str, **fields: Any) -> Tribute:
+    def create_tribute(self, guild_id: int, tribute_id: str, /, **fields: Any) -> Tribute:
         """Create a tribute (and its guild if new) with an empty inventory."""
         now = utcnow()
         fields.setdefault("created_at", now)
@@ -217,7 +220,7 @@ class TributeStore(ABC):
     def has_tribute(self, guild_id: int, tribute_id: str) -> bool:
         return self._get_tribute(check_guild_id(guild_id), check_tribute_id(tribute_id)) is not None
 
-    def update_tribute(self, guild_id: int, tribute_id: str, **changes: Any) -> Tribute:
+    def update_tribute(self, guild_id: int, tribute_id: str, /, **changes: Any) -> Tribute:
         """Change a tribute's fields (name, user_id, face_claim_url, ...)."""
         fixed = sorted(_FIXED_TRIBUTE_FIELDS & changes.keys())
         if fixed:
@@ -256,7 +259,10 @@ class TributeStore(ABC):
         self._writable()
         with self.transaction():
             candidate = self.get_inventory(guild_id, tribute_id).model_copy(deep=True)
-            change(candidate)
+            try:
+                change(candidate)
+            except ValidationError as error:  # an assignment such as capacity=-1
+                raise InvalidInputError(describe_validation_error(error, "Inventory")) from None
             new = validated(Inventory, dict(candidate))
             self._save_inventory(new)
         return new

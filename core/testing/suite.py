@@ -1,0 +1,636 @@
+"""Abstract fixtures and test mixins: the behaviour every backend must show.
+
+Each ``*Tests`` class is a mixin of tests over the ``store`` fixture;
+:class:`ConformanceSuite` combines them all.  The only fixture a backend must
+provide is ``store_url``; ``store`` opens it through :func:`open_store` (so
+plugin discovery is exercised too) and ``reopen`` opens a second handle on the
+same data, to prove that what was written was really stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ..config import open_store
+from ..errors import (
+    AlreadyExistsError,
+    CapacityError,
+    InvalidInputError,
+    NotFoundError,
+)
+from ..models import Counts, FileInfo
+from ..store import TributeStore
+
+GUILD = 111111111111111111
+OTHER_GUILD = 222222222222222222
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+Reopen = Callable[[], TributeStore]
+
+
+class StoreFixtures:
+    """Abstract fixtures: a backend's test class provides ``store_url``."""
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        raise NotImplementedError("a backend's test class must provide the store_url fixture")
+
+    @pytest.fixture
+    def store(self, store_url: str) -> Iterator[TributeStore]:
+        with open_store(store_url) as opened:
+            yield opened
+
+    @pytest.fixture
+    def reopen(self, store_url: str) -> Iterator[Reopen]:
+        opened: list[TributeStore] = []
+
+        def _reopen() -> TributeStore:
+            opened.append(open_store(store_url))
+            return opened[-1]
+
+        yield _reopen
+        for handle in opened:
+            handle.close()
+
+
+class GuildTests(StoreFixtures):
+    def test_put_and_get_guild(self, store: TributeStore, reopen: Reopen) -> None:
+        store.put_guild(GUILD, log_channel_id=5, category_id=6)
+        guild = reopen().get_guild(GUILD)
+        assert (guild.log_channel_id, guild.category_id) == (5, 6)
+
+    def test_put_guild_replaces_settings(self, store: TributeStore) -> None:
+        store.put_guild(GUILD, log_channel_id=5)
+        store.put_guild(GUILD, category_id=7)
+        guild = store.get_guild(GUILD)
+        assert (guild.log_channel_id, guild.category_id) == (None, 7)
+
+    def test_missing_guild(self, store: TributeStore) -> None:
+        with pytest.raises(NotFoundError, match=str(GUILD)):
+            store.get_guild(GUILD)
+
+    def test_creating_a_tribute_creates_its_guild(self, store: TributeStore) -> None:
+        store.create_tribute(OTHER_GUILD, "D1F")
+        store.create_tribute(GUILD, "D1F")
+        assert [g.guild_id for g in store.list_guilds()] == [GUILD, OTHER_GUILD]
+
+    @pytest.mark.parametrize("bad", [-1, "123", 2**63, True, None])
+    def test_bad_guild_id_rejected(self, store: TributeStore, bad: object) -> None:
+        with pytest.raises(InvalidInputError, match="guild_id"):
+            store.put_guild(bad)  # type: ignore[arg-type]
+        assert store.list_guilds() == []
+
+
+class TributeTests(StoreFixtures):
+    def test_create_and_get(self, store: TributeStore, reopen: Reopen) -> None:
+        created = store.create_tribute(
+            GUILD,
+            "d1f",
+            name="Katniss",
+            user_id=123456789012345678,
+            user_mention="<@123456789012345678>",
+            face_claim_url="https://example.org/k.png",
+            prompt_channel_id=987654321098765432,
+        )
+        assert created.tribute_id == "D1F"
+        assert created.created_at is not None and created.created_at == created.updated_at
+        assert reopen().get_tribute(GUILD, "D1F") == created
+
+    def test_ids_are_case_insensitive(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D2M", name="Peeta")
+        assert store.get_tribute(GUILD, " d2m ").name == "Peeta"
+        assert store.has_tribute(GUILD, "d2m")
+
+    def test_duplicate_refused(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F", name="first")
+        with pytest.raises(AlreadyExistsError, match="D1F"):
+            store.create_tribute(GUILD, "d1f", name="second")
+        assert store.get_tribute(GUILD, "D1F").name == "first"
+
+    def test_missing_tribute(self, store: TributeStore) -> None:
+        with pytest.raises(NotFoundError, match="D9F"):
+            store.get_tribute(GUILD, "D9F")
+        assert not store.has_tribute(GUILD, "D9F")
+
+    @pytest.mark.parametrize(
+        ("fields", "field_name"),
+        [
+            ({"tribute_id": "../../etc/passwd"}, "tribute_id"),
+            ({"tribute_id": "/abs"}, "tribute_id"),
+            ({"tribute_id": "D1F\x00"}, "tribute_id"),
+            ({"tribute_id": "D1F'; DROP TABLE tributes; --"}, "tribute_id"),
+            ({"tribute_id": ""}, "tribute_id"),
+            ({"tribute_id": 5}, "tribute_id"),
+            ({"user_id": "not a number"}, "user_id"),
+            ({"user_id": -3}, "user_id"),
+            ({"name": 42}, "name"),
+            ({"colour": "red"}, "colour"),
+        ],
+    )
+    def test_bad_input_rejected_before_writing(
+        self, store: TributeStore, fields: dict[str, object], field_name: str
+    ) -> None:
+        arguments: dict[str, object] = {"tribute_id": "D1F", **fields}
+        tribute_id = arguments.pop("tribute_id")
+        with pytest.raises(InvalidInputError, match=field_name) as raised:
+            store.create_tribute(GUILD, tribute_id, **arguments)  # type: ignore[arg-type]
+        assert "\n" not in str(raised.value)
+        assert store.counts() == Counts()
+
+    def test_sql_and_path_fragments_are_stored_literally(
+        self, store: TributeStore, reopen: Reopen
+    ) -> None:
+        name = "Robert'); DROP TABLE tributes;-- ../../etc/passwd %_*"
+        store.create_tribute(GUILD, "D1F", name=name, user_mention="<@1> \" ' \\")
+        again = reopen().get_tribute(GUILD, "D1F")
+        assert again.name == name and again.user_mention == "<@1> \" ' \\"
+
+    def test_update(self, store: TributeStore, reopen: Reopen) -> None:
+        created = store.create_tribute(GUILD, "D1F", name="old")
+        updated = store.update_tribute(GUILD, "D1F", name="new", user_id=7)
+        assert updated.name == "new" and updated.user_id == 7
+        assert updated.created_at == created.created_at
+        assert updated.updated_at is not None and created.updated_at is not None
+        assert updated.updated_at >= created.updated_at
+        assert reopen().get_tribute(GUILD, "D1F") == updated
+
+    def test_update_refuses_identity_and_bad_values(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F", name="kept")
+        with pytest.raises(InvalidInputError, match="tribute_id"):
+            store.update_tribute(GUILD, "D1F", tribute_id="D2F")
+        with pytest.raises(InvalidInputError, match="user_id"):
+            store.update_tribute(GUILD, "D1F", user_id="x")
+        with pytest.raises(NotFoundError):
+            store.update_tribute(GUILD, "D2F", name="x")
+        assert store.get_tribute(GUILD, "D1F").name == "kept"
+
+    def test_delete_removes_everything_it_owns(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_item(GUILD, "D1F", "Knife")
+        store.add_item(GUILD, "D1F", "Rope", equipped=True)
+        store.add_file(GUILD, "D1F", "face.png", PNG)
+        store.set_prompt(GUILD, "D1F", "hello", files=["face.png"])
+        store.create_tribute(GUILD, "D2F")
+        store.delete_tribute(GUILD, "D1F")
+        again = reopen()
+        assert not again.has_tribute(GUILD, "D1F")
+        assert again.counts() == Counts(guilds=1, tributes=1)
+        assert again.search_items("knife") == []
+        again.create_tribute(GUILD, "D1F")
+        assert again.get_inventory(GUILD, "D1F").items == []
+        assert again.list_files(GUILD, "D1F") == []
+        with pytest.raises(NotFoundError):
+            again.get_prompt(GUILD, "D1F")
+
+    def test_delete_missing(self, store: TributeStore) -> None:
+        with pytest.raises(NotFoundError, match="D1F"):
+            store.delete_tribute(GUILD, "D1F")
+
+    def test_guilds_are_isolated(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F", name="mine")
+        store.create_tribute(OTHER_GUILD, "D1F", name="theirs")
+        store.add_item(OTHER_GUILD, "D1F", "Secret map")
+        store.set_prompt(OTHER_GUILD, "D1F", "secret")
+        store.add_file(OTHER_GUILD, "D1F", "secret.png", PNG)
+        assert store.get_tribute(GUILD, "D1F").name == "mine"
+        assert store.get_inventory(GUILD, "D1F").items == []
+        assert store.list_files(GUILD, "D1F") == []
+        assert store.search_items("secret", guild_id=GUILD) == []
+        with pytest.raises(NotFoundError):
+            store.get_prompt(GUILD, "D1F")
+        with pytest.raises(NotFoundError):
+            store.read_file(GUILD, "D1F", "secret.png")
+        store.delete_tribute(GUILD, "D1F")
+        assert store.get_tribute(OTHER_GUILD, "D1F").name == "theirs"
+        assert [t.tribute_id for t in store.list_tributes(GUILD)] == []
+
+    def test_list_and_iterate_in_order(self, store: TributeStore) -> None:
+        for guild, tribute in [(OTHER_GUILD, "A1"), (GUILD, "D2F"), (GUILD, "D10F"), (GUILD, "D1F")]:
+            store.create_tribute(guild, tribute)
+        assert [t.tribute_id for t in store.list_tributes(GUILD)] == ["D10F", "D1F", "D2F"]
+        assert [(t.guild_id, t.tribute_id) for t in store.iter_tributes()] == [
+            (GUILD, "D10F"),
+            (GUILD, "D1F"),
+            (GUILD, "D2F"),
+            (OTHER_GUILD, "A1"),
+        ]
+        assert [t.tribute_id for t in store.iter_tributes(OTHER_GUILD)] == ["A1"]
+
+
+class InventoryTests(StoreFixtures):
+    @pytest.fixture
+    def tribute(self, store: TributeStore) -> str:
+        store.create_tribute(GUILD, "D1F")
+        return "D1F"
+
+    def test_default_inventory(self, store: TributeStore, tribute: str) -> None:
+        inventory = store.get_inventory(GUILD, tribute)
+        assert (inventory.capacity, inventory.equipped_capacity) == (10, 5)
+        assert inventory.items == [] and inventory.equipped == []
+
+    def test_add_numbers_in_order(self, store: TributeStore, tribute: str, reopen: Reopen) -> None:
+        for item in ["Meat (2/2 uses.)", "Canteen", "Knife"]:
+            store.add_item(GUILD, tribute, item)
+        inventory = reopen().get_inventory(GUILD, tribute)
+        assert inventory.numbered() == {1: "Meat (2/2 uses.)", 2: "Canteen", 3: "Knife"}
+
+    def test_capacity_is_enforced_unless_forced(self, store: TributeStore, tribute: str) -> None:
+        store.set_capacity(GUILD, tribute, capacity=2)
+        store.add_item(GUILD, tribute, "a")
+        store.add_item(GUILD, tribute, "b")
+        with pytest.raises(CapacityError, match="2/2"):
+            store.add_item(GUILD, tribute, "c")
+        store.add_item(GUILD, tribute, "c", force=True)
+        assert store.get_inventory(GUILD, tribute).items == ["a", "b", "c"]
+
+    def test_remove_renumbers(self, store: TributeStore, tribute: str, reopen: Reopen) -> None:
+        for item in ["a", "b", "c", "d"]:
+            store.add_item(GUILD, tribute, item)
+        assert store.remove_item(GUILD, tribute, 2) == "b"
+        assert reopen().get_inventory(GUILD, tribute).numbered() == {1: "a", 2: "c", 3: "d"}
+
+    @pytest.mark.parametrize("number", [0, 3, -1])
+    def test_remove_missing_number(self, store: TributeStore, tribute: str, number: int) -> None:
+        store.add_item(GUILD, tribute, "a")
+        store.add_item(GUILD, tribute, "b")
+        with pytest.raises(NotFoundError, match=str(number)):
+            store.remove_item(GUILD, tribute, number)
+        assert store.get_inventory(GUILD, tribute).items == ["a", "b"]
+
+    def test_equip_and_unequip(self, store: TributeStore, tribute: str, reopen: Reopen) -> None:
+        for item in ["Knife", "Rope", "Bow"]:
+            store.add_item(GUILD, tribute, item)
+        store.equip_item(GUILD, tribute, 3)
+        store.equip_item(GUILD, tribute, 1)
+        inventory = reopen().get_inventory(GUILD, tribute)
+        assert inventory.items == ["Rope"] and inventory.equipped == ["Bow", "Knife"]
+        store.unequip_item(GUILD, tribute, 1)
+        inventory = store.get_inventory(GUILD, tribute)
+        assert inventory.items == ["Rope", "Bow"] and inventory.equipped == ["Knife"]
+        assert store.remove_item(GUILD, tribute, 1, slot="equipped") == "Knife"
+
+    def test_equipped_capacity(self, store: TributeStore, tribute: str) -> None:
+        store.set_capacity(GUILD, tribute, equipped_capacity=1)
+        store.add_item(GUILD, tribute, "a")
+        store.add_item(GUILD, tribute, "b")
+        store.equip_item(GUILD, tribute, 1)
+        with pytest.raises(CapacityError, match="equipped"):
+            store.equip_item(GUILD, tribute, 1)
+        assert store.get_inventory(GUILD, tribute).items == ["b"]
+
+    def test_set_capacity_and_clear(self, store: TributeStore, tribute: str, reopen: Reopen) -> None:
+        store.add_item(GUILD, tribute, "a")
+        store.add_item(GUILD, tribute, "b", equipped=True)
+        store.set_capacity(GUILD, tribute, capacity=20, equipped_capacity=0)
+        inventory = reopen().get_inventory(GUILD, tribute)
+        assert (inventory.capacity, inventory.equipped_capacity) == (20, 0)
+        assert inventory.equipped == ["b"]  # kept although over the new capacity
+        store.clear_inventory(GUILD, tribute, equipped=False)
+        assert store.get_inventory(GUILD, tribute).equipped == ["b"]
+        store.clear_inventory(GUILD, tribute)
+        inventory = store.get_inventory(GUILD, tribute)
+        assert inventory.items == [] and inventory.equipped == [] and inventory.capacity == 20
+
+    @pytest.mark.parametrize(
+        ("call", "field_name"),
+        [
+            (lambda s: s.set_capacity(GUILD, "D1F", capacity=-1), "capacity"),
+            (lambda s: s.set_capacity(GUILD, "D1F", equipped_capacity="5"), "equipped_capacity"),
+            (lambda s: s.add_item(GUILD, "D1F", ""), "items"),
+            (lambda s: s.add_item(GUILD, "D1F", "nul\x00"), "items"),
+            (lambda s: s.add_item(GUILD, "D1F", 5), "items"),
+            (lambda s: s.add_item(GUILD, "D1F", "x" * 5000), "items"),
+            (lambda s: s.remove_item(GUILD, "D1F", "1"), "number"),
+        ],
+    )
+    def test_bad_input_leaves_inventory_unchanged(
+        self, store: TributeStore, tribute: str, call: Callable[[TributeStore], object], field_name: str
+    ) -> None:
+        store.add_item(GUILD, tribute, "kept")
+        before = store.get_inventory(GUILD, tribute)
+        with pytest.raises(InvalidInputError, match=field_name):
+            call(store)
+        assert store.get_inventory(GUILD, tribute) == before
+
+    def test_inventory_of_missing_tribute(self, store: TributeStore) -> None:
+        with pytest.raises(NotFoundError, match="D7M"):
+            store.add_item(GUILD, "D7M", "a")
+        assert store.counts() == Counts()
+
+
+class PromptTests(StoreFixtures):
+    def test_set_get_replace_delete(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D7F")
+        first = store.set_prompt(GUILD, "d7f", "Run!", channel_id=1395951855535788202)
+        again = reopen().get_prompt(GUILD, "D7F")
+        assert again == first and again.channel_id == 1395951855535788202
+        second = store.set_prompt(GUILD, "D7F", "Hide!\n\n...", files=["a.png", "SPOILER_b c.png"])
+        assert second.created_at == first.created_at and second.channel_id is None
+        assert reopen().get_prompt(GUILD, "D7F").files == ["a.png", "SPOILER_b c.png"]
+        store.delete_prompt(GUILD, "D7F")
+        with pytest.raises(NotFoundError, match="D7F"):
+            reopen().get_prompt(GUILD, "D7F")
+        assert store.has_tribute(GUILD, "D7F")
+
+    def test_prompt_bad_input(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D7F")
+        with pytest.raises(InvalidInputError, match="channel_id"):
+            store.set_prompt(GUILD, "D7F", "x", channel_id="123")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="files"):
+            store.set_prompt(GUILD, "D7F", "x", files=["../../etc/passwd"])
+        with pytest.raises(NotFoundError):
+            store.get_prompt(GUILD, "D7F")
+        with pytest.raises(NotFoundError):
+            store.set_prompt(GUILD, "D8F", "x")
+        with pytest.raises(NotFoundError):
+            store.delete_prompt(GUILD, "D7F")
+
+
+class FileTests(StoreFixtures):
+    def test_add_read_list_delete(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        info = store.add_file(GUILD, "D1F", "SPOILER_D1F face.png", PNG, kind="prompt_image")
+        assert info.size == len(PNG) and info.sha256 == hashlib.sha256(PNG).hexdigest()
+        assert info.media_type == "image/png" and info.kind == "prompt_image"
+        store.add_file(GUILD, "D1F", "a.mp3", b"ID3audio")
+        again = reopen()
+        assert [f.name for f in again.list_files(GUILD, "D1F")] == ["SPOILER_D1F face.png", "a.mp3"]
+        assert again.read_file(GUILD, "D1F", "SPOILER_D1F face.png") == PNG
+        assert again.get_file(GUILD, "D1F", "SPOILER_D1F face.png") == info
+        store.delete_file(GUILD, "D1F", "a.mp3")
+        with pytest.raises(NotFoundError, match=r"a\.mp3"):
+            reopen().read_file(GUILD, "D1F", "a.mp3")
+        assert store.counts().files == 1
+
+    def test_existing_name_needs_replace(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "f.bin", b"one")
+        with pytest.raises(AlreadyExistsError, match=r"f\.bin"):
+            store.add_file(GUILD, "D1F", "f.bin", b"two")
+        assert store.read_file(GUILD, "D1F", "f.bin") == b"one"
+        store.add_file(GUILD, "D1F", "f.bin", b"two", replace=True)
+        assert store.read_file(GUILD, "D1F", "f.bin") == b"two"
+        assert store.get_file(GUILD, "D1F", "f.bin").size == 3
+
+    def test_shared_bytes_survive_deleting_one_owner(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.create_tribute(OTHER_GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "same.png", PNG)
+        store.add_file(GUILD, "D1F", "copy.png", PNG)
+        store.add_file(OTHER_GUILD, "D1F", "same.png", PNG)
+        store.delete_tribute(GUILD, "D1F")
+        assert reopen().read_file(OTHER_GUILD, "D1F", "same.png") == PNG
+
+    def test_empty_file(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "empty.txt", b"")
+        assert store.read_file(GUILD, "D1F", "empty.txt") == b""
+
+    @pytest.mark.parametrize(
+        "name", ["../../etc/passwd", "/etc/passwd", "a/b.png", "..", ".", "nul\x00.png", "", " x", "a\\b"]
+    )
+    def test_unsafe_names_rejected(self, store: TributeStore, name: str) -> None:
+        store.create_tribute(GUILD, "D1F")
+        with pytest.raises(InvalidInputError, match="name"):
+            store.add_file(GUILD, "D1F", name, b"x")
+        with pytest.raises((InvalidInputError, NotFoundError)):
+            store.read_file(GUILD, "D1F", name)
+        assert store.counts().files == 0
+
+    def test_file_of_missing_tribute(self, store: TributeStore) -> None:
+        with pytest.raises(NotFoundError, match="D1F"):
+            store.add_file(GUILD, "D1F", "a.png", PNG)
+        store.create_tribute(GUILD, "D1F")
+        with pytest.raises(InvalidInputError, match="bytes"):
+            store.add_file(GUILD, "D1F", "a", "text")  # type: ignore[arg-type]
+
+
+class SearchTests(StoreFixtures):
+    @pytest.fixture
+    def filled(self, store: TributeStore) -> TributeStore:
+        store.create_tribute(GUILD, "D1F")
+        store.create_tribute(GUILD, "D2M")
+        store.create_tribute(OTHER_GUILD, "D1F")
+        for item in ["Meat (2/2 uses.)", "Hunting KNIFE", "Canteen"]:
+            store.add_item(GUILD, "D1F", item)
+        store.add_item(GUILD, "D1F", "Throwing knives", equipped=True)
+        store.add_item(GUILD, "D2M", "Straße map")
+        store.add_item(GUILD, "D2M", "100% cotton_shirt \"lucky\" 'o")
+        store.add_item(OTHER_GUILD, "D1F", "Pocket knife")
+        return store
+
+    def test_case_insensitive_substring(self, filled: TributeStore) -> None:
+        hits = filled.search_items("KNI", guild_id=GUILD)
+        assert [(h.tribute_id, h.slot, h.number, h.item) for h in hits] == [
+            ("D1F", "items", 2, "Hunting KNIFE"),
+            ("D1F", "equipped", 1, "Throwing knives"),
+        ]
+
+    def test_all_guilds(self, filled: TributeStore) -> None:
+        hits = filled.search_items("knife")
+        assert [(h.guild_id, h.item) for h in hits] == [
+            (GUILD, "Hunting KNIFE"),
+            (OTHER_GUILD, "Pocket knife"),
+        ]
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("%", ["100% cotton_shirt \"lucky\" 'o"]),
+            ("_", ["100% cotton_shirt \"lucky\" 'o"]),
+            ('"lucky"', ["100% cotton_shirt \"lucky\" 'o"]),
+            ("'o", ["100% cotton_shirt \"lucky\" 'o"]),
+            ("e", ["Meat (2/2 uses.)", "Hunting KNIFE", "Canteen", "Throwing knives", "Straße map"]),
+            ("STRASSE", ["Straße map"]),
+            ("2/2 uses.)", ["Meat (2/2 uses.)"]),
+            ("*", []),
+            ("zz", []),
+            ("AND OR NOT", []),
+            ("nothing like this at all", []),
+        ],
+    )
+    def test_literal_queries(self, filled: TributeStore, query: str, expected: list[str]) -> None:
+        assert [h.item for h in filled.search_items(query, guild_id=GUILD)] == expected
+
+    def test_search_follows_changes(self, filled: TributeStore) -> None:
+        filled.remove_item(GUILD, "D1F", 2)
+        filled.delete_tribute(GUILD, "D2M")
+        assert [h.item for h in filled.search_items("knife", guild_id=GUILD)] == []
+        assert [h.number for h in filled.search_items("canteen", guild_id=GUILD)] == [2]
+
+    @pytest.mark.parametrize("query", ["", "   ", None, "a\x00"])
+    def test_bad_query(self, filled: TributeStore, query: object) -> None:
+        with pytest.raises(InvalidInputError, match="query"):
+            filled.search_items(query)  # type: ignore[arg-type]
+
+
+class TransactionTests(StoreFixtures):
+    def test_failed_transaction_writes_nothing(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add_item(GUILD, "D1F", "lost")
+            store.create_tribute(GUILD, "D2F")
+            store.set_prompt(GUILD, "D1F", "lost")
+            store.add_file(GUILD, "D1F", "lost.png", PNG)
+            raise RuntimeError("boom")
+        for handle in (store, reopen()):
+            assert handle.get_inventory(GUILD, "D1F").items == []
+            assert not handle.has_tribute(GUILD, "D2F")
+            assert handle.list_files(GUILD, "D1F") == []
+            assert handle.counts() == Counts(guilds=1, tributes=1)
+
+    def test_transaction_commits_all(self, store: TributeStore, reopen: Reopen) -> None:
+        with store.transaction():
+            store.create_tribute(GUILD, "D1F")
+            with store.transaction():
+                store.add_item(GUILD, "D1F", "a")
+            store.add_item(GUILD, "D1F", "b")
+            assert store.get_inventory(GUILD, "D1F").items == ["a", "b"]
+        assert reopen().get_inventory(GUILD, "D1F").items == ["a", "b"]
+
+    def test_failed_operation_inside_transaction_keeps_earlier_writes_until_rollback(
+        self, store: TributeStore
+    ) -> None:
+        store.create_tribute(GUILD, "D1F")
+        with store.transaction():
+            store.add_item(GUILD, "D1F", "a")
+            with pytest.raises(NotFoundError):
+                store.add_item(GUILD, "D9F", "b")
+        assert store.get_inventory(GUILD, "D1F").items == ["a"]
+
+
+class BundleTests(StoreFixtures):
+    def _fill(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F", name="K", face_claim_url="https://x/y.png")
+        store.add_item(GUILD, "D1F", "Knife")
+        store.add_item(GUILD, "D1F", "Bow", equipped=True)
+        store.set_capacity(GUILD, "D1F", capacity=12)
+        store.add_file(GUILD, "D1F", "p.png", PNG, kind="prompt_image")
+        store.set_prompt(GUILD, "D1F", "go", channel_id=5, files=["p.png", "missing.png"])
+
+    def test_export_import_round_trip(self, store: TributeStore, reopen: Reopen) -> None:
+        self._fill(store)
+        bundle = store.export_tribute(GUILD, "D1F")
+        data = {f.name: store.read_file(GUILD, "D1F", f.name) for f in bundle.files}
+        store.delete_tribute(GUILD, "D1F")
+        assert store.import_tribute(bundle, data)
+        again = reopen()
+        assert again.export_tribute(GUILD, "D1F") == bundle
+        assert again.read_file(GUILD, "D1F", "p.png") == PNG
+        assert list(again.iter_bundles()) == [bundle]
+
+    def test_conflicts(self, store: TributeStore) -> None:
+        self._fill(store)
+        bundle = store.export_tribute(GUILD, "D1F")
+
+        def read(info: FileInfo) -> bytes:
+            return store.read_file(info.guild_id, info.tribute_id, info.name)
+
+        data = {f.name: read(f) for f in bundle.files}
+        with pytest.raises(AlreadyExistsError):
+            store.import_tribute(bundle, data)
+        assert store.import_tribute(bundle, data, on_conflict="skip") is False
+        store.add_item(GUILD, "D1F", "extra")
+        assert store.import_tribute(bundle, data, on_conflict="overwrite") is True
+        assert store.export_tribute(GUILD, "D1F") == bundle
+
+    def test_import_checks_bytes_and_ownership(self, store: TributeStore) -> None:
+        self._fill(store)
+        bundle = store.export_tribute(GUILD, "D1F")
+        store.delete_tribute(GUILD, "D1F")
+        with pytest.raises(InvalidInputError, match=r"p\.png"):
+            store.import_tribute(bundle, {"p.png": b"tampered"})
+        assert not store.has_tribute(GUILD, "D1F")
+        stolen = bundle.model_copy(update={"inventory": bundle.inventory.model_copy(update={"guild_id": 9})})
+        with pytest.raises(InvalidInputError, match="guild"):
+            store.import_tribute(stolen, {"p.png": PNG})
+        assert store.counts().tributes == 0
+
+    def test_counts(self, store: TributeStore) -> None:
+        self._fill(store)
+        store.create_tribute(OTHER_GUILD, "A1")
+        assert store.counts() == Counts(guilds=2, tributes=2, items=1, equipped=1, prompts=1, files=1)
+
+
+_ids = st.from_regex(r"[A-Z0-9][A-Z0-9_-]{0,10}", fullmatch=True)
+_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+)
+_items = st.lists(_text.filter(lambda s: s.strip() != ""), max_size=12)
+_snowflakes = st.integers(min_value=0, max_value=2**63 - 1)
+_times = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1))
+
+
+class PropertyTests(StoreFixtures):
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        guild_id=_snowflakes,
+        tribute_id=_ids,
+        name=st.none() | _text,
+        user_id=st.none() | _snowflakes,
+        items=_items,
+        equipped=_items,
+        capacity=st.integers(min_value=0, max_value=1000),
+        message=_text,
+        created_at=_times,
+        data=st.binary(max_size=200),
+    )
+    def test_round_trip(
+        self,
+        store: TributeStore,
+        reopen: Reopen,
+        guild_id: int,
+        tribute_id: str,
+        name: str | None,
+        user_id: int | None,
+        items: list[str],
+        equipped: list[str],
+        capacity: int,
+        message: str,
+        created_at: datetime,
+        data: bytes,
+    ) -> None:
+        store.create_tribute(guild_id, tribute_id, name=name, user_id=user_id, created_at=created_at)
+        try:
+            store.set_capacity(guild_id, tribute_id, capacity=capacity)
+            for item in items:
+                store.add_item(guild_id, tribute_id, item, force=True)
+            for item in equipped:
+                store.add_item(guild_id, tribute_id, item, equipped=True, force=True)
+            store.add_file(guild_id, tribute_id, "blob.bin", data)
+            store.set_prompt(guild_id, tribute_id, message, files=["blob.bin"])
+            expected = store.export_tribute(guild_id, tribute_id)
+            again = reopen()
+            assert again.export_tribute(guild_id, tribute_id) == expected
+            assert expected.inventory.items == items and expected.inventory.equipped == equipped
+            assert expected.tribute.name == name
+            assert again.read_file(guild_id, tribute_id, "blob.bin") == data
+            for position, item in enumerate(items, start=1):
+                hits = again.search_items(item, guild_id=guild_id)
+                assert any(h.slot == "items" and h.number == position for h in hits)
+        finally:
+            store.delete_tribute(guild_id, tribute_id)
+
+
+class ConformanceSuite(
+    GuildTests,
+    TributeTests,
+    InventoryTests,
+    PromptTests,
+    FileTests,
+    SearchTests,
+    TransactionTests,
+    BundleTests,
+    PropertyTests,
+):
+    """Every conformance test; subclass it and provide ``store_url``."""

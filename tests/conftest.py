@@ -1,0 +1,30 @@
+"""Backend selection for the tox matrix.
+
+Tests marked ``@pytest.mark.backend("json")`` (or "sqlite", ...) run only when
+that backend is listed in ``TRIBUTESTORE_TEST_BACKENDS`` (comma-separated);
+with the variable unset, every backend's tests run.  Unmarked tests always run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backend(name): test of one backend, selected by tox factor")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = {name.strip() for name in os.environ.get("TRIBUTESTORE_TEST_BACKENDS", "").split(",")}
+    wanted.discard("")
+    if not wanted:
+        return
+    selected, deselected = [], []
+    for item in items:
+        markers = [m.args[0] for m in item.iter_markers("backend")]
+        (selected if not markers or any(m in wanted for m in markers) else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
