@@ -1,5 +1,317 @@
-"""Command-line interface (placeholder, filled below)."""
+"""The ``tributestore`` command.
+
+Every library error becomes one line on stderr and the exit code of its
+class (see :mod:`tributestore.errors`); a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .config import open_url, resolve_config
+from .copier import CopyReport, copy_store, restore_backup, verify_stores
+from .errors import ConfigError, StorageError, TributeStoreError, VerificationError
+from .models import Counts
+from .plugins import registry
+from .store import OnConflict, TributeStore
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def main() -> None:
-    pass
+def open_for_cli(url: str | None) -> TributeStore:
+    return open_url(resolve_config(url).url)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tributestore")
+def cli() -> None:
+    """Storage for THGBot tributes: inspect stores and move data between backends.
+
+    A store is named by a URL whose scheme picks the backend plugin
+    (``tributestore backends`` lists them). A legacy THGBot data directory
+    opens read-only through the json backend: json:///path/to/config.
+    """
+
+
+@cli.command()
+def backends() -> None:
+    """List the installed backends (plugins of the entry-point group 'tributestore')."""
+    found = registry()
+    table = Table("backend", "URL schemes", "plugin", "example", "about")
+    for name in sorted(found.by_name):
+        spec = found.by_name[name]
+        table.add_row(name, ", ".join(spec.schemes), found.plugin_of[name], spec.example, spec.summary)
+    out.print(table)
+    for problem in found.load_errors:
+        err.print(f"warning: {problem}")
+
+
+@cli.command()
+@click.argument("url", required=False)
+def config(url: str | None) -> None:
+    """Show which store URL would be opened and where that choice came from.
+
+    \b
+    A store URL's scheme picks the backend:
+      sqlite:///thg.db        SQLite file, relative to the current directory
+      sqlite:////srv/thg.db   absolute path (four slashes)
+      json:///data            tributestore JSON directory (or a legacy THGBot one)
+    Without URL the store comes from, first match wins:
+      1. the environment variable TRIBUTESTORE_URL;
+      2. the [store] table (url = "...") of the TOML file named by
+         TRIBUTESTORE_CONFIG, else ./tributestore.toml;
+      3. the default sqlite:///tributestore.db.
+    """
+    resolved = resolve_config(url)
+    out.print(f"url: {resolved.url.raw}")
+    out.print(f"from: {resolved.source}")
+    out.print(f"backend: {registry().for_url(resolved.url).name}")
+
+
+@cli.command()
+@click.argument("url", required=False)
+def stats(url: str | None) -> None:
+    """Count guilds, tributes, items, equipped items, prompts and files in a store.
+
+    URL is the store (default: the configured one, see 'tributestore config --help').
+    """
+    with open_for_cli(url) as store:
+        counts = store.counts()
+        table = Table("entity", "count", title=store.url)
+        for name, value in counts.model_dump().items():
+            table.add_row(name, str(value))
+        out.print(table)
+
+
+@cli.command()
+@click.argument("url", required=False)
+def check(url: str | None) -> None:
+    """Check a store's integrity (orphans, foreign keys, schema version, file hashes).
+
+    URL is the store (default: the configured one, see 'tributestore config --help').
+    Exits with status 1 when a problem is found.
+    """
+    with open_for_cli(url) as store:
+        problems = store.check()
+    if not problems:
+        out.print(f"{store.url}: no problems found")
+        return
+    for problem in problems:
+        out.print(f"problem: {problem}")
+    raise click.exceptions.Exit(1)
+
+
+class BarProgress:
+    """A rich progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:>10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> BarProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def start(self, phase: str, total: int | None) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(phase, total=total)
+
+    def advance(self, amount: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+
+def print_report(report: CopyReport, source_counts: Counts) -> None:
+    title = "plan (dry run)" if report.dry_run else "copy report"
+    table = Table("entity", "in source", "written", title=f"{title}: {report.source} -> {report.destination}")
+    written = report.written.model_dump()
+    for name, value in source_counts.model_dump().items():
+        table.add_row(name, str(value), "-" if report.dry_run else str(written.get(name, 0)))
+    out.print(table)
+    out.print(
+        f"tributes: {report.new} new, {report.identical} already identical, "
+        f"{report.conflicting} conflicting (on conflict: {report.on_conflict})"
+    )
+    if not report.dry_run:
+        out.print(f"guilds written: {report.guilds_written}")
+    for line in report.conflicts:
+        out.print(f"conflict: {line}", markup=False)
+    if report.backup is not None:
+        out.print(f"backup of the destination: {report.backup}", markup=False)
+        out.print(
+            f"  undo with: tributestore restore json:///{report.backup} {report.destination}", markup=False
+        )
+    for line in report.warnings:
+        out.print(f"warning: {line}", markup=False)
+    if report.verified:
+        if report.ok:
+            out.print("verified: every copied tribute is identical in source and destination")
+        else:
+            for line in report.differences:
+                out.print(f"MISMATCH: {line}", markup=False)
+
+
+ON_CONFLICT = click.Choice(["fail", "skip", "overwrite"])
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option(
+    "--on-conflict",
+    type=ON_CONFLICT,
+    default="fail",
+    show_default=True,
+    help="A tribute that exists in DESTINATION with other content: fail (before writing anything), "
+    "skip it, or overwrite it. Identical tributes are always skipped, so a re-run resumes.",
+)
+@click.option("--dry-run", is_flag=True, help="Only print what would be copied; write nothing.")
+@click.option("--no-verify", is_flag=True, help="Skip the final per-tribute digest comparison.")
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("tributestore-backups"),
+    show_default=True,
+    help="Where the destination is exported (as a JSON store) before it is changed, "
+    "when it already holds data.",
+)
+@click.option("--no-backup", is_flag=True, help="Do not back up the destination.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Tributes written per destination transaction.",
+)
+def copy(
+    source: str,
+    destination: str,
+    on_conflict: OnConflict,
+    dry_run: bool,
+    no_verify: bool,
+    backup_dir: Path,
+    no_backup: bool,
+    batch_size: int,
+) -> None:
+    """Copy every guild and tribute from SOURCE to DESTINATION, then verify.
+
+    SOURCE and DESTINATION are store URLs of any backends, e.g. a legacy THGBot
+    directory to SQLite:
+
+        tributestore copy json:///config sqlite:///thg.db
+
+    Streaming and batched; a re-run after an interruption finishes the job.
+    Exits 0 when verified identical, 7 on a mismatch, 4 on conflicts.
+    """
+    with open_for_cli(source) as src, open_for_cli(destination) as dst, BarProgress() as bar:
+        source_counts = src.counts()
+        report = copy_store(
+            src,
+            dst,
+            on_conflict=on_conflict,
+            dry_run=dry_run,
+            verify=not no_verify,
+            backup_dir=None if no_backup else backup_dir,
+            batch_size=batch_size,
+            progress=bar,
+        )
+    print_report(report, source_counts)
+    if not report.ok:
+        raise VerificationError(f"{len(report.differences)} tribute(s) differ after the copy")
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option("--subset", is_flag=True, help="Allow DESTINATION to hold tributes SOURCE lacks.")
+def verify(source: str, destination: str, subset: bool) -> None:
+    """Compare two stores tribute by tribute (content digests and file bytes).
+
+    Exits 0 when identical, 7 listing every difference otherwise.
+    """
+    with open_for_cli(source) as src, open_for_cli(destination) as dst, BarProgress() as bar:
+        differences = verify_stores(src, dst, subset=subset, progress=bar)
+        total = src.counts().tributes
+    for line in differences:
+        out.print(f"MISMATCH: {line}", markup=False)
+    if differences:
+        raise VerificationError(f"{len(differences)} difference(s) between {source} and {destination}")
+    out.print(f"identical: {total} tribute(s) compared")
+
+
+@cli.command()
+@click.argument("backup")
+@click.argument("destination")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(backup: str, destination: str, yes: bool) -> None:
+    """Roll DESTINATION back to BACKUP (a backup directory written by 'copy').
+
+    Tributes not in the backup are deleted from DESTINATION, the others replaced.
+    """
+    if not yes:
+        click.confirm(f"Replace the content of {destination} with {backup}?", abort=True)
+    with open_for_cli(backup) as src, open_for_cli(destination) as dst:
+        differences = restore_backup(src, dst)
+    if differences:
+        raise VerificationError(f"restore incomplete: {differences[0]}")
+    out.print(f"restored {destination} from {backup}")
+
+
+@cli.command("sample-legacy")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def sample_legacy(directory: Path) -> None:
+    """Write the bundled sample legacy THGBot data directory to DIRECTORY (must not exist)."""
+    if directory.exists():
+        raise ConfigError(f"{directory} already exists; choose a new directory")
+    sample = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+    with resources.as_file(sample) as path:
+        shutil.copytree(path, directory)
+    out.print(f"sample legacy THGBot data written to {directory}", markup=False)
+    out.print(f"migrate it with: tributestore copy json:///{directory} sqlite:///thg.db", markup=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning errors into messages and exit codes."""
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="tributestore", standalone_mode=False
+        )
+    except click.exceptions.Abort:
+        err.print("tributestore: aborted")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except TributeStoreError as error:
+        err.print(f"tributestore: error: {error}", markup=False)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        err.print("tributestore: interrupted")
+        sys.exit(130)
+    except OSError as error:
+        err.print(f"tributestore: error: {StorageError(str(error))}", markup=False)
+        sys.exit(StorageError.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -45,9 +45,7 @@ def normalise_tribute_id(value: object) -> object:
 
 def _check_tribute_id(value: str) -> str:
     if not _TRIBUTE_ID_RE.match(value):
-        raise ValueError(
-            "must be 1-64 characters A-Z, 0-9, '_' or '-', starting with a letter or digit"
-        )
+        raise ValueError("must be 1-64 characters A-Z, 0-9, '_' or '-', starting with a letter or digit")
     return value
 
 
@@ -88,12 +86,8 @@ TributeId = Annotated[
     Field(strict=True),
     AfterValidator(_check_tribute_id),
 ]
-FileName = Annotated[
-    str, Field(strict=True, min_length=1, max_length=255), AfterValidator(_check_file_name)
-]
-ItemText = Annotated[
-    str, Field(strict=True, max_length=MAX_ITEM_LENGTH), AfterValidator(_check_item)
-]
+FileName = Annotated[str, Field(strict=True, min_length=1, max_length=255), AfterValidator(_check_file_name)]
+ItemText = Annotated[str, Field(strict=True, max_length=MAX_ITEM_LENGTH), AfterValidator(_check_item)]
 ShortText = Annotated[str, Field(strict=True, max_length=2048), AfterValidator(_check_text)]
 Capacity = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
 Timestamp = Annotated[datetime | None, AfterValidator(_utc)]
@@ -172,9 +166,9 @@ class FileInfo(Model):
     tribute_id: TributeId
     name: FileName
     kind: Annotated[str, Field(strict=True, pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "attachment"
-    media_type: Annotated[
-        str, Field(strict=True, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    ] = "application/octet-stream"
+    media_type: Annotated[str, Field(strict=True, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")] = (
+        "application/octet-stream"
+    )
     size: Annotated[int, Field(strict=True, ge=0)]
     sha256: Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")]
     created_at: Timestamp = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Literal
@@ -59,6 +59,8 @@ class TributeStore(ABC):
     url: str = ""
     #: Whether writes are refused (e.g. a legacy THGBot directory).
     read_only: bool = False
+    #: Problems noticed while reading (e.g. legacy data repaired on load), each naming file and key.
+    warnings: Sequence[str] = ()
 
     # ------------------------------------------------------------------ life
     def close(self) -> None:  # noqa: B027 - optional hook for backends
@@ -290,9 +292,7 @@ class TributeStore(ABC):
 
         return self._change_inventory(guild_id, tribute_id, add)
 
-    def remove_item(
-        self, guild_id: int, tribute_id: str, number: int, *, slot: Slot = "items"
-    ) -> str:
+    def remove_item(self, guild_id: int, tribute_id: str, number: int, *, slot: Slot = "items") -> str:
         """Remove item ``number`` (1-based); the following items are renumbered."""
         removed: list[str] = []
 
@@ -534,8 +534,7 @@ def _pop(inventory: Inventory, slot: Slot, number: int) -> str:
         raise InvalidInputError(f"invalid item number: must be an int (got {number!r})")
     if not 1 <= number <= len(entries):
         raise NotFoundError(
-            f"{slot} of tribute {inventory.tribute_id} has no item {number} "
-            f"(it holds {len(entries)})"
+            f"{slot} of tribute {inventory.tribute_id} has no item {number} (it holds {len(entries)})"
         )
     return entries.pop(number - 1)
 

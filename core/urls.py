@@ -68,9 +68,7 @@ def parse_store_url(
     url = url.strip()
     match = _SCHEME_RE.match(url)
     if not match or len(match.group(1)) == 1:  # 'C:' is a Windows drive, not a scheme
-        raise ConfigError(
-            f"store URL {url!r} has no scheme: write e.g. sqlite:///thg.db or json:///data"
-        )
+        raise ConfigError(f"store URL {url!r} has no scheme: write e.g. sqlite:///thg.db or json:///data")
     scheme = match.group(1).lower()
     rest = url[match.end() :]
     query = ""

@@ -1,0 +1,865 @@
+"""The ``json`` backend: one JSON file per tribute, content-addressed blobs, journaled commits.
+
+Writes happen only inside :meth:`JsonStore.transaction`, which holds the
+store-wide ``.lock`` (a :class:`filelock.FileLock`, so it excludes other
+processes too) and buffers every change as ``path -> new bytes`` (or ``None``
+for a deletion); reads inside the transaction see the buffer.  On success the
+buffer is committed with a journal:
+
+1. ``journal.json`` (state ``prepare``) lists the temporary files about to be written;
+2. every new file is written whole beside its target, fsync'd, directories fsync'd;
+3. ``journal.json`` (state ``commit``) lists the renames and deletions;
+4. they are applied, then the journal is removed.
+
+A crash before step 3 leaves a ``prepare`` journal, whose temporaries are
+removed on the next open or transaction (rolled back); a crash after it
+leaves a ``commit`` journal, which is replayed (rolled forward).  Reads
+outside a transaction take no lock: every file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel, ValidationError
+from tributestore.errors import (
+    ConfigError,
+    CorruptDataError,
+    NotFoundError,
+    SchemaVersionError,
+    StorageError,
+)
+from tributestore.models import (
+    Counts,
+    FileInfo,
+    Guild,
+    Inventory,
+    ItemHit,
+    Prompt,
+    Slot,
+    Tribute,
+    describe_validation_error,
+)
+from tributestore.store import TributeStore
+from tributestore.urls import StoreURL
+
+from .atomic import TEMP_SUFFIX, atomic_write, fsync_dir, make_dirs, remove_empty_dirs, write_fsync
+from .layout import (
+    FORMAT_NAME,
+    GUILD_FILE,
+    JOURNAL_NAME,
+    LOCK_NAME,
+    MARKER_NAME,
+    REFS_SUFFIX,
+    SCHEMA_VERSION,
+    SHA_RE,
+    TRIBUTE_ID_RE,
+    TRIBUTE_SUFFIX,
+    Layout,
+    ref_name,
+)
+
+__all__ = ["JsonStore", "open_json_store"]
+
+#: Files whose presence (without a marker) makes a directory a legacy THGBot data dir.
+LEGACY_HINTS = (
+    "inventories/inventories.json",
+    "prompts/prompt_info.json",
+    "config.json",
+    "config/config.json",
+    "thgbot.db",
+)
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Undo(Enum):
+    ABSENT = 0
+
+
+#: A buffered change: new bytes, or ``None`` for a deletion.
+Change = bytes | None
+
+
+class _TxState(threading.local):
+    """Per-thread transaction state (the buffer is only visible to its own thread)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.buffer: dict[Path, Change] = {}
+        #: One undo map per nested transaction level (savepoints).
+        self.undo: list[dict[Path, Change | _Undo]] = []
+
+
+@dataclass
+class _TributeDoc:
+    tribute: Tribute
+    inventory: Inventory
+    prompt: Prompt | None = None
+    files: list[FileInfo] = field(default_factory=list)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tribute": self.tribute.model_dump(mode="json"),
+            "inventory": self.inventory.model_dump(mode="json"),
+            "prompt": None if self.prompt is None else self.prompt.model_dump(mode="json"),
+            "files": [info.model_dump(mode="json") for info in sorted(self.files, key=_file_key)],
+        }
+
+
+def _file_key(info: FileInfo) -> str:
+    return info.name
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them as \\u escapes
+        return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _looks_legacy_fallback(path: Path) -> bool:
+    return any((path / hint).exists() for hint in LEGACY_HINTS)
+
+
+def open_json_store(url: StoreURL) -> TributeStore:
+    """Open (creating unless ``?create=false``) a JSON store directory, or a legacy THGBot one."""
+    path = url.local_path()
+    if path.is_dir() and not (path / MARKER_NAME).exists():
+        try:
+            from .legacy import looks_like_legacy, open_legacy_store
+        except ImportError:
+            if _looks_legacy_fallback(path):
+                raise StorageError(
+                    f"{path} is a legacy THGBot data directory, but legacy support is not available"
+                ) from None
+        else:
+            if looks_like_legacy(path):
+                return open_legacy_store(url)
+    timeout_text = url.option("lock_timeout")
+    try:
+        timeout = DEFAULT_LOCK_TIMEOUT if timeout_text is None else float(timeout_text)
+    except ValueError:
+        raise ConfigError(
+            f"store URL {url.raw!r}: option lock_timeout={timeout_text!r} is not a number"
+        ) from None
+    return JsonStore(
+        path,
+        url=url.raw,
+        create=url.flag("create", True),
+        read_only=url.flag("read_only", False),
+        lock_timeout=timeout,
+    )
+
+
+class JsonStore(TributeStore):
+    """A tribute store kept as a directory of JSON files (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        url: str = "",
+        create: bool = True,
+        read_only: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self.url = url or f"json:///{path}"
+        self.read_only = read_only
+        self._closed = False
+        self._lock_timeout = lock_timeout
+        if not path.exists():
+            if not create or read_only:
+                raise StorageError(f"JSON store directory {path} does not exist")
+            try:
+                path.mkdir(parents=True)
+            except FileExistsError:
+                pass
+            except OSError as error:
+                raise StorageError(f"cannot create JSON store directory {path}: {error.strerror}") from None
+        elif not path.is_dir():
+            raise StorageError(f"JSON store path {path} is not a directory")
+        self._layout = Layout(path)
+        self._tx = _TxState()
+        self._thread_lock = threading.Lock()
+        self._file_lock = FileLock(str(self._layout.lock), thread_local=False)
+        if read_only:
+            self._check_marker(create=False)
+            return
+        with self._locked():
+            self._replay_journal()
+            self._check_marker(create=create)
+
+    # ------------------------------------------------------------------ life
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"store {self.url} is closed")
+
+    @property
+    def root(self) -> Path:
+        return self._layout.root
+
+    def _check_marker(self, *, create: bool) -> None:
+        marker = self._layout.marker
+        raw = self._read_disk(marker)
+        if raw is None:
+            if not create:
+                raise StorageError(f"{self.root} is not a tributestore JSON store (no {MARKER_NAME})")
+            leftovers = [
+                entry
+                for entry in os.listdir(self.root)
+                if entry != LOCK_NAME and not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX))
+            ]
+            if leftovers:
+                raise StorageError(
+                    f"{self.root} is not empty and is not a tributestore JSON store (no {MARKER_NAME}); "
+                    f"found {sorted(leftovers)[0]!r}"
+                )
+            try:
+                atomic_write(marker, _encode({"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION}))
+            except OSError as error:
+                raise StorageError(f"cannot write {marker}: {error.strerror}") from None
+            return
+        document = self._parse_json(marker, raw)
+        if document.get("format") != FORMAT_NAME:
+            raise CorruptDataError(
+                f"{marker}: format is {document.get('format')!r}, expected {FORMAT_NAME!r}"
+            )
+        self._check_version(marker, document)
+
+    def _check_version(self, path: Path, document: dict[str, Any]) -> None:
+        version = document.get("schema_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise CorruptDataError(f"{path}: schema_version must be a positive int (got {version!r})")
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{path}: schema_version {version} is newer than this tributestore supports "
+                f"({SCHEMA_VERSION}); upgrade tributestore"
+            )
+
+    # --------------------------------------------------------------- locking
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        timeout = self._lock_timeout
+        if not self._thread_lock.acquire(timeout=-1 if timeout < 0 else timeout):
+            raise StorageError(f"store {self.url} is locked by another thread (waited {timeout}s)")
+        try:
+            try:
+                self._file_lock.acquire(timeout=timeout)
+            except Timeout:
+                raise StorageError(
+                    f"store {self.url} is locked by another process ({self._layout.lock}, waited {timeout}s)"
+                ) from None
+            except OSError as error:
+                raise StorageError(f"cannot lock {self._layout.lock}: {error.strerror}") from None
+            try:
+                yield
+            finally:
+                self._file_lock.release()
+        finally:
+            self._thread_lock.release()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._check_open()
+        state = self._tx
+        if state.depth > 0:
+            yield from self._nested(state)
+            return
+        if self.read_only:  # nothing can be written: no lock, no commit
+            state.depth, state.buffer, state.undo = 1, {}, []
+            try:
+                yield
+            finally:
+                state.depth, state.buffer, state.undo = 0, {}, []
+            return
+        with self._locked():
+            self._replay_journal()
+            state.depth, state.buffer, state.undo = 1, {}, []
+            try:
+                yield
+                buffer = state.buffer
+                state.depth, state.buffer = 0, {}
+                if buffer:
+                    self._commit(buffer)
+            finally:
+                state.depth, state.buffer, state.undo = 0, {}, []
+
+    def _nested(self, state: _TxState) -> Iterator[None]:
+        state.depth += 1
+        state.undo.append({})
+        try:
+            yield
+        except BaseException:
+            for path, old in state.undo[-1].items():
+                if old is _Undo.ABSENT:
+                    state.buffer.pop(path, None)
+                else:
+                    state.buffer[path] = old
+            raise
+        else:
+            if len(state.undo) > 1:
+                outer = state.undo[-2]
+                for path, old in state.undo[-1].items():
+                    outer.setdefault(path, old)
+        finally:
+            state.undo.pop()
+            state.depth -= 1
+
+    # ----------------------------------------------------------- raw access
+    def _read_disk(self, path: Path) -> bytes | None:
+        try:
+            with open(self._layout.inside(path), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StorageError(f"cannot read {path}: {error.strerror}") from None
+
+    def _read(self, path: Path) -> bytes | None:
+        """The bytes of ``path`` as this thread sees them (its transaction buffer first)."""
+        self._check_open()
+        state = self._tx
+        if state.depth and path in state.buffer:
+            return state.buffer[path]
+        return self._read_disk(path)
+
+    def _exists(self, path: Path) -> bool:
+        state = self._tx
+        if state.depth and path in state.buffer:
+            return state.buffer[path] is not None
+        return path.is_file()
+
+    def _write(self, path: Path, data: Change) -> None:
+        state = self._tx
+        if not state.depth:
+            raise StorageError(f"internal error: write to {path} outside a transaction")
+        self._layout.inside(path)
+        if state.undo:
+            state.undo[-1].setdefault(path, state.buffer.get(path, _Undo.ABSENT))
+        state.buffer[path] = data
+
+    def _list_names(self, directory: Path) -> set[str]:
+        """Names of the entries of ``directory`` as this thread sees them."""
+        try:
+            names = set(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            names = set()
+        except OSError as error:
+            raise StorageError(f"cannot list {directory}: {error.strerror}") from None
+        state = self._tx
+        if state.depth:
+            for path, data in state.buffer.items():
+                if data is None:
+                    if path.parent == directory:
+                        names.discard(path.name)
+                elif directory in path.parents:
+                    names.add(path.relative_to(directory).parts[0])
+        return {name for name in names if not name.startswith(".")}
+
+    def _parse_json(self, path: Path, raw: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CorruptDataError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(document, dict):
+            raise CorruptDataError(f"{path}: expected a JSON object, got {type(document).__name__}")
+        return document
+
+    def _model(self, path: Path, model: type[M], value: object, what: str) -> M:
+        try:
+            return model.model_validate(value)
+        except ValidationError as error:
+            raise CorruptDataError(f"{path}: {describe_validation_error(error, what)}") from None
+
+    # ---------------------------------------------------------------- commit
+    def _commit(self, buffer: dict[Path, Change]) -> None:
+        layout = self._layout
+        txid = uuid.uuid4().hex
+        writes = sorted(
+            ((path, data) for path, data in buffer.items() if data is not None),
+            key=lambda entry: (layout.kind_rank(entry[0]), str(entry[0])),
+        )
+        deletes = sorted(
+            (path for path, data in buffer.items() if data is None),
+            key=lambda path: (-layout.kind_rank(path), str(path)),
+        )
+        renames = [(path.parent / f".{path.name}.{txid}{TEMP_SUFFIX}", path) for path, _ in writes]
+        try:
+            atomic_write(
+                layout.journal,
+                _encode({"state": "prepare", "txid": txid, "temps": [layout.rel(t) for t, _ in renames]}),
+            )
+        except OSError as error:
+            raise StorageError(f"cannot write {layout.journal}: {error.strerror}") from None
+        try:
+            dirs: set[Path] = set()
+            for (tmp, target), (_, data) in zip(renames, writes, strict=True):
+                if target.parent not in dirs:
+                    make_dirs(target.parent)
+                    dirs.add(target.parent)
+                write_fsync(tmp, data)
+            for directory in dirs:
+                fsync_dir(directory)
+            atomic_write(
+                layout.journal,
+                _encode(
+                    {
+                        "state": "commit",
+                        "txid": txid,
+                        "renames": [[layout.rel(t), layout.rel(p)] for t, p in renames],
+                        "deletes": [layout.rel(p) for p in deletes],
+                    }
+                ),
+            )
+        except OSError as error:
+            self._replay_journal()  # rolls the prepared temporaries back
+            raise StorageError(f"cannot commit to {self.root}: {error}") from None
+        try:
+            self._apply(renames, deletes)
+        except OSError as error:
+            raise StorageError(
+                f"commit to {self.root} interrupted ({error}); it will be completed from "
+                f"{JOURNAL_NAME} when the store is next used"
+            ) from None
+
+    def _apply(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
+        dirs: set[Path] = set()
+        for tmp, target in renames:
+            if tmp.exists():
+                make_dirs(target.parent)
+                os.replace(tmp, target)
+                dirs.add(target.parent)
+        for path in deletes:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            dirs.add(path.parent)
+        for directory in dirs:
+            fsync_dir(directory)
+        self._layout.journal.unlink()
+        fsync_dir(self.root)
+        for path in deletes:
+            remove_empty_dirs(path.parent, self.root)
+
+    def _replay_journal(self) -> None:
+        """Finish (or undo) a commit a crash interrupted; caller holds the lock."""
+        layout = self._layout
+        raw = self._read_disk(layout.journal)
+        if raw is None:
+            return
+        journal = self._parse_json(layout.journal, raw)
+        state = journal.get("state")
+        try:
+            if state == "prepare":
+                for rel in journal.get("temps", []):
+                    with suppress(FileNotFoundError):
+                        layout.from_rel(rel).unlink()
+                layout.journal.unlink()
+                fsync_dir(self.root)
+            elif state == "commit":
+                renames = [(layout.from_rel(t), layout.from_rel(p)) for t, p in journal.get("renames", [])]
+                deletes = [layout.from_rel(p) for p in journal.get("deletes", [])]
+                self._apply(renames, deletes)
+            else:
+                raise CorruptDataError(f"{layout.journal}: unknown state {state!r}")
+        except (TypeError, ValueError) as error:
+            raise CorruptDataError(f"{layout.journal}: malformed journal ({error})") from None
+        except OSError as error:
+            raise StorageError(f"cannot replay {layout.journal}: {error}") from None
+
+    # ------------------------------------------------------------- documents
+    def _load_doc(self, guild_id: int, tribute_id: str) -> _TributeDoc | None:
+        path = self._layout.tribute_file(guild_id, tribute_id)
+        raw = self._read(path)
+        if raw is None:
+            return None
+        return self._parse_doc(path, raw, guild_id, tribute_id)
+
+    def _parse_doc(self, path: Path, raw: bytes, guild_id: int, tribute_id: str) -> _TributeDoc:
+        document = self._parse_json(path, raw)
+        self._check_version(path, document)
+        tribute = self._model(path, Tribute, document.get("tribute"), "tribute")
+        inventory_data = document.get("inventory")
+        inventory = (
+            Inventory(guild_id=guild_id, tribute_id=tribute_id)
+            if inventory_data is None
+            else self._model(path, Inventory, inventory_data, "inventory")
+        )
+        prompt_data = document.get("prompt")
+        prompt = None if prompt_data is None else self._model(path, Prompt, prompt_data, "prompt")
+        files_data = document.get("files") or []
+        if not isinstance(files_data, list):
+            raise CorruptDataError(f"{path}: files must be a list")
+        files = [self._model(path, FileInfo, item, "file") for item in files_data]
+        owner = (guild_id, tribute_id)
+        for part in (tribute, inventory, prompt, *files):
+            if part is not None and (part.guild_id, part.tribute_id) != owner:
+                raise CorruptDataError(
+                    f"{path}: holds {type(part).__name__} of tribute {part.tribute_id} in guild "
+                    f"{part.guild_id}, but its name says tribute {tribute_id} in guild {guild_id}"
+                )
+        return _TributeDoc(tribute, inventory, prompt, files)
+
+    def _require_doc(self, guild_id: int, tribute_id: str) -> _TributeDoc:
+        doc = self._load_doc(guild_id, tribute_id)
+        if doc is None:
+            raise NotFoundError(f"tribute {tribute_id} not found in guild {guild_id}")
+        return doc
+
+    def _save_doc(self, doc: _TributeDoc) -> None:
+        path = self._layout.tribute_file(doc.tribute.guild_id, doc.tribute.tribute_id)
+        self._write(path, _encode(doc.dump()))
+
+    def _guild_ids(self) -> list[int]:
+        ids = []
+        for name in self._list_names(self._layout.guilds):
+            if name.isdigit() and str(int(name)) == name:
+                ids.append(int(name))
+        return sorted(ids)
+
+    def _tribute_ids(self, guild_id: int) -> list[str]:
+        ids = []
+        for name in self._list_names(self._layout.tributes_dir(guild_id)):
+            if name.endswith(TRIBUTE_SUFFIX):
+                tribute_id = name.removesuffix(TRIBUTE_SUFFIX)
+                if TRIBUTE_ID_RE.match(tribute_id):
+                    ids.append(tribute_id)
+        return sorted(ids)
+
+    def _iter_docs(self, guild_id: int | None) -> Iterator[_TributeDoc]:
+        guild_ids = self._guild_ids() if guild_id is None else [guild_id]
+        for gid in guild_ids:
+            for tid in self._tribute_ids(gid):
+                doc = self._load_doc(gid, tid)
+                if doc is not None:  # deleted meanwhile by another process
+                    yield doc
+
+    # ---------------------------------------------------------------- guilds
+    def _put_guild(self, guild: Guild) -> None:
+        document = {"schema_version": SCHEMA_VERSION, "guild": guild.model_dump(mode="json")}
+        self._write(self._layout.guild_file(guild.guild_id), _encode(document))
+
+    def _get_guild(self, guild_id: int) -> Guild | None:
+        path = self._layout.guild_file(guild_id)
+        raw = self._read(path)
+        if raw is None:
+            return None
+        document = self._parse_json(path, raw)
+        self._check_version(path, document)
+        guild = self._model(path, Guild, document.get("guild"), "guild")
+        if guild.guild_id != guild_id:
+            raise CorruptDataError(f"{path}: holds guild {guild.guild_id}, but its directory says {guild_id}")
+        return guild
+
+    def _list_guilds(self) -> list[Guild]:
+        guilds = []
+        for guild_id in self._guild_ids():
+            guild = self._get_guild(guild_id)
+            if guild is not None:
+                guilds.append(guild)
+        return guilds
+
+    # -------------------------------------------------------------- tributes
+    def _get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
+        doc = self._load_doc(guild_id, tribute_id)
+        return None if doc is None else doc.tribute
+
+    def _insert_tribute(self, tribute: Tribute) -> None:
+        inventory = Inventory(guild_id=tribute.guild_id, tribute_id=tribute.tribute_id)
+        self._save_doc(_TributeDoc(tribute, inventory))
+
+    def _update_tribute(self, tribute: Tribute) -> None:
+        doc = self._require_doc(tribute.guild_id, tribute.tribute_id)
+        doc.tribute = tribute
+        self._save_doc(doc)
+
+    def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
+        doc = self._load_doc(guild_id, tribute_id)
+        if doc is None:
+            return
+        for info in doc.files:
+            self._drop_ref(info)
+        self._write(self._layout.tribute_file(guild_id, tribute_id), None)
+
+    def _iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
+        for doc in self._iter_docs(guild_id):
+            yield doc.tribute
+
+    # ------------------------------------------------------------- inventory
+    def _get_inventory(self, guild_id: int, tribute_id: str) -> Inventory:
+        return self._require_doc(guild_id, tribute_id).inventory
+
+    def _save_inventory(self, inventory: Inventory) -> None:
+        doc = self._require_doc(inventory.guild_id, inventory.tribute_id)
+        doc.inventory = inventory
+        self._save_doc(doc)
+
+    def _search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
+        for doc in self._iter_docs(guild_id):
+            inventory = doc.inventory
+            slots: tuple[tuple[Slot, list[str]], ...] = (
+                ("items", inventory.items),
+                ("equipped", inventory.equipped),
+            )
+            for slot, entries in slots:
+                for number, item in enumerate(entries, start=1):
+                    if folded_query in item.casefold():
+                        yield ItemHit(
+                            guild_id=inventory.guild_id,
+                            tribute_id=inventory.tribute_id,
+                            slot=slot,
+                            number=number,
+                            item=item,
+                        )
+
+    # ---------------------------------------------------------------- prompt
+    def _get_prompt(self, guild_id: int, tribute_id: str) -> Prompt | None:
+        doc = self._load_doc(guild_id, tribute_id)
+        return None if doc is None else doc.prompt
+
+    def _save_prompt(self, prompt: Prompt) -> None:
+        doc = self._require_doc(prompt.guild_id, prompt.tribute_id)
+        doc.prompt = prompt
+        self._save_doc(doc)
+
+    def _delete_prompt(self, guild_id: int, tribute_id: str) -> None:
+        doc = self._load_doc(guild_id, tribute_id)
+        if doc is not None and doc.prompt is not None:
+            doc.prompt = None
+            self._save_doc(doc)
+
+    # ----------------------------------------------------------------- files
+    def _add_ref(self, info: FileInfo, data: bytes) -> None:
+        layout = self._layout
+        blob = layout.blob_file(info.sha256)
+        if not self._exists(blob):
+            self._write(blob, data)
+        owner = {"guild_id": info.guild_id, "tribute_id": info.tribute_id, "name": info.name}
+        self._write(layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name), _encode(owner))
+
+    def _drop_ref(self, info: FileInfo) -> None:
+        layout = self._layout
+        self._write(layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name), None)
+        if not self._list_names(layout.refs_dir(info.sha256)):
+            self._write(layout.blob_file(info.sha256), None)
+
+    def _save_file(self, info: FileInfo, data: bytes) -> None:
+        doc = self._require_doc(info.guild_id, info.tribute_id)
+        old = next((f for f in doc.files if f.name == info.name), None)
+        self._add_ref(info, data)
+        if old is not None and old.sha256 != info.sha256:
+            self._drop_ref(old)
+        doc.files = [f for f in doc.files if f.name != info.name] + [info]
+        self._save_doc(doc)
+
+    def _get_file(self, guild_id: int, tribute_id: str, name: str) -> FileInfo | None:
+        doc = self._load_doc(guild_id, tribute_id)
+        if doc is None:
+            return None
+        return next((f for f in doc.files if f.name == name), None)
+
+    def _read_file(self, info: FileInfo) -> bytes:
+        blob = self._layout.blob_file(info.sha256)
+        data = self._read(blob)
+        if data is None:
+            raise CorruptDataError(
+                f"{blob}: missing (bytes of file {info.name!r} of tribute {info.tribute_id} "
+                f"in guild {info.guild_id})"
+            )
+        if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
+            raise CorruptDataError(f"{blob}: contents do not match sha256 {info.sha256}")
+        return data
+
+    def _list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
+        doc = self._load_doc(guild_id, tribute_id)
+        return [] if doc is None else sorted(doc.files, key=_file_key)
+
+    def _delete_file(self, guild_id: int, tribute_id: str, name: str) -> None:
+        doc = self._load_doc(guild_id, tribute_id)
+        if doc is None:
+            return
+        old = next((f for f in doc.files if f.name == name), None)
+        if old is None:
+            return
+        self._drop_ref(old)
+        doc.files = [f for f in doc.files if f.name != name]
+        self._save_doc(doc)
+
+    # ------------------------------------------------------------ whole-store
+    def counts(self) -> Counts:
+        counts = Counts()
+        for guild_id in self._guild_ids():
+            if self._exists(self._layout.guild_file(guild_id)):
+                counts.guilds += 1
+            for doc in self._iter_docs(guild_id):
+                counts.tributes += 1
+                counts.items += len(doc.inventory.items)
+                counts.equipped += len(doc.inventory.equipped)
+                counts.prompts += doc.prompt is not None
+                counts.files += len(doc.files)
+        return counts
+
+    def check(self) -> list[str]:
+        """Walk the whole tree and describe every inconsistency found (empty when sound)."""
+        self._check_open()
+        return _Checker(self).run()
+
+
+class _Checker:
+    """The read-only integrity walk behind :meth:`JsonStore.check`."""
+
+    def __init__(self, store: JsonStore) -> None:
+        self.store = store
+        self.layout = store._layout
+        self.problems: list[str] = []
+        #: (sha, ref marker name) of every file a tribute lists.
+        self.expected_refs: set[tuple[str, str]] = set()
+
+    def problem(self, path: Path, message: str) -> None:
+        self.problems.append(f"{self.layout.rel(path)}: {message}")
+
+    def run(self) -> list[str]:
+        self.check_marker()
+        if self.layout.journal.exists():
+            self.problem(self.layout.journal, "an interrupted commit is pending (replayed on next write)")
+        self.check_guilds()
+        self.check_blobs()
+        self.check_leftovers()
+        return self.problems
+
+    def check_marker(self) -> None:
+        try:
+            self.store._check_marker(create=False)
+        except StorageError as error:
+            self.problems.append(str(error))
+
+    def check_guilds(self) -> None:
+        guilds = self.layout.guilds
+        if not guilds.is_dir():
+            return
+        for name in sorted(os.listdir(guilds)):
+            path = guilds / name
+            if name.startswith("."):
+                continue
+            if not (name.isdigit() and str(int(name)) == name) or not path.is_dir():
+                self.problem(path, "unexpected entry (guild directories are named by guild id)")
+                continue
+            guild_id = int(name)
+            if not (path / GUILD_FILE).is_file():
+                self.problem(path / GUILD_FILE, "missing")
+            else:
+                try:
+                    self.store._get_guild(guild_id)
+                except StorageError as error:
+                    self.problems.append(str(error))
+            self.check_tributes(guild_id)
+
+    def check_tributes(self, guild_id: int) -> None:
+        directory = self.layout.tributes_dir(guild_id)
+        if not directory.is_dir():
+            return
+        for name in sorted(os.listdir(directory)):
+            path = directory / name
+            if name.startswith("."):
+                continue
+            tribute_id = name.removesuffix(TRIBUTE_SUFFIX)
+            if not name.endswith(TRIBUTE_SUFFIX) or not TRIBUTE_ID_RE.match(tribute_id):
+                self.problem(path, "unexpected entry (tribute files are named <TRIBUTE_ID>.json)")
+                continue
+            try:
+                raw = path.read_bytes()
+                doc = self.store._parse_doc(path, raw, guild_id, tribute_id)
+            except OSError as error:
+                self.problem(path, f"unreadable ({error.strerror})")
+                continue
+            except StorageError as error:
+                self.problems.append(str(error))
+                continue
+            for info in doc.files:
+                self.check_file(path, info)
+
+    def check_file(self, owner: Path, info: FileInfo) -> None:
+        blob = self.layout.blob_file(info.sha256)
+        marker = ref_name(info.guild_id, info.tribute_id, info.name)
+        self.expected_refs.add((info.sha256, marker))
+        what = f"file {info.name!r} listed in {self.layout.rel(owner)}"
+        try:
+            data = blob.read_bytes()
+        except FileNotFoundError:
+            self.problem(blob, f"missing blob of {what}")
+            data = None
+        except OSError as error:
+            self.problem(blob, f"unreadable blob of {what} ({error.strerror})")
+            data = None
+        if data is not None and (len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256):
+            self.problem(blob, f"blob contents do not match sha256/size of {what}")
+        ref = self.layout.refs_dir(info.sha256) / marker
+        if not ref.is_file():
+            self.problem(ref, f"missing reference marker for {what}")
+
+    def check_blobs(self) -> None:
+        blobs = self.layout.blobs
+        if not blobs.is_dir():
+            return
+        for prefix in sorted(os.listdir(blobs)):
+            directory = blobs / prefix
+            if prefix.startswith("."):
+                continue
+            if not directory.is_dir() or len(prefix) != 2:
+                self.problem(directory, "unexpected entry in blobs/")
+                continue
+            for name in sorted(os.listdir(directory)):
+                if name.startswith("."):
+                    continue
+                path = directory / name
+                sha = name.removesuffix(REFS_SUFFIX)
+                if not SHA_RE.match(sha) or sha[:2] != prefix:
+                    self.problem(path, "unexpected entry (blobs are named by their sha256)")
+                elif name.endswith(REFS_SUFFIX):
+                    self.check_refs(path, sha)
+                else:
+                    self.check_blob(path, sha)
+
+    def check_blob(self, path: Path, sha: str) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            self.problem(path, f"unreadable blob ({error.strerror})")
+            return
+        if hashlib.sha256(data).hexdigest() != sha:
+            self.problem(path, "blob contents do not match its sha256 name")
+        if not any(True for _ in self.store._list_names(self.layout.refs_dir(sha))):
+            self.problem(path, "orphan blob: no file refers to it")
+
+    def check_refs(self, directory: Path, sha: str) -> None:
+        markers = [name for name in sorted(os.listdir(directory)) if not name.startswith(".")]
+        if markers and not self.layout.blob_file(sha).is_file():
+            self.problem(directory, "references a blob that does not exist")
+        for marker in markers:
+            if (sha, marker) not in self.expected_refs:
+                self.problem(directory / marker, "dangling reference: no tribute lists this file")
+
+    def check_leftovers(self) -> None:
+        for dirpath, _dirnames, filenames in os.walk(self.layout.root):
+            for name in filenames:
+                if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                    self.problem(Path(dirpath) / name, "leftover temporary file")

@@ -1,0 +1,594 @@
+"""The ``sqlite`` backend: tributes in relational tables, WAL, real transactions, indexed search.
+
+``sqlite:///relative.db`` / ``sqlite:////absolute.db`` name a file (its
+directory is created); ``sqlite://`` or ``sqlite:///:memory:`` a private
+in-memory database.  URL options: ``timeout`` (seconds to wait for a lock,
+default 30), ``synchronous`` (``full``, the default, ``normal`` or ``extra``)
+and ``fts`` (``off`` disables the full-text index for searches).
+
+Transactions: :meth:`SqliteStore.transaction` gives each thread one
+connection; the outermost call starts ``BEGIN IMMEDIATE`` (the write lock, so
+read-modify-write sequences of several processes serialize and none loses an
+update), nested calls join it through a savepoint (a failing nested block
+undoes only its own writes).  Reads outside a transaction run in a short
+read transaction of their own, so each one sees a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, inspect, text
+
+from tributestore.errors import ConfigError, CorruptDataError, NotFoundError, StorageError
+from tributestore.models import (
+    Counts,
+    FileInfo,
+    Guild,
+    Inventory,
+    ItemHit,
+    Prompt,
+    Tribute,
+    describe_validation_error,
+)
+from tributestore.store import TributeStore
+from tributestore.urls import StoreURL
+
+from . import schema, search
+from .connection import (
+    BEGIN_KEY,
+    DRIVER_ERRORS,
+    SYNCHRONOUS_LEVELS,
+    begin_statement,
+    open_sqlite_engine,
+    translate_error,
+    upsert_statement,
+)
+
+DEFAULT_TIMEOUT = 30.0
+#: Rows fetched per query when streaming tributes (keyset pagination).
+PAGE_SIZE = 200
+
+M = TypeVar("M", bound=BaseModel)
+
+_GUILD_COLUMNS = ("guild_id", "log_channel_id", "category_id", "gm_id", "admin_id")
+_TRIBUTE_COLUMNS = (
+    "guild_id",
+    "tribute_id",
+    "name",
+    "user_id",
+    "user_mention",
+    "face_claim_url",
+    "prompt_channel_id",
+    "created_at",
+    "updated_at",
+)
+_FILE_COLUMNS = ("guild_id", "tribute_id", "name", "kind", "media_type", "size", "sha256", "created_at")
+_TIMESTAMPS = frozenset({"created_at", "updated_at"})
+_OWNER = "guild_id = :guild_id AND tribute_id = :tribute_id"
+
+
+def open_sqlite_store(url: StoreURL) -> TributeStore:
+    """The opener the plugin registers for ``sqlite:`` URLs."""
+    return SqliteStore(url)
+
+
+# ------------------------------------------------------------------ values
+def to_text(value: datetime | None) -> str | None:
+    """A timestamp as fixed-width ISO-8601 UTC text (sorts as it compares, round-trips exactly)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_text(value: object, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CorruptDataError(f"{where}: timestamp {value!r} is not ISO-8601 text")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CorruptDataError(f"{where}: timestamp {value!r} is not ISO-8601") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _row_params(model: BaseModel, columns: Sequence[str]) -> dict[str, Any]:
+    params = {column: getattr(model, column) for column in columns}
+    for column in _TIMESTAMPS & params.keys():
+        params[column] = to_text(params[column])
+    return params
+
+
+class SqliteStore(TributeStore):
+    """A :class:`TributeStore` in one SQLite database (see the module docstring)."""
+
+    def __init__(self, url: StoreURL) -> None:
+        self.url = url.raw
+        self.timeout = _timeout_option(url)
+        synchronous = (url.option("synchronous") or "FULL").upper()
+        if synchronous not in SYNCHRONOUS_LEVELS:
+            raise ConfigError(
+                f"store URL {url.raw!r}: synchronous={synchronous.lower()!r} is not one of "
+                f"{', '.join(level.lower() for level in SYNCHRONOUS_LEVELS)}"
+            )
+        self.path = _database_path(url)
+        self.where = "in-memory SQLite database" if self.path is None else f"SQLite database {self.path}"
+        self._local = threading.local()
+        # One shared connection in memory: its users take turns.
+        self._memory_lock = threading.RLock() if self.path is None else None
+        self._closed = False
+        try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self.path.is_dir():
+                    raise StorageError(f"cannot open {self.where}: it is a directory")
+            self._db, self._engine = open_sqlite_engine(
+                self.path, timeout=self.timeout, synchronous=synchronous
+            )
+        except DRIVER_ERRORS as error:
+            raise translate_error(error, self.where, self.timeout) from None
+        self.dialect = self._engine.dialect.name
+        try:
+            with self.transaction(), self._connection() as conn:
+                schema.migrate(conn, self.dialect, self.where, lambda name: inspect(conn).has_table(name))
+                has_fts = search.has_fts_table(conn)
+                if has_fts and not search.sqlite_has_trigram():
+                    raise StorageError(
+                        f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
+                        "cannot maintain; use SQLite 3.34 or newer with FTS5"
+                    )
+                if url.flag("fts", default=True):
+                    has_fts = search.ensure_fts(conn)
+                self.use_fts = has_fts and url.flag("fts", default=True)
+        except BaseException:
+            self.close()
+            raise
+
+    # ----------------------------------------------------------- plumbing
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            self._db.close()
+
+    def _guard(self) -> AbstractContextManager[Any]:
+        return self._memory_lock if self._memory_lock is not None else nullcontext()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn driver errors into one-line :class:`StorageError` naming the database."""
+        try:
+            yield
+        except DRIVER_ERRORS as error:
+            raise translate_error(error, self.where, self.timeout) from None
+
+    def _start(self, *, write: bool) -> tuple[Connection, Any]:
+        if self._closed:
+            raise StorageError(f"{self.where} ({self.url}) is closed")
+        conn = self._engine.connect()
+        try:
+            statement = begin_statement(self.dialect, write=write)
+            if statement:
+                conn.info[BEGIN_KEY] = statement
+            return conn, conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:  # nested: join the outer transaction through a savepoint
+            with self._errors():
+                savepoint = current.begin_nested()
+            try:
+                yield
+            except BaseException:
+                with self._errors():
+                    if savepoint.is_active:
+                        savepoint.rollback()
+                raise
+            with self._errors():
+                savepoint.commit()
+            return
+        with self._guard():
+            with self._errors():
+                conn, tx = self._start(write=True)
+            self._local.conn = conn
+            try:
+                try:
+                    yield
+                except BaseException:
+                    try:
+                        tx.rollback()
+                    except DRIVER_ERRORS:  # the original error matters more
+                        pass
+                    raise
+                with self._errors():
+                    tx.commit()
+            finally:
+                self._local.conn = None
+                conn.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self._transaction()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """The thread's transaction connection, else one in a read transaction of its own."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            with self._errors():
+                yield current
+            return
+        with self._guard(), self._errors():
+            conn, tx = self._start(write=False)
+            try:
+                yield conn
+                tx.commit()
+            finally:
+                conn.close()
+
+    def _rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        with self._connection() as conn:
+            return [dict(row._mapping) for row in conn.execute(text(sql), params)]
+
+    def _model(self, model: type[M], row: Mapping[str, Any], table: str) -> M:
+        data = dict(row)
+        where = f"{self.where}, table {table}"
+        for column in _TIMESTAMPS & data.keys():
+            data[column] = from_text(data[column], where)
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise CorruptDataError(f"{where}: {describe_validation_error(error, 'row')}") from None
+
+    # ------------------------------------------------------------- guilds
+    def _put_guild(self, guild: Guild) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                text(upsert_statement("guilds", _GUILD_COLUMNS, ("guild_id",))),
+                _row_params(guild, _GUILD_COLUMNS),
+            )
+
+    def _get_guild(self, guild_id: int) -> Guild | None:
+        rows = self._rows(f"SELECT {', '.join(_GUILD_COLUMNS)} FROM guilds WHERE guild_id = :g", g=guild_id)
+        return self._model(Guild, rows[0], "guilds") if rows else None
+
+    def _list_guilds(self) -> list[Guild]:
+        rows = self._rows(f"SELECT {', '.join(_GUILD_COLUMNS)} FROM guilds ORDER BY guild_id")
+        return [self._model(Guild, row, "guilds") for row in rows]
+
+    # ----------------------------------------------------------- tributes
+    def _get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
+        rows = self._rows(
+            f"SELECT {', '.join(_TRIBUTE_COLUMNS)} FROM tributes WHERE {_OWNER}",
+            guild_id=guild_id,
+            tribute_id=tribute_id,
+        )
+        return self._model(Tribute, rows[0], "tributes") if rows else None
+
+    def _insert_tribute(self, tribute: Tribute) -> None:
+        columns = ", ".join(_TRIBUTE_COLUMNS)
+        values = ", ".join(f":{column}" for column in _TRIBUTE_COLUMNS)
+        default = Inventory(guild_id=tribute.guild_id, tribute_id=tribute.tribute_id)
+        with self._connection() as conn:
+            conn.execute(
+                text(f"INSERT INTO tributes ({columns}) VALUES ({values})"),
+                _row_params(tribute, _TRIBUTE_COLUMNS),
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO inventories (guild_id, tribute_id, capacity, equipped_capacity)"
+                    " VALUES (:guild_id, :tribute_id, :capacity, :equipped_capacity)"
+                ),
+                _row_params(default, ("guild_id", "tribute_id", "capacity", "equipped_capacity")),
+            )
+
+    def _update_tribute(self, tribute: Tribute) -> None:
+        changes = ", ".join(f"{column} = :{column}" for column in _TRIBUTE_COLUMNS[2:])
+        with self._connection() as conn:
+            conn.execute(
+                text(f"UPDATE tributes SET {changes} WHERE {_OWNER}"), _row_params(tribute, _TRIBUTE_COLUMNS)
+            )
+
+    def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
+        # ON DELETE CASCADE removes the inventory, items (and their index rows), prompt and files.
+        with self._connection() as conn:
+            conn.execute(text(f"DELETE FROM tributes WHERE {_OWNER}"), {"guild_id": guild_id, "tribute_id": tribute_id})
+
+    def _iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
+        # Keyset pagination: each page is one short query, so no read transaction
+        # (nor the in-memory connection) is held while the caller works.
+        select = f"SELECT {', '.join(_TRIBUTE_COLUMNS)} FROM tributes"
+        where = [] if guild_id is None else ["guild_id = :g"]
+        after: tuple[int, str] | None = None
+        while True:
+            conditions = list(where)
+            if after is not None:
+                conditions.append("(guild_id > :ag OR (guild_id = :ag AND tribute_id > :at))")
+            sql = select + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            sql += f" ORDER BY guild_id, tribute_id LIMIT {PAGE_SIZE}"
+            params: dict[str, Any] = {"g": guild_id}
+            if after is not None:
+                params.update(ag=after[0], at=after[1])
+            rows = self._rows(sql, **params)
+            for row in rows:
+                yield self._model(Tribute, row, "tributes")
+            if len(rows) < PAGE_SIZE:
+                return
+            after = (rows[-1]["guild_id"], rows[-1]["tribute_id"])
+
+    # ---------------------------------------------------------- inventory
+    def _get_inventory(self, guild_id: int, tribute_id: str) -> Inventory:
+        owner = {"guild_id": guild_id, "tribute_id": tribute_id}
+        with self._connection() as conn:
+            capacities = conn.execute(
+                text(f"SELECT capacity, equipped_capacity FROM inventories WHERE {_OWNER}"), owner
+            ).first()
+            rows = conn.execute(
+                text(f"SELECT slot, item FROM inventory_items WHERE {_OWNER} ORDER BY slot, number"), owner
+            ).all()
+        data: dict[str, Any] = dict(owner, items=[], equipped=[])
+        if capacities is not None:
+            data.update(capacity=capacities[0], equipped_capacity=capacities[1])
+        for slot, item in rows:
+            data[slot].append(item)
+        return self._model(Inventory, data, "inventories/inventory_items")
+
+    def _save_inventory(self, inventory: Inventory) -> None:
+        owner = {"guild_id": inventory.guild_id, "tribute_id": inventory.tribute_id}
+        columns = ("guild_id", "tribute_id", "capacity", "equipped_capacity")
+        with self._connection() as conn:
+            conn.execute(
+                text(upsert_statement("inventories", columns, ("guild_id", "tribute_id"))),
+                _row_params(inventory, columns),
+            )
+            stored = {
+                (slot, number): item
+                for slot, number, item in conn.execute(
+                    text(f"SELECT slot, number, item FROM inventory_items WHERE {_OWNER}"), owner
+                )
+            }
+            # Write only what changed (appending an item touches one row and one index entry).
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for slot in ("items", "equipped"):
+                entries: list[str] = getattr(inventory, slot)
+                for number, item in enumerate(entries, start=1):
+                    row = dict(owner, slot=slot, number=number, item=item, item_folded=item.casefold())
+                    old = stored.get((slot, number))
+                    if old is None:
+                        inserts.append(row)
+                    elif old != item:
+                        updates.append(row)
+                conn.execute(
+                    text(f"DELETE FROM inventory_items WHERE {_OWNER} AND slot = :slot AND number > :n"),
+                    dict(owner, slot=slot, n=len(entries)),
+                )
+            if updates:
+                conn.execute(
+                    text(
+                        "UPDATE inventory_items SET item = :item, item_folded = :item_folded"
+                        f" WHERE {_OWNER} AND slot = :slot AND number = :number"
+                    ),
+                    updates,
+                )
+            if inserts:
+                last = conn.execute(text("SELECT max(item_key) FROM inventory_items")).scalar()
+                for key, row in enumerate(inserts, start=int(last or 0) + 1):
+                    row["item_key"] = key
+                conn.execute(
+                    text(
+                        "INSERT INTO inventory_items"
+                        " (guild_id, tribute_id, slot, number, item, item_folded, item_key) VALUES"
+                        " (:guild_id, :tribute_id, :slot, :number, :item, :item_folded, :item_key)"
+                    ),
+                    inserts,
+                )
+
+    def _search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
+        sql, params = search.search_statement(
+            folded_query, guild_id, dialect=self.dialect, use_fts=self.use_fts
+        )
+        for row in self._rows(sql, **params):
+            yield self._model(ItemHit, row, "inventory_items")
+
+    # ------------------------------------------------------------- prompt
+    def _get_prompt(self, guild_id: int, tribute_id: str) -> Prompt | None:
+        owner = {"guild_id": guild_id, "tribute_id": tribute_id}
+        with self._connection() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT guild_id, tribute_id, message, channel_id, created_at, updated_at"
+                    f" FROM prompts WHERE {_OWNER}"
+                ),
+                owner,
+            ).first()
+            if row is None:
+                return None
+            files = conn.execute(
+                text(f"SELECT file_name FROM prompt_files WHERE {_OWNER} ORDER BY position"), owner
+            ).scalars()
+            data = dict(row._mapping, files=list(files))
+        return self._model(Prompt, data, "prompts")
+
+    def _save_prompt(self, prompt: Prompt) -> None:
+        owner = {"guild_id": prompt.guild_id, "tribute_id": prompt.tribute_id}
+        columns = ("guild_id", "tribute_id", "message", "channel_id", "created_at", "updated_at")
+        with self._connection() as conn:
+            conn.execute(
+                text(upsert_statement("prompts", columns, ("guild_id", "tribute_id"))),
+                _row_params(prompt, columns),
+            )
+            conn.execute(text(f"DELETE FROM prompt_files WHERE {_OWNER}"), owner)
+            if prompt.files:
+                conn.execute(
+                    text(
+                        "INSERT INTO prompt_files (guild_id, tribute_id, position, file_name)"
+                        " VALUES (:guild_id, :tribute_id, :position, :file_name)"
+                    ),
+                    [dict(owner, position=n, file_name=name) for n, name in enumerate(prompt.files, 1)],
+                )
+
+    def _delete_prompt(self, guild_id: int, tribute_id: str) -> None:
+        with self._connection() as conn:
+            conn.execute(text(f"DELETE FROM prompts WHERE {_OWNER}"), {"guild_id": guild_id, "tribute_id": tribute_id})
+
+    # -------------------------------------------------------------- files
+    def _save_file(self, info: FileInfo, data: bytes) -> None:
+        columns = (*_FILE_COLUMNS, "data")
+        params = _row_params(info, _FILE_COLUMNS)
+        params["data"] = data
+        with self._connection() as conn:
+            conn.execute(text(upsert_statement("files", columns, ("guild_id", "tribute_id", "name"))), params)
+
+    def _get_file(self, guild_id: int, tribute_id: str, name: str) -> FileInfo | None:
+        rows = self._rows(
+            f"SELECT {', '.join(_FILE_COLUMNS)} FROM files WHERE {_OWNER} AND name = :name",
+            guild_id=guild_id,
+            tribute_id=tribute_id,
+            name=name,
+        )
+        return self._model(FileInfo, rows[0], "files") if rows else None
+
+    def _read_file(self, info: FileInfo) -> bytes:
+        with self._connection() as conn:
+            data = conn.execute(
+                text(f"SELECT data FROM files WHERE {_OWNER} AND name = :name"),
+                {"guild_id": info.guild_id, "tribute_id": info.tribute_id, "name": info.name},
+            ).scalar()
+        if data is None:
+            raise NotFoundError(
+                f"file {info.name!r} not found for tribute {info.tribute_id} in guild {info.guild_id}"
+            )
+        return bytes(data)
+
+    def _list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
+        rows = self._rows(
+            f"SELECT {', '.join(_FILE_COLUMNS)} FROM files WHERE {_OWNER} ORDER BY name",
+            guild_id=guild_id,
+            tribute_id=tribute_id,
+        )
+        return [self._model(FileInfo, row, "files") for row in rows]
+
+    def _delete_file(self, guild_id: int, tribute_id: str, name: str) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                text(f"DELETE FROM files WHERE {_OWNER} AND name = :name"),
+                {"guild_id": guild_id, "tribute_id": tribute_id, "name": name},
+            )
+
+    # -------------------------------------------------------- whole store
+    def counts(self) -> Counts:
+        rows = self._rows(
+            "SELECT (SELECT count(*) FROM guilds) AS guilds,"
+            " (SELECT count(*) FROM tributes) AS tributes,"
+            " (SELECT count(*) FROM inventory_items WHERE slot = 'items') AS items,"
+            " (SELECT count(*) FROM inventory_items WHERE slot = 'equipped') AS equipped,"
+            " (SELECT count(*) FROM prompts) AS prompts,"
+            " (SELECT count(*) FROM files) AS files"
+        )
+        return Counts(**rows[0])
+
+    def check(self) -> list[str]:
+        """Problems: SQLite integrity, dangling references, schema version, file bytes, items."""
+        try:
+            with self._connection() as conn:
+                return self._check(conn)
+        except StorageError as error:
+            return [str(error)]
+
+    def _check(self, conn: Connection) -> list[str]:
+        problems: list[str] = []
+        where = self.where
+        if self.dialect == "sqlite":
+            results = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+            if results != ["ok"]:
+                problems.extend(f"{where}: integrity check: {result}" for result in results)
+            for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+                problems.append(f"{where}: row {rowid} of table {table} refers to a missing {parent} row")
+        try:
+            version = schema.read_version(conn)
+        except CorruptDataError as error:
+            problems.append(f"{where}: {error}")
+        else:
+            if version != schema.CURRENT_VERSION:
+                problems.append(
+                    f"{where}: schema version is {version}, expected {schema.CURRENT_VERSION}"
+                )
+        problems.extend(self._check_files(conn))
+        problems.extend(self._check_items(conn))
+        if self.dialect == "sqlite":
+            problems.extend(f"{where}: {problem}" for problem in search.fts_problems(conn))
+        return problems
+
+    def _check_files(self, conn: Connection) -> list[str]:
+        problems: list[str] = []
+        keys = conn.execute(text("SELECT guild_id, tribute_id, name, size, sha256 FROM files")).all()
+        for guild_id, tribute_id, name, size, sha256 in keys:
+            data = conn.execute(
+                text(f"SELECT data FROM files WHERE {_OWNER} AND name = :name"),
+                {"guild_id": guild_id, "tribute_id": tribute_id, "name": name},
+            ).scalar()
+            data = bytes(data or b"")
+            label = f"{self.where}: file {name!r} of tribute {tribute_id} in guild {guild_id}"
+            if len(data) != size:
+                problems.append(f"{label} holds {len(data)} bytes, its metadata says {size}")
+            elif hashlib.sha256(data).hexdigest() != sha256:
+                problems.append(f"{label} does not match its sha256")
+        return problems
+
+    def _check_items(self, conn: Connection) -> list[str]:
+        problems: list[str] = []
+        gaps = conn.execute(
+            text(
+                "SELECT guild_id, tribute_id, slot, count(*), max(number) FROM inventory_items"
+                " GROUP BY guild_id, tribute_id, slot HAVING count(*) <> max(number)"
+            )
+        )
+        for guild_id, tribute_id, slot, count, highest in gaps:
+            problems.append(
+                f"{self.where}: {slot} of tribute {tribute_id} in guild {guild_id} are not numbered "
+                f"1..{count} (highest number {highest})"
+            )
+        rows = conn.execute(
+            text("SELECT guild_id, tribute_id, slot, number, item, item_folded FROM inventory_items")
+        )
+        for guild_id, tribute_id, slot, number, item, folded in rows:
+            if item.casefold() != folded:
+                problems.append(
+                    f"{self.where}: {slot} {number} of tribute {tribute_id} in guild {guild_id}: "
+                    "item_folded is not item.casefold() (search would miss it)"
+                )
+        return problems
+
+
+def _timeout_option(url: StoreURL) -> float:
+    raw = url.option("timeout")
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 24 * 3600:
+        raise ConfigError(f"store URL {url.raw!r}: timeout={raw!r} is not a number of seconds (0-86400)")
+    return value
+
+
+def _database_path(url: StoreURL) -> Path | None:
+    """The database file, or ``None`` for an in-memory database."""
+    if url.path in ("", ":memory:"):
+        return None
+    return url.local_path()

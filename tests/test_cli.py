@@ -1,0 +1,57 @@
+"""The tributestore command: help, clean one-line errors and exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_help_lists_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("backends", "stats", "check", "config"):
+        assert command in result.stdout
+
+
+def test_backends_lists_builtins() -> None:
+    result = run("backends")
+    assert result.returncode == 0
+    assert "json" in result.stdout and "sqlite" in result.stdout
+
+
+def test_stats_of_a_store(tmp_path: Path) -> None:
+    from tributestore import open_store
+
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as store:
+        store.create_tribute(1, "D1F")
+        store.add_item(1, "D1F", "Knife")
+    result = run("stats", f"sqlite:///{tmp_path}/thg.db")
+    assert result.returncode == 0, result.stderr
+    assert "tributes" in result.stdout and "1" in result.stdout
+
+
+def test_unknown_backend_is_one_clean_line(tmp_path: Path) -> None:
+    result = run("stats", "mongodb://x/y", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "mongodb" in result.stderr and "installed:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_store_is_a_clean_error(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    result = run("stats", f"sqlite:///{bad}")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "garbage.db" in result.stderr
