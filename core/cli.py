@@ -91,6 +91,8 @@ def stats(url: str | None) -> None:
         table = Table("entity", "count", title=store.url)
         for name, value in counts.model_dump().items():
             table.add_row(name, str(value))
+        for name, value in store.details().items():
+            table.add_row(name, str(value))
         out.print(table)
 
 

@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = PROJECT_NAME
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("json", "tributestore.backends.json_backend.plugin"),
     ("sqlite", "tributestore.backends.sqlite_backend.plugin"),
+    ("composite", "tributestore.backends.composite_backend.plugin"),
 )
 
 

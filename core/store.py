@@ -153,7 +153,7 @@ class TributeStore(ABC):
     def _search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
         """Items and equipped items whose ``casefold()`` contains ``folded_query``.
 
-        Ordered by (guild_id, tribute_id, slot, number).
+        Ordered by guild_id, tribute_id, then "items" before "equipped", then number.
         """
 
     @abstractmethod
@@ -163,6 +163,27 @@ class TributeStore(ABC):
     def check(self) -> list[str]:
         """Integrity problems found (orphans, bad schema version, ...); empty when sound."""
         return []
+
+    def details(self) -> dict[str, int]:
+        """Backend-specific figures shown by ``tributestore stats`` (e.g. fallback-only tributes)."""
+        return {}
+
+    # Tombstones: optional primitives a backend provides to serve as a composite primary.
+    # A tombstone says "the fallback's copy of this tribute was deleted"; it is written in
+    # the same transaction as the deletion.  They are never cleared: a tribute created
+    # again lives in the primary, which is always read first.
+
+    #: Whether the three tombstone primitives below are implemented.
+    supports_tombstones: bool = False
+
+    def _put_tombstone(self, guild_id: int, tribute_id: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
+
+    def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
+        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
+
+    def _count_tombstones(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
 
     # --------------------------------------------------------------- helpers
     def _writable(self) -> None:

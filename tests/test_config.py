@@ -79,7 +79,7 @@ def test_bad_config_file_named_in_error(
 
 def test_missing_named_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_CONFIG, "nowhere.toml")
-    with pytest.raises(ConfigError, match="nowhere.toml"):
+    with pytest.raises(ConfigError, match=r"nowhere\.toml"):
         open_store()
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.synchronize
 import os
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
+
 from tributestore import open_store
 from tributestore.backends.json_backend import atomic
 from tributestore.backends.json_backend.layout import Layout
@@ -134,10 +137,9 @@ def test_transaction_is_all_or_nothing_and_savepoints(tmp_path: Path) -> None:
     assert not (root / "blobs").exists() or not any((root / "blobs").rglob("*"))
     with store.transaction():
         store.add_item(GUILD, "D1F", "kept")
-        with pytest.raises(NotFoundError):
-            with store.transaction():
-                store.add_item(GUILD, "D1F", "inner, rolled back")
-                store.get_tribute(GUILD, "NOPE")
+        with pytest.raises(NotFoundError), store.transaction():
+            store.add_item(GUILD, "D1F", "inner, rolled back")
+            store.get_tribute(GUILD, "NOPE")
         assert store.get_inventory(GUILD, "D1F").items == ["kept"]
     assert open_json(root).get_inventory(GUILD, "D1F").items == ["kept"]
 
@@ -215,14 +217,14 @@ def test_corrupt_and_newer_files(tmp_path: Path) -> None:
     store.create_tribute(GUILD, "D1F")
     path = root / "guilds" / str(GUILD) / "tributes" / "D1F.json"
     path.write_text("{ not json")
-    with pytest.raises(CorruptDataError, match="D1F.json"):
+    with pytest.raises(CorruptDataError, match=r"D1F\.json"):
         store.get_tribute(GUILD, "D1F")
     assert any("D1F.json" in problem for problem in store.check())
     path.write_text(json.dumps({"schema_version": 99, "tribute": {}}))
-    with pytest.raises(SchemaVersionError, match="D1F.json"):
+    with pytest.raises(SchemaVersionError, match=r"D1F\.json"):
         store.get_tribute(GUILD, "D1F")
     (root / "tributestore.json").write_text(json.dumps({"format": "tributestore-json", "schema_version": 2}))
-    with pytest.raises(SchemaVersionError, match="tributestore.json"):
+    with pytest.raises(SchemaVersionError, match=r"tributestore\.json"):
         open_json(root)
 
 
@@ -262,10 +264,8 @@ def test_legacy_directory_is_never_turned_into_a_store(tmp_path: Path) -> None:
     legacy = tmp_path / "thgbot"
     (legacy / "inventories").mkdir(parents=True)
     (legacy / "inventories" / "inventories.json").write_text("{}")
-    try:
+    with suppress(TributeStoreError):  # whatever the legacy reader thinks of this minimal directory
         open_store(url_of(legacy)).close()
-    except TributeStoreError:
-        pass  # whatever the legacy reader thinks of this minimal directory
     assert not (legacy / "tributestore.json").exists()
 
 
@@ -277,7 +277,9 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
         store.create_tribute(GUILD, "D1F")
 
 
-def _hold_lock(url: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event) -> None:
+def _hold_lock(
+    url: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event
+) -> None:
     store = open_store(url)
     with store.transaction():
         store.create_tribute(GUILD, "HOLDER")

@@ -32,6 +32,7 @@ GUILD_FILE = "guild.json"
 TRIBUTES_DIR = "tributes"
 TRIBUTE_SUFFIX = ".json"
 REFS_SUFFIX = ".refs"
+TOMBSTONES_DIR = "tombstones"
 
 FORMAT_NAME = "tributestore-json"
 SCHEMA_VERSION = 1
@@ -103,6 +104,12 @@ class Layout:
         if not TRIBUTE_ID_RE.match(tribute_id):
             raise StorageError(f"refusing unsafe tribute id {tribute_id!r} in store {self.root}")
         return self._join(GUILDS_DIR, str(int(guild_id)), TRIBUTES_DIR, tribute_id + TRIBUTE_SUFFIX)
+
+    def tombstone_file(self, guild_id: int, tribute_id: str) -> Path:
+        """``tombstones/<guild_id>/<TRIBUTE_ID>``: the fallback copy of that tribute is deleted."""
+        if not TRIBUTE_ID_RE.match(tribute_id):
+            raise StorageError(f"refusing unsafe tribute id {tribute_id!r} in store {self.root}")
+        return self._join(TOMBSTONES_DIR, str(int(guild_id)), tribute_id)
 
     def _check_sha(self, sha: str) -> str:
         if not SHA_RE.match(sha):

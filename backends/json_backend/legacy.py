@@ -44,7 +44,7 @@ def looks_like_legacy(path: Path) -> bool:
     path = Path(path)
     if not path.is_dir() or (path / NEW_LAYOUT_MARKER).exists():
         return False
-    return any((path / marker).is_file() for marker in LEGACY_MARKERS)
+    return any((path / marker).exists() for marker in LEGACY_MARKERS)
 
 
 def open_legacy_store(url: StoreURL) -> LegacyStore:
@@ -162,9 +162,7 @@ class LegacyStore(TributeStore):
             for slot in ("items", "equipped"):
                 for number, item in inventory.numbered(slot).items():
                     if folded_query in item.casefold():
-                        yield ItemHit(
-                            guild_id=key[0], tribute_id=key[1], slot=slot, number=number, item=item
-                        )
+                        yield ItemHit(guild_id=key[0], tribute_id=key[1], slot=slot, number=number, item=item)
 
     def counts(self) -> Counts:
         inventories = self._data.inventories.values()

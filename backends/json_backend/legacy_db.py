@@ -76,10 +76,7 @@ def read_thgbot_db(path: Path, label: str = "thgbot.db") -> DbRows:
 def _read(path: Path, immutable: bool) -> dict[str, list[dict[str, Any]]]:
     conn = _connect(path, immutable)
     try:
-        names = {
-            str(row[0])
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
+        names = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         tables: dict[str, list[dict[str, Any]]] = {}
         for table, wanted in KNOWN_COLUMNS.items():
             if table not in names:

@@ -36,6 +36,7 @@ key.  Decisions, all deterministic:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -270,13 +271,13 @@ class _Reader:
     # ------------------------------------------------------------ steps
     def read(self) -> LegacyData:
         for rel in CONFIGS:
-            if (self.root / rel).is_file():
+            if (self.root / rel).exists():
                 self.read_config(rel)
-        if (self.root / DATABASE).is_file():
+        if (self.root / DATABASE).exists():
             self.read_db()
-        if (self.root / INVENTORIES).is_file():
+        if (self.root / INVENTORIES).exists():
             self.read_inventories()
-        if (self.root / PROMPTS).is_file():
+        if (self.root / PROMPTS).exists():
             self.read_prompts()
         folders = self.scan_images()
         return self.assemble(folders)
@@ -301,8 +302,7 @@ class _Reader:
             self.fail(
                 rel,
                 "",
-                "neither a per-guild config ({\"<guild_id>\": {...}}) "
-                "nor the old flat one (with guild_id)",
+                'neither a per-guild config ({"<guild_id>": {...}}) nor the old flat one (with guild_id)',
             )
 
     def config_guild(self, rel: str, gid: int, settings: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -332,8 +332,7 @@ class _Reader:
     # thgbot.db --------------------------------------------------------------
     def read_db(self) -> None:
         db: DbRows = read_thgbot_db(self.root / DATABASE, DATABASE)
-        for message in db.warnings:
-            self.warnings.add(message)
+        self.warnings.update(db.warnings)
         rel = DATABASE
 
         def where(table: str, number: int, column: str) -> str:
@@ -341,19 +340,16 @@ class _Reader:
 
         for number, row in enumerate(db.rows("tributes"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("tributes", number, "tribute_id"))
+            at = functools.partial(where, "tributes", number)
             fields = {
-                "name": self.optional_text(row.get("tribute_name"), rel, where("tributes", number, "tribute_name")),
-                "user_id": self.snowflake(row.get("user_id"), rel, where("tributes", number, "user_id")),
-                "user_mention": self.optional_text(
-                    row.get("user_mention"), rel, where("tributes", number, "user_mention")
-                ),
-                "face_claim_url": self.optional_text(
-                    row.get("face_claim_url"), rel, where("tributes", number, "face_claim_url")
-                ),
+                "name": self.optional_text(row.get("tribute_name"), rel, at("tribute_name")),
+                "user_id": self.snowflake(row.get("user_id"), rel, at("user_id")),
+                "user_mention": self.optional_text(row.get("user_mention"), rel, at("user_mention")),
+                "face_claim_url": self.optional_text(row.get("face_claim_url"), rel, at("face_claim_url")),
                 "prompt_channel_id": self.snowflake(
-                    row.get("prompt_channel_id"), rel, where("tributes", number, "prompt_channel_id")
+                    row.get("prompt_channel_id"), rel, at("prompt_channel_id")
                 ),
-                "created_at": self.timestamp(row.get("created_at"), rel, where("tributes", number, "created_at")),
+                "created_at": self.timestamp(row.get("created_at"), rel, at("created_at")),
             }
             gid = self.snowflake(row.get("guild_id"), rel, where("tributes", number, "guild_id"))
             if tid in self.db_tributes:
@@ -410,7 +406,9 @@ class _Reader:
                         where=f"{rel} table {table} row {number}",
                         in_prompt=in_prompt,
                         kind=kind,
-                        created_at=self.timestamp(row.get("created_at"), rel, where(table, number, "created_at")),
+                        created_at=self.timestamp(
+                            row.get("created_at"), rel, where(table, number, "created_at")
+                        ),
                     )
                 )
                 self.ids.add(tid)
@@ -459,8 +457,11 @@ class _Reader:
             self.inventories[tid] = _Inventory(
                 items=[text for _, inv in entries for text in inv.items],
                 equipped=[text for _, inv in entries for text in inv.equipped],
-                capacity=_max(inv.capacity for _, inv in entries),
-                equipped_capacity=_max(inv.equipped_capacity for _, inv in entries),
+                # each entry's effective capacity (the default when missing), the largest wins
+                capacity=max(_or(inv.capacity, DEFAULT_CAPACITY) for _, inv in entries),
+                equipped_capacity=max(
+                    _or(inv.equipped_capacity, DEFAULT_EQUIPPED_CAPACITY) for _, inv in entries
+                ),
             )
             self.ids.add(tid)
 
@@ -490,7 +491,7 @@ class _Reader:
         numbered: list[tuple[int, str, str]] = []
         for number, text in entries.items():
             if not (number.isascii() and number.isdecimal()):
-                self.fail(rel, _jp(key, slot, number), "item key must be a decimal number like \"1\"")
+                self.fail(rel, _jp(key, slot, number), 'item key must be a decimal number like "1"')
             numbered.append((int(number), number, self.item(text, rel, _jp(key, slot, number))))
         numbered.sort(key=lambda entry: (entry[0], entry[1]))
         if [entry[0] for entry in numbered] != list(range(1, len(numbered) + 1)):
@@ -540,7 +541,9 @@ class _Reader:
         if prompt.channel_id is None:
             prompt.channel_id = old.channel_id
         elif old.channel_id is not None and old.channel_id != prompt.channel_id:
-            self.warn(old.where, f"channel {old.channel_id} differs from {prompt.where}; the JSON one is kept")
+            self.warn(
+                old.where, f"channel {old.channel_id} differs from {prompt.where}; the JSON one is kept"
+            )
         if old.message.strip() and old.message != prompt.message:
             self.warn(
                 old.where,
@@ -838,9 +841,8 @@ def _json_type(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _max(values: Any) -> int | None:
-    present = [value for value in values if value is not None]
-    return max(present) if present else None
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _int_or_none(value: object) -> int | None:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
+
 from tributestore.errors import (
     ConfigError,
     CorruptDataError,
@@ -50,6 +51,7 @@ from tributestore.models import (
     Slot,
     Tribute,
     describe_validation_error,
+    utcnow,
 )
 from tributestore.store import TributeStore
 from tributestore.urls import StoreURL
@@ -64,6 +66,7 @@ from .layout import (
     REFS_SUFFIX,
     SCHEMA_VERSION,
     SHA_RE,
+    TOMBSTONES_DIR,
     TRIBUTE_ID_RE,
     TRIBUTE_SUFFIX,
     Layout,
@@ -197,7 +200,8 @@ class JsonStore(TributeStore):
         self._tx = _TxState()
         self._thread_lock = threading.Lock()
         self._file_lock = FileLock(str(self._layout.lock), thread_local=False)
-        if read_only:
+        if read_only or (self._layout.marker.exists() and not self._layout.journal.exists()):
+            # Nothing to set up or recover: opening needs no lock (so it never waits for a writer).
             self._check_marker(create=False)
             return
         with self._locked():
@@ -651,8 +655,8 @@ class JsonStore(TributeStore):
     def _add_ref(self, info: FileInfo, data: bytes) -> None:
         layout = self._layout
         blob = layout.blob_file(info.sha256)
-        if not self._exists(blob):
-            self._write(blob, data)
+        if not self._exists(blob) or (blob not in self._tx.buffer and blob.stat().st_size != len(data)):
+            self._write(blob, data)  # new, or (re)heal a blob found damaged on disk
         owner = {"guild_id": info.guild_id, "tribute_id": info.tribute_id, "name": info.name}
         self._write(layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name), _encode(owner))
 
@@ -705,6 +709,23 @@ class JsonStore(TributeStore):
         self._save_doc(doc)
 
     # ------------------------------------------------------------ whole-store
+    # ------------------------------------------------------------ tombstones
+    supports_tombstones = True
+
+    def _put_tombstone(self, guild_id: int, tribute_id: str) -> None:
+        path = self._layout.tombstone_file(guild_id, tribute_id)
+        if not self._exists(path):
+            self._write(path, _encode({"deleted_at": utcnow().isoformat()}))
+
+    def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
+        return self._exists(self._layout.tombstone_file(guild_id, tribute_id))
+
+    def _count_tombstones(self) -> int:
+        top = self._layout.root / TOMBSTONES_DIR
+        if not top.is_dir():
+            return 0
+        return sum(len(files) for _dir, _subdirs, files in os.walk(top))
+
     def counts(self) -> Counts:
         counts = Counts()
         for guild_id in self._guild_ids():

@@ -15,6 +15,7 @@ accelerator created on open when the SQLite build can provide it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from sqlalchemy import Connection, text
 
@@ -107,8 +108,20 @@ CREATE TABLE files (
 # item_key (the full-text rowid) has its UNIQUE index; the search fallback is a
 # scan of inventory_items by nature.  So version 1 needs no extra index.
 
+# Version 2: tombstones, so the store can be the primary of a composite store.
+# A row says "the fallback's copy of this tribute was deleted"; no foreign key,
+# since the tribute it names is (by then) gone from this store.
+_V2 = """
+CREATE TABLE tombstones (
+    guild_id {id} NOT NULL,
+    tribute_id TEXT NOT NULL,
+    deleted_at TEXT NOT NULL,
+    PRIMARY KEY (guild_id, tribute_id)
+);
+"""
+
 #: Migrations in order: ``(version, statements)``; each brings the schema to ``version``.
-MIGRATIONS: Sequence[tuple[int, str]] = ((1, _V1),)
+MIGRATIONS: Sequence[tuple[int, str]] = ((1, _V1), (2, _V2))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 
@@ -125,16 +138,20 @@ def read_version(conn: Connection) -> int | None:
     return None if not rows else int(rows[0][0])
 
 
+def refuse_newer(version: int, where: str) -> NoReturn:
+    raise SchemaVersionError(
+        f"{where} has schema version {version}, newer than this tributestore "
+        f"understands ({CURRENT_VERSION}); upgrade tributestore to open it"
+    )
+
+
 def migrate(conn: Connection, dialect: str, where: str, has_table: Callable[[str], bool]) -> int:
     """Bring the schema to :data:`CURRENT_VERSION`; the caller holds a write transaction."""
     if not has_table("schema_version"):
         conn.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
     version = read_version(conn) or 0
     if version > CURRENT_VERSION:
-        raise SchemaVersionError(
-            f"{where} has schema version {version}, newer than this tributestore "
-            f"understands ({CURRENT_VERSION}); upgrade tributestore to open it"
-        )
+        refuse_newer(version, where)
     if version == CURRENT_VERSION:
         return version
     types = column_types(dialect)

@@ -17,6 +17,7 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 FTS_TABLE = "inventory_items_fts"
 #: Shortest query the trigram index can answer.
@@ -118,9 +119,7 @@ def search_statement(
     conditions = [substring_condition(dialect)]
     params: dict[str, Any] = {"q": folded_query}
     if use_fts and len(folded_query) >= MIN_FTS_QUERY:
-        conditions.append(
-            f"i.item_key IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :phrase)"
-        )
+        conditions.append(f"i.item_key IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :phrase)")
         params["phrase"] = fts_phrase(folded_query)
     if guild_id is not None:
         conditions.append("i.guild_id = :guild_id")
@@ -140,7 +139,7 @@ def fts_problems(conn: Connection) -> list[str]:
         return []
     try:
         conn.execute(text(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)"))
-    except Exception as error:  # noqa: BLE001 - reported as a problem, not raised
+    except DBAPIError as error:  # reported as a problem, not raised
         orig = getattr(error, "orig", error)
         return [f"full-text index {FTS_TABLE} does not match inventory_items: {orig}"]
     return []

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from tributestore.models import (
     Prompt,
     Tribute,
     describe_validation_error,
+    utcnow,
 )
 from tributestore.store import TributeStore
 from tributestore.urls import StoreURL
@@ -136,21 +137,35 @@ class SqliteStore(TributeStore):
         except DRIVER_ERRORS as error:
             raise translate_error(error, self.where, self.timeout) from None
         self.dialect = self._engine.dialect.name
+        want_fts = url.flag("fts", default=True)
         try:
-            with self.transaction(), self._connection() as conn:
-                schema.migrate(conn, self.dialect, self.where, lambda name: inspect(conn).has_table(name))
-                has_fts = search.has_fts_table(conn)
-                if has_fts and not search.sqlite_has_trigram():
-                    raise StorageError(
-                        f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
-                        "cannot maintain; use SQLite 3.34 or newer with FTS5"
-                    )
-                if url.flag("fts", default=True):
-                    has_fts = search.ensure_fts(conn)
-                self.use_fts = has_fts and url.flag("fts", default=True)
+            self.use_fts = self._prepare_schema(want_fts) and want_fts
         except BaseException:
             self.close()
             raise
+
+    def _prepare_schema(self, want_fts: bool) -> bool:
+        """Migrate (and index) when needed; whether the full-text index exists.
+
+        A read transaction looks first, so opening an up-to-date database takes
+        no write lock: opening does not wait for a writer of another process.
+        """
+        with self._connection() as conn:
+            has_table = inspect(conn).has_table
+            version = schema.read_version(conn) if has_table("schema_version") else None
+            has_fts = search.has_fts_table(conn)
+        if has_fts and not search.sqlite_has_trigram():
+            raise StorageError(
+                f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
+                "cannot maintain; use SQLite 3.34 or newer with FTS5"
+            )
+        if version is not None and version > schema.CURRENT_VERSION:
+            schema.refuse_newer(version, self.where)
+        if version == schema.CURRENT_VERSION and (has_fts or not want_fts or not search.sqlite_has_trigram()):
+            return has_fts
+        with self.transaction(), self._connection() as conn:
+            schema.migrate(conn, self.dialect, self.where, lambda name: inspect(conn).has_table(name))
+            return search.ensure_fts(conn) if want_fts else search.has_fts_table(conn)
 
     # ----------------------------------------------------------- plumbing
     def close(self) -> None:
@@ -209,10 +224,8 @@ class SqliteStore(TributeStore):
                 try:
                     yield
                 except BaseException:
-                    try:
+                    with suppress(*DRIVER_ERRORS):  # the original error matters more
                         tx.rollback()
-                    except DRIVER_ERRORS:  # the original error matters more
-                        pass
                     raise
                 with self._errors():
                     tx.commit()
@@ -305,7 +318,9 @@ class SqliteStore(TributeStore):
     def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
         # ON DELETE CASCADE removes the inventory, items (and their index rows), prompt and files.
         with self._connection() as conn:
-            conn.execute(text(f"DELETE FROM tributes WHERE {_OWNER}"), {"guild_id": guild_id, "tribute_id": tribute_id})
+            conn.execute(
+                text(f"DELETE FROM tributes WHERE {_OWNER}"), {"guild_id": guild_id, "tribute_id": tribute_id}
+            )
 
     def _iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
         # Keyset pagination: each page is one short query, so no read transaction
@@ -443,7 +458,9 @@ class SqliteStore(TributeStore):
 
     def _delete_prompt(self, guild_id: int, tribute_id: str) -> None:
         with self._connection() as conn:
-            conn.execute(text(f"DELETE FROM prompts WHERE {_OWNER}"), {"guild_id": guild_id, "tribute_id": tribute_id})
+            conn.execute(
+                text(f"DELETE FROM prompts WHERE {_OWNER}"), {"guild_id": guild_id, "tribute_id": tribute_id}
+            )
 
     # -------------------------------------------------------------- files
     def _save_file(self, info: FileInfo, data: bytes) -> None:
@@ -490,6 +507,29 @@ class SqliteStore(TributeStore):
             )
 
     # -------------------------------------------------------- whole store
+    # --------------------------------------------------------- tombstones
+    supports_tombstones = True
+
+    def _put_tombstone(self, guild_id: int, tribute_id: str) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tombstones (guild_id, tribute_id, deleted_at)"
+                    " VALUES (:guild_id, :tribute_id, :deleted_at)"
+                    " ON CONFLICT (guild_id, tribute_id) DO NOTHING"
+                ),
+                {"guild_id": guild_id, "tribute_id": tribute_id, "deleted_at": to_text(utcnow())},
+            )
+
+    def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
+        rows = self._rows(
+            f"SELECT 1 AS found FROM tombstones WHERE {_OWNER}", guild_id=guild_id, tribute_id=tribute_id
+        )
+        return bool(rows)
+
+    def _count_tombstones(self) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM tombstones")[0]["n"])
+
     def counts(self) -> Counts:
         rows = self._rows(
             "SELECT (SELECT count(*) FROM guilds) AS guilds,"
@@ -524,9 +564,7 @@ class SqliteStore(TributeStore):
             problems.append(f"{where}: {error}")
         else:
             if version != schema.CURRENT_VERSION:
-                problems.append(
-                    f"{where}: schema version is {version}, expected {schema.CURRENT_VERSION}"
-                )
+                problems.append(f"{where}: schema version is {version}, expected {schema.CURRENT_VERSION}")
         problems.extend(self._check_files(conn))
         problems.extend(self._check_items(conn))
         if self.dialect == "sqlite":

@@ -1,0 +1,1 @@
+"""The ``composite`` backend: primary store first, fallback second, for the migration window."""

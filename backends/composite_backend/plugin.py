@@ -1,0 +1,20 @@
+"""Registers the ``composite`` backend (an ordinary tributestore plugin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tributestore.hookspecs import BackendSpec, hookimpl
+
+
+@hookimpl
+def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(
+        BackendSpec(
+            name="composite",
+            schemes=("composite",),
+            opener="tributestore.backends.composite_backend.store:open_composite_store",
+            summary="reads primary then fallback, writes primary; tombstones stop deleted data coming back",
+            example="composite:?primary=sqlite:///thg.db&fallback=json:///config",
+        )
+    )

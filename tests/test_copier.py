@@ -1,0 +1,184 @@
+"""tributestore copy: legacy -> SQLite -> JSON, conflicts, resume after a kill, backup and restore."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from tributestore import AlreadyExistsError, TributeStore, open_store
+from tributestore.copier import copy_store, restore_backup, verify_stores
+from tributestore.models import Counts
+
+SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+
+
+@pytest.fixture
+def legacy() -> Iterator[TributeStore]:
+    with resources.as_file(SAMPLE) as path, open_store(f"json:///{path}") as store:
+        yield store
+
+
+def bundles(store: TributeStore) -> list[object]:
+    return [b.model_dump() for b in store.iter_bundles()]
+
+
+def file_bytes(store: TributeStore) -> dict[tuple[int, str, str], bytes]:
+    return {
+        (f.guild_id, f.tribute_id, f.name): store.read_file(f.guild_id, f.tribute_id, f.name)
+        for b in store.iter_bundles()
+        for f in b.files
+    }
+
+
+def test_legacy_to_sqlite_to_json_keeps_every_field(legacy: TributeStore, tmp_path: Path) -> None:
+    assert legacy.counts().tributes > 10
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as sqlite, open_store(f"json:///{tmp_path}/js") as js:
+        first = copy_store(legacy, sqlite)
+        assert first.ok and first.verified and first.written.tributes == legacy.counts().tributes
+        assert first.warnings == list(legacy.warnings)
+        second = copy_store(sqlite, js)
+        assert second.ok
+        for store in (sqlite, js):
+            assert bundles(store) == bundles(legacy)
+            assert store.list_guilds() == legacy.list_guilds()
+            assert file_bytes(store) == file_bytes(legacy)
+            assert store.counts() == legacy.counts()
+        assert verify_stores(legacy, js) == []
+
+
+def test_rerun_is_idempotent(legacy: TributeStore, tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as dst:
+        copy_store(legacy, dst)
+        again = copy_store(legacy, dst, backup_dir=tmp_path / "backups")
+        assert again.ok and again.new == 0 and again.identical == legacy.counts().tributes
+        assert again.written == Counts()
+
+
+def test_conflicts_fail_skip_overwrite(tmp_path: Path) -> None:
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        src.create_tribute(1, "D1F", name="source")
+        src.add_item(1, "D1F", "Knife")
+        src.create_tribute(1, "D2F", name="new one")
+        dst.create_tribute(1, "D1F", name="destination")
+        with pytest.raises(AlreadyExistsError, match="D1F"):
+            copy_store(src, dst)
+        assert not dst.has_tribute(1, "D2F"), "a failed plan must write nothing"
+        plan = copy_store(src, dst, on_conflict="skip", dry_run=True)
+        assert (plan.new, plan.conflicting) == (1, 1) and not dst.has_tribute(1, "D2F")
+        skipped = copy_store(src, dst, on_conflict="skip")
+        assert skipped.ok and dst.get_tribute(1, "D1F").name == "destination" and dst.has_tribute(1, "D2F")
+        overwritten = copy_store(src, dst, on_conflict="overwrite")
+        assert overwritten.ok and dst.get_tribute(1, "D1F").name == "source"
+        assert verify_stores(src, dst) == []
+
+
+def test_backup_and_restore(tmp_path: Path) -> None:
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        src.create_tribute(1, "D1F", name="from source")
+        src.create_tribute(1, "D3F")
+        dst.create_tribute(1, "D1F", name="original")
+        dst.add_item(1, "D1F", "Original knife")
+        report = copy_store(src, dst, on_conflict="overwrite", backup_dir=tmp_path / "backups")
+        assert report.backup is not None and report.backup.parent == (tmp_path / "backups").resolve()
+        assert dst.get_tribute(1, "D1F").name == "from source"
+        with open_store(f"json:///{report.backup}") as backup:
+            assert restore_backup(backup, dst) == []
+        assert dst.get_tribute(1, "D1F").name == "original" and not dst.has_tribute(1, "D3F")
+        assert dst.get_inventory(1, "D1F").items == ["Original knife"]
+
+
+def test_verify_lists_differences(tmp_path: Path) -> None:
+    with open_store(f"json:///{tmp_path}/a") as a, open_store(f"sqlite:///{tmp_path}/b.db") as b:
+        a.create_tribute(1, "D1F")
+        a.create_tribute(1, "D2F")
+        copy_store(a, b)
+        b.add_item(1, "D1F", "extra")
+        b.create_tribute(1, "D9F")
+        a.delete_tribute(1, "D2F")
+        differences = verify_stores(a, b)
+        assert differences == [
+            "tribute D1F in guild 1: inventory differ",
+            "tribute D2F in guild 1: only in destination",
+            "tribute D9F in guild 1: only in destination",
+        ]
+        cli = [sys.executable, "-c", "from tributestore.cli import main; main()"]
+        result = subprocess.run(
+            [*cli, "verify", f"json:///{tmp_path}/a", f"sqlite:///{tmp_path}/b.db"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 7 and "D1F" in result.stdout and "Traceback" not in result.stderr
+
+
+def _make_source(url: str, tributes: int) -> None:
+    with open_store(url) as store, store.transaction():
+        for n in range(tributes):
+            tid = f"T{n:04d}"
+            store.create_tribute(7, tid, name=f"tribute {n}")
+            for item in range(5):
+                store.add_item(7, tid, f"item {item} of {tid}")
+            store.add_file(7, tid, f"{tid}_1700000000.png", b"\x89PNG" + tid.encode())
+            store.set_prompt(7, tid, f"prompt of {tid}", files=[f"{tid}_1700000000.png"])
+
+
+@pytest.mark.parametrize("destination", ["json", "sqlite"])
+def test_copy_killed_then_rerun_ends_identical(tmp_path: Path, destination: str) -> None:
+    source_url = f"sqlite:///{tmp_path}/src.db"
+    _make_source(source_url, 300)
+    dst_url = f"json:///{tmp_path}/dst" if destination == "json" else f"sqlite:///{tmp_path}/dst.db"
+    command = [
+        sys.executable,
+        "-c",
+        "from tributestore.cli import main; main()",
+        "copy",
+        source_url,
+        dst_url,
+        "--batch-size",
+        "1",
+        "--no-backup",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    killed_at = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        written = _written(tmp_path, destination)
+        if written >= 20:
+            os.kill(child.pid, signal.SIGKILL)
+            killed_at = written
+            break
+        time.sleep(0.01)
+    child.wait(timeout=60)
+    assert killed_at is not None, "the copy finished before it could be killed; make the source larger"
+    with open_store(dst_url) as dst:
+        partial = dst.counts().tributes
+    assert 0 < partial < 300
+    rerun = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "verified" in rerun.stdout
+    with open_store(source_url) as src, open_store(dst_url) as dst:
+        assert verify_stores(src, dst) == []
+
+
+def _written(tmp_path: Path, destination: str) -> int:
+    if destination == "json":
+        tributes = tmp_path / "dst" / "guilds" / "7" / "tributes"
+        return len(list(tributes.glob("*.json"))) if tributes.is_dir() else 0
+    import sqlite3
+
+    path = tmp_path / "dst.db"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute("select count(*) from tributes").fetchone()[0])
+    except sqlite3.Error:
+        return 0

@@ -1,0 +1,839 @@
+"""The legacy THGBot reader on real directories: one test per variant of the format notes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tributestore import open_store
+from tributestore.backends.json_backend.legacy import LegacyStore, looks_like_legacy, open_legacy_store
+from tributestore.backends.json_backend.make_sample_legacy import (
+    G1,
+    G2,
+    G3,
+    TINY_JPEG,
+    tiny_png,
+    write_sample,
+)
+from tributestore.errors import LegacyFormatError, NotFoundError, ReadOnlyStoreError
+from tributestore.urls import parse_store_url
+
+GA = 1395951775160340551
+GB = 1402233445566778899
+PNG = tiny_png(1, 2, 3)
+SAMPLE = Path(str(resources.files("tributestore.backends.json_backend") / "sample_legacy"))
+
+
+# ---------------------------------------------------------------- helpers
+def write(root: Path, rel: str, content: Any) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_text(json.dumps(content, indent=4))
+    return path
+
+
+def make_db(root: Path, script: str, rows: dict[str, list[tuple[Any, ...]]] | None = None) -> Path:
+    path = root / "thgbot.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(script)
+    for table, values in (rows or {}).items():
+        marks = ", ".join("?" * len(values[0]))
+        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+    conn.commit()
+    conn.close()
+    return path
+
+
+TRIBUTES_TABLE = (
+    "CREATE TABLE tributes (tribute_id TEXT UNIQUE, tribute_name TEXT, user_id INTEGER, user_mention TEXT,"
+    " guild_id INTEGER, created_at INTEGER, face_claim_url TEXT, prompt_channel_id INTEGER);"
+)
+
+
+def open_dir(root: Path) -> LegacyStore:
+    return open_legacy_store(parse_store_url(f"json:///{root}"))
+
+
+def legacy(
+    root: Path,
+    inventories: Any = None,
+    prompts: Any = None,
+    config: Any = None,
+    images: dict[int, dict[str, bytes]] | None = None,
+) -> LegacyStore:
+    if inventories is not None:
+        write(root, "inventories/inventories.json", inventories)
+    if prompts is not None:
+        write(root, "prompts/prompt_info.json", prompts)
+    if config is not None:
+        write(root, "config/config.json", config)
+    for gid, files in (images or {}).items():
+        for name, data in files.items():
+            write(root, f"prompt_images/{gid}/{name}", data)
+    return open_dir(root)
+
+
+def one_guild() -> dict[str, Any]:
+    return {str(GA): {"log_channel_id": None, "category_id": None}}
+
+
+def fails(root: Path, *parts: str) -> str:
+    with pytest.raises(LegacyFormatError) as caught:
+        open_dir(root)
+    message = str(caught.value)
+    for part in parts:
+        assert part in message, message
+    return message
+
+
+# ------------------------------------------------------------- detection
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "inventories/inventories.json",
+        "prompts/prompt_info.json",
+        "config/config.json",
+        "config.json",
+        "thgbot.db",
+    ],
+)
+def test_looks_like_legacy_markers(tmp_path: Path, marker: str) -> None:
+    assert not looks_like_legacy(tmp_path)
+    write(tmp_path, marker, "{}")
+    assert looks_like_legacy(tmp_path)
+    write(tmp_path, "tributestore.json", "{}")
+    assert not looks_like_legacy(tmp_path)
+    assert not looks_like_legacy(tmp_path / "tributestore.json")
+    assert not looks_like_legacy(tmp_path / "nowhere")
+
+
+def test_store_is_read_only(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path, inventories={"D1F": {"capacity": 10, "items": {"1": "Knife"}}}, config=one_guild()
+    )
+    assert store.read_only
+    with store.transaction(), store.transaction():
+        pass
+    attempts = [
+        lambda: store.put_guild(GA),
+        lambda: store.create_tribute(GA, "D2F"),
+        lambda: store.update_tribute(GA, "D1F", name="x"),
+        lambda: store.delete_tribute(GA, "D1F"),
+        lambda: store.add_item(GA, "D1F", "Rope"),
+        lambda: store.remove_item(GA, "D1F", 1),
+        lambda: store.set_prompt(GA, "D1F", "hi"),
+        lambda: store.add_file(GA, "D1F", "a.png", PNG),
+        lambda: store._save_inventory(store.get_inventory(GA, "D1F")),
+        lambda: store._delete_tribute(GA, "D1F"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ReadOnlyStoreError):
+            attempt()
+    assert store.get_inventory(GA, "D1F").items == ["Knife"]
+
+
+def test_json_opener_delegates_to_legacy(tmp_path: Path) -> None:
+    write(tmp_path, "inventories/inventories.json", {"D1F": {"capacity": 10, "items": {"1": "Knife"}}})
+    with open_store(f"json:///{tmp_path}") as store:
+        assert isinstance(store, LegacyStore)
+        assert store.read_only
+    assert not (tmp_path / "tributestore.json").exists()
+
+
+def test_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(LegacyFormatError, match="not a directory"):
+        open_dir(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- config
+def test_config_per_guild(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        config={
+            str(GA): {"log_channel_id": 11, "category_id": None},
+            str(GB): {"log_channel_id": None, "category_id": "22", "colour": "red"},
+        },
+    )
+    assert [g.guild_id for g in store.list_guilds()] == [GA, GB]
+    assert store.get_guild(GA).log_channel_id == 11
+    assert store.get_guild(GB).category_id == 22
+    assert any(w.startswith(f'config/config.json ["{GB}"]["colour"]') for w in store.warnings)
+
+
+def test_config_very_old_flat(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "config.json",
+        {"log_channel_id": 5, "category_id": None, "guild_id": GA, "gm_id": 7, "admin_id": 8},
+    )
+    store = open_dir(tmp_path)
+    assert store.list_guilds() == [store.get_guild(GA)]
+    guild = store.get_guild(GA)
+    assert (guild.log_channel_id, guild.category_id, guild.gm_id, guild.admin_id) == (5, None, 7, 8)
+
+
+def test_config_both_files_merge(tmp_path: Path) -> None:
+    write(tmp_path, "config.json", {"log_channel_id": 5, "guild_id": GA, "gm_id": 7})
+    write(tmp_path, "config/config.json", {str(GA): {"log_channel_id": 6}, str(GB): {}})
+    store = open_dir(tmp_path)
+    guild = store.get_guild(GA)
+    assert (guild.log_channel_id, guild.gm_id) == (6, 7)
+    assert any("config.json" in w and "log_channel_id" in w and "differs" in w for w in store.warnings)
+    assert store.get_guild(GB).log_channel_id is None
+
+
+@pytest.mark.parametrize(
+    ("config", "parts"),
+    [
+        ({"log_channel_id": 5}, ["config.json", "neither"]),
+        ([1, 2], ["config.json", "must be a JSON object"]),
+        ({str(GA): {"log_channel_id": "general"}}, ["config.json", f'["{GA}"]["log_channel_id"]', "general"]),
+        ({"guild_id": None}, ["config.json", '["guild_id"]']),
+    ],
+)
+def test_config_errors(tmp_path: Path, config: Any, parts: list[str]) -> None:
+    write(tmp_path, "config/config.json", config)
+    fails(tmp_path, *parts)
+
+
+# ----------------------------------------------------------- inventories
+def test_inventory_defaults_when_capacity_and_equipped_missing(tmp_path: Path) -> None:
+    store = legacy(tmp_path, inventories={"D1F": {"items": {"1": "Bread"}}}, config=one_guild())
+    inventory = store.get_inventory(GA, "D1F")
+    assert (inventory.capacity, inventory.equipped_capacity) == (10, 5)
+    assert (inventory.items, inventory.equipped) == (["Bread"], [])
+
+
+def test_inventory_keeps_equipped_and_soft_capacity(tmp_path: Path) -> None:
+    items = {str(n): f"Pebble {n}" for n in range(1, 13)}
+    store = legacy(
+        tmp_path,
+        inventories={
+            "D1F": {"capacity": 10, "items": items, "equipped_capacity": 2, "equipped": {"1": "Knife"}}
+        },
+        config=one_guild(),
+    )
+    inventory = store.get_inventory(GA, "D1F")
+    assert len(inventory.items) == 12 and inventory.capacity == 10
+    assert (inventory.equipped, inventory.equipped_capacity) == (["Knife"], 2)
+    assert store.warnings == []
+
+
+def test_item_order_is_numeric_and_gaps_renumbered(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={"D2F": {"items": {"10": "ten", "9": "nine", "1": "one", "2": "two", "5": "five"}}},
+        config=one_guild(),
+    )
+    assert store.get_inventory(GA, "D2F").items == ["one", "two", "five", "nine", "ten"]
+    assert store.warnings == [
+        'inventories/inventories.json ["D2F"]["items"]: item numbers 1, 2, 5, 9, 10 renumbered 1..5'
+    ]
+
+
+def test_no_warning_when_numbered_1_to_n_out_of_order(tmp_path: Path) -> None:
+    items = {str(n): f"item {n}" for n in (10, 3, 1, 2, 4, 5, 6, 7, 8, 9)}
+    store = legacy(tmp_path, inventories={"D2F": {"items": items}}, config=one_guild())
+    assert store.get_inventory(GA, "D2F").items == [f"item {n}" for n in range(1, 11)]
+    assert store.warnings == []
+
+
+def test_non_numeric_item_key_is_a_clear_error(tmp_path: Path) -> None:
+    write(tmp_path, "inventories/inventories.json", {"d1f": {"items": {"1": "ok", "knife": "Knife"}}})
+    fails(tmp_path, "inventories.json", '["d1f"]["items"]["knife"]', "decimal")
+
+
+def test_case_colliding_keys_are_merged_without_loss(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={
+            "d1f": {"capacity": 10, "items": {"1": "Meat", "2": "Canteen"}, "equipped": {"1": "Knife"}},
+            "D1f": {"capacity": 14, "items": {"1": "Bow"}},
+            "D1F": {
+                "capacity": 12,
+                "items": {"1": "Rope"},
+                "equipped_capacity": 3,
+                "equipped": {"1": "Spear"},
+            },
+        },
+        config=one_guild(),
+    )
+    assert [t.tribute_id for t in store.iter_tributes()] == ["D1F"]
+    inventory = store.get_inventory(GA, "D1F")
+    # normalised key first, then the others in code-point order ("D1f" < "d1f")
+    assert inventory.items == ["Rope", "Bow", "Meat", "Canteen"]
+    assert inventory.equipped == ["Spear", "Knife"]
+    assert (inventory.capacity, inventory.equipped_capacity) == (14, 5)
+    assert len(store.warnings) == 1
+    assert store.warnings[0].startswith("inventories/inventories.json [\"D1F\"]: keys 'D1F', 'D1f', 'd1f'")
+
+
+def test_empty_inventory_and_tribute_known_nowhere_else(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={"D2M": {"capacity": 10, "items": {}, "equipped": {}}, "OLD1": {}},
+        config=one_guild(),
+    )
+    assert [(t.tribute_id, t.name) for t in store.iter_tributes()] == [("D2M", None), ("OLD1", None)]
+    assert store.get_inventory(GA, "OLD1").items == []
+    with pytest.raises(NotFoundError):
+        store.get_prompt(GA, "OLD1")
+
+
+@pytest.mark.parametrize(
+    ("inventories", "parts"),
+    [
+        ({"D1F": {"items": ["Knife"]}}, ['["D1F"]["items"]', "must be a JSON object", "a list"]),
+        ({"D1F": {"capacity": "10"}}, ['["D1F"]["capacity"]', "must be an integer"]),
+        ({"D1F": {"capacity": True}}, ['["D1F"]["capacity"]', "must be an integer"]),
+        ({"D1F": {"equipped_capacity": -1}}, ['["D1F"]["equipped_capacity"]', "negative"]),
+        ({"D1F": {"capacity": 10**9}}, ['["D1F"]', "capacity"]),
+        ({"D1F": []}, ['["D1F"]', "an inventory must be a JSON object"]),
+        ({"D1F": {"items": {"1": 5}}}, ['["D1F"]["items"]["1"]', "must be text"]),
+        ({"D1F": {"items": {"1": "   "}}}, ['["D1F"]["items"]["1"]', "empty"]),
+        ({"D1F": {"items": {"1": "x" * 2001}}}, ['["D1F"]["items"]["1"]', "2000"]),
+        ({"D1F": {"equipped": {"1": "a\u0000b"}}}, ['["D1F"]["equipped"]["1"]', "NUL"]),
+        ({"D1F!": {}}, ['["D1F!"]', "tribute_id"]),
+        ({"": {}}, ['[""]', "tribute_id"]),
+        ([], ["inventories.json", "must be a JSON object"]),
+    ],
+)
+def test_inventory_format_errors_name_file_and_key(
+    tmp_path: Path, inventories: Any, parts: list[str]
+) -> None:
+    write(tmp_path, "inventories/inventories.json", inventories)
+    fails(tmp_path, "inventories.json", *parts)
+
+
+@pytest.mark.parametrize(
+    ("content", "part"),
+    [
+        (b"", "empty file"),
+        (b"  \n", "empty file"),
+        (b'{"D1F": {"items": {"1": "Knife"}}', "invalid JSON"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not UTF-8"),
+        (b'{"D1F": {}, "D1F": {"items": {}}}', "duplicate key 'D1F'"),
+        (b"[" * 100000, "invalid JSON"),
+    ],
+)
+def test_unreadable_json_is_a_legacy_format_error(tmp_path: Path, content: bytes, part: str) -> None:
+    write(tmp_path, "inventories/inventories.json", content)
+    fails(tmp_path, str(tmp_path / "inventories" / "inventories.json"), part)
+    (tmp_path / "inventories" / "inventories.json").unlink()
+    write(tmp_path, "prompts/prompt_info.json", content)
+    fails(tmp_path, "prompt_info.json", part)
+
+
+def test_unknown_inventory_field_is_a_warning(tmp_path: Path) -> None:
+    store = legacy(tmp_path, inventories={"D1F": {"items": {}, "owner": "me"}}, config=one_guild())
+    assert store.warnings == [
+        'inventories/inventories.json ["D1F"]["owner"]: unknown inventory field, not migrated'
+    ]
+
+
+# --------------------------------------------------------------- prompts
+def test_prompt_matched_by_exact_id_never_by_prefix(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={"D1F": {}, "D10F": {}},
+        prompts={"D1": {"message": "for D1"}, "D10F": {"message": "for D10F"}},
+        config=one_guild(),
+    )
+    assert [t.tribute_id for t in store.iter_tributes()] == ["D1", "D10F", "D1F"]
+    assert store.get_prompt(GA, "D10F").message == "for D10F"
+    assert store.get_prompt(GA, "D1").message == "for D1"
+    with pytest.raises(NotFoundError):
+        store.get_prompt(GA, "D1F")
+
+
+@pytest.mark.parametrize(
+    ("entry", "channel"),
+    [
+        ({"channel": "1395951855535788202"}, 1395951855535788202),
+        ({"channel": 1395951855535788202}, 1395951855535788202),
+        ({"channel": None}, None),
+        ({"channel": 0}, None),
+        ({"channel": "0"}, None),
+        ({"channel": ""}, None),
+        ({}, None),
+    ],
+)
+def test_prompt_channel_variants(tmp_path: Path, entry: dict[str, Any], channel: int | None) -> None:
+    store = legacy(tmp_path, prompts={"D7F": {"message": "m", **entry}}, config=one_guild())
+    assert store.get_prompt(GA, "D7F").channel_id == channel
+
+
+@pytest.mark.parametrize(
+    ("entry", "parts"),
+    [
+        ({"channel": "general"}, ['["D7F"]["channel"]', "general"]),
+        ({"channel": 1.5}, ['["D7F"]["channel"]']),
+        ({"channel": -3}, ['["D7F"]["channel"]', "range"]),
+        ({"message": 5}, ['["D7F"]["message"]', "must be text"]),
+        ({"message": "a\u0000"}, ['["D7F"]', "NUL"]),
+        ({"image": 5}, ['["D7F"]["image"]', "file name or a list"]),
+        ({"image": ["a.png", None]}, ['["D7F"]["image"][1]', "file name"]),
+        ({"image": "C:\\bot\\D7F.png"}, ['["D7F"]["image"]', "file name"]),
+    ],
+)
+def test_prompt_format_errors(tmp_path: Path, entry: dict[str, Any], parts: list[str]) -> None:
+    write(tmp_path, "prompts/prompt_info.json", {"D7F": entry})
+    fails(tmp_path, "prompt_info.json", *parts)
+
+
+def test_prompt_stubs(tmp_path: Path) -> None:
+    store = legacy(tmp_path, prompts={"D2M": {}, "D3F": {"message": "\n\n..."}}, config=one_guild())
+    stub = store.get_prompt(GA, "D2M")
+    assert (stub.message, stub.channel_id, stub.files) == ("", None, [])
+    assert store.get_prompt(GA, "D3F").message == "\n\n..."
+
+
+def test_prompt_free_text_and_long_keys(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        prompts={"EVENT1": {"message": "feast"}, "FEAST_ANNOUNCEMENT": {}, "arena event": {"message": "x"}},
+        config=one_guild(),
+    )
+    assert [t.tribute_id for t in store.iter_tributes()] == ["ARENA_EVENT", "EVENT1", "FEAST_ANNOUNCEMENT"]
+    assert store.get_tribute(GA, "EVENT1").name is None
+
+
+def test_prompt_case_collision_merged(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        prompts={"d5m": {"message": "old", "image": "a.png"}, "D5M": {"message": "new", "channel": "9"}},
+        config=one_guild(),
+        images={GA: {"a.png": PNG}},
+    )
+    prompt = store.get_prompt(GA, "D5M")
+    assert (prompt.message, prompt.channel_id, prompt.files) == ("new\n\nold", 9, ["a.png"])
+    assert any("keys 'D5M', 'd5m'" in w for w in store.warnings)
+
+
+def test_prompt_image_variants(tmp_path: Path) -> None:
+    outside = write(tmp_path / "elsewhere", "D1F old.png", PNG)
+    store = legacy(
+        tmp_path,
+        prompts={
+            "D1F": {
+                "image": [
+                    "D1F_1770963114.png",
+                    str(outside),
+                    "/nonexistent/dir/D1F_1.png",
+                    "SPOILER_D1F 6f.png",
+                ]
+            },
+            "D1M": {"image": "D1M_1770963055.jpg"},
+            "D2M": {"message": "no image"},
+        },
+        config=one_guild(),
+        images={GA: {"D1F_1770963114.png": PNG, "D1M_1770963055.jpg": TINY_JPEG, "SPOILER_D1F 6f.png": PNG}},
+    )
+    prompt = store.get_prompt(GA, "D1F")
+    assert prompt.files == ["D1F_1770963114.png", "D1F old.png", "D1F_1.png", "SPOILER_D1F 6f.png"]
+    files = {info.name: info for info in store.list_files(GA, "D1F")}
+    assert sorted(files) == ["D1F old.png", "D1F_1770963114.png", "SPOILER_D1F 6f.png"]
+    info = files["D1F_1770963114.png"]
+    assert (info.kind, info.media_type, info.size) == ("prompt_image", "image/png", len(PNG))
+    assert info.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert info.created_at == datetime.fromtimestamp(1770963114, UTC)
+    assert store.read_file(GA, "D1F", "D1F old.png") == PNG
+    assert store.get_prompt(GA, "D1M").files == ["D1M_1770963055.jpg"]
+    assert store.get_file(GA, "D1M", "D1M_1770963055.jpg").media_type == "image/jpeg"
+    assert store.get_prompt(GA, "D2M").files == []
+    assert store.warnings == [
+        'prompts/prompt_info.json ["D1F"]["image"][2]: image \'/nonexistent/dir/D1F_1.png\' missing '
+        "(looked for /nonexistent/dir/D1F_1.png); name kept in the prompt"
+    ]
+
+
+def test_absolute_path_from_another_machine_falls_back_to_guild_folder(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        prompts={"D1F": {"image": f"/var/snap/thgbot/common/prompt_images/{GA}/D1F_5.png"}},
+        config=one_guild(),
+        images={GA: {"D1F_5.png": PNG}},
+    )
+    assert [f.name for f in store.list_files(GA, "D1F")] == ["D1F_5.png"]
+    assert len(store.warnings) == 1 and "using prompt_images" in store.warnings[0]
+
+
+def test_missing_relative_image_is_a_warning_and_kept(tmp_path: Path) -> None:
+    store = legacy(tmp_path, prompts={"D3M": {"message": "x", "image": "D3M_1.png"}}, config=one_guild())
+    assert store.get_prompt(GA, "D3M").files == ["D3M_1.png"]
+    assert store.list_files(GA, "D3M") == []
+    assert store.warnings == [
+        f'prompts/prompt_info.json ["D3M"]["image"]: image \'D3M_1.png\' missing '
+        f"(looked for prompt_images/{GA}/D3M_1.png); name kept in the prompt"
+    ]
+
+
+# ----------------------------------------------------------- image files
+def test_unreferenced_images_attach_by_name(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={"D1F": {}, "D10F": {}, "D1": {}},
+        config=one_guild(),
+        images={
+            GA: {
+                "D1F_1770963114.webm": b"\x1a\x45\xdf\xa3",
+                "SPOILER_D1F 6f_SEVEN.png": PNG,
+                "D10F_1771300000.png": PNG,
+                "d1_1771300001.mp3": b"ID3",
+                "ZZZ_1.png": PNG,
+                "D1Fx.png": PNG,
+            }
+        },
+    )
+    assert [f.name for f in store.list_files(GA, "D1F")] == [
+        "D1F_1770963114.webm",
+        "SPOILER_D1F 6f_SEVEN.png",
+    ]
+    assert [f.name for f in store.list_files(GA, "D10F")] == ["D10F_1771300000.png"]
+    assert [f.name for f in store.list_files(GA, "D1")] == ["d1_1771300001.mp3"]
+    assert store.get_file(GA, "D1F", "D1F_1770963114.webm").media_type == "video/webm"
+    assert all(f.kind == "prompt_image" for f in store.list_files(GA, "D1F"))
+    assert store.warnings == [
+        f"prompt_images/{GA}/D1Fx.png: matches no tribute (not referenced, name has no known tribute id)",
+        f"prompt_images/{GA}/ZZZ_1.png: matches no tribute (not referenced, name has no known tribute id)",
+    ]
+
+
+def test_odd_entries_in_prompt_images(tmp_path: Path) -> None:
+    write(tmp_path, "prompt_images/stray.png", PNG)
+    write(tmp_path, "prompt_images/old/D1F_1.png", PNG)
+    write(tmp_path, f"prompt_images/{GA}/sub/D1F_2.png", PNG)
+    store = legacy(tmp_path, inventories={"D1F": {}}, config=one_guild())
+    assert store.list_files(GA, "D1F") == []
+    assert [w.split(":")[0] for w in store.warnings] == [
+        f"prompt_images/{GA}/sub",
+        "prompt_images/old",
+        "prompt_images/stray.png",
+    ]
+
+
+# ------------------------------------------------------------ guild rules
+def test_guild_assignment_rules(tmp_path: Path) -> None:
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE,
+        {
+            "tributes": [
+                ("D1F", "A", 1, "<@1>", GB, 1, None, None),
+                ("D2F", "B", 2, "<@2>", None, 2, None, None),
+            ]
+        },
+    )
+    store = legacy(
+        tmp_path,
+        inventories={"D1F": {}, "D2F": {}, "D3F": {}, "D4F": {}},
+        prompts={"D3F": {"image": "pic.png"}},
+        config={str(GA): {}, str(GB): {}},
+        images={GA: {"D1F_1.png": PNG, "D2F_1.png": PNG, "pic.png": PNG}},
+    )
+    placed = {t.tribute_id: t.guild_id for t in store.iter_tributes()}
+    # thgbot.db guild > folder of its images > only config guild > 0
+    assert placed == {"D1F": GB, "D2F": GA, "D3F": GA, "D4F": 0}
+    assert [g.guild_id for g in store.list_guilds()] == [0, GA, GB]
+    assert f"prompt_images/{GA}/D1F_1.png: named for tribute D1F of guild {GB}; attached to it anyway" in (
+        store.warnings
+    )
+    assert any(
+        w.startswith("inventories/inventories.json tribute D4F: no guild known") for w in store.warnings
+    )
+
+
+def test_single_config_guild_takes_unplaced_tributes(tmp_path: Path) -> None:
+    store = legacy(tmp_path, inventories={"D4F": {}}, config=one_guild())
+    assert store.get_tribute(GA, "D4F").guild_id == GA
+    assert store.warnings == []
+
+
+def test_images_in_two_guild_folders_pick_the_busiest(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={"D1F": {}},
+        images={GA: {"D1F_1.png": PNG}, GB: {"D1F_2.png": PNG, "D1F_3.png": PNG}},
+    )
+    assert store.get_tribute(GB, "D1F").guild_id == GB
+    assert len(store.list_files(GB, "D1F")) == 3
+    assert any("several guild folders" in w for w in store.warnings)
+
+
+# -------------------------------------------------------------- thgbot.db
+def test_db_tributes_with_mixed_created_at_and_null_guild(tmp_path: Path) -> None:
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE,
+        {
+            "tributes": [
+                ("D1F", "Glimmer", 101, "<@101>", GA, 1752999000, "https://x.invalid/a.png", 55),
+                ("d1m", "Marvel", "102", "<@102>", GA, "2025-07-20 14:03:11", None, 0),
+                ("D2F", "Clove", 103, "<@103>", None, "2025-07-21T09:15:00+02:00", None, None),
+                ("D2M", "Cato", 104, "<@104>", GA, "1753100000", None, None),
+                ("D3F", "Rue", 105, "<@105>", GA, 1753100000123, None, None),
+                ("D3M", "Thresh", 106, "<@106>", GA, None, None, None),
+            ]
+        },
+    )
+    store = legacy(tmp_path, config=one_guild())
+    d1f = store.get_tribute(GA, "D1F")
+    assert (d1f.name, d1f.user_id, d1f.user_mention, d1f.face_claim_url, d1f.prompt_channel_id) == (
+        "Glimmer",
+        101,
+        "<@101>",
+        "https://x.invalid/a.png",
+        55,
+    )
+    assert d1f.created_at == datetime(2025, 7, 20, 8, 10, tzinfo=UTC)
+    d1m = store.get_tribute(GA, "D1M")
+    assert (d1m.user_id, d1m.prompt_channel_id) == (102, None)
+    assert d1m.created_at == datetime(2025, 7, 20, 14, 3, 11, tzinfo=UTC)
+    assert store.get_tribute(GA, "D2F").created_at == datetime(2025, 7, 21, 7, 15, tzinfo=UTC)
+    assert store.get_tribute(GA, "D2M").created_at == datetime.fromtimestamp(1753100000, UTC)
+    assert store.get_tribute(GA, "D3F").created_at == datetime.fromtimestamp(1753100000.123, UTC)
+    assert store.get_tribute(GA, "D3M").created_at is None
+    for tribute in store.iter_tributes():
+        assert tribute.created_at is None or tribute.created_at.tzinfo == UTC
+
+
+def test_db_old_schema_reads_only_existing_columns(tmp_path: Path) -> None:
+    make_db(
+        tmp_path,
+        "CREATE TABLE tributes (tribute_id TEXT, tribute_name TEXT, guild_id INTEGER);"
+        "CREATE TABLE prompts (tribute_id TEXT, message TEXT);"
+        "CREATE TABLE unrelated (x);",
+        {"tributes": [("D1F", "Glimmer", GA)], "prompts": [("D1F", "hello")]},
+    )
+    store = open_dir(tmp_path)
+    tribute = store.get_tribute(GA, "D1F")
+    assert (tribute.name, tribute.face_claim_url, tribute.created_at) == ("Glimmer", None, None)
+    assert store.get_prompt(GA, "D1F").message == "hello"
+
+
+def test_db_prompts_files_prompt_images_and_leftover_inventories(tmp_path: Path) -> None:
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE
+        + "CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id INTEGER, created_at);"
+        "CREATE TABLE prompt_images (id INTEGER PRIMARY KEY, prompt_id TEXT, file_path TEXT, created_at);"
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, tribute_id TEXT, file_type TEXT, file_path TEXT,"
+        " created_at);"
+        "CREATE TABLE inventories (tribute_id TEXT, capacity INTEGER);"
+        "CREATE TABLE inventory_items (tribute_id TEXT, item_number INTEGER, item_name TEXT);",
+        {
+            "tributes": [
+                ("D1F", "A", 1, "<@1>", GA, 1, None, None),
+                ("D6F", "B", 2, "<@2>", GA, 2, None, None),
+            ],
+            "prompts": [("D1F", "db text", 77, 1770000000), ("D6F", "only in db", 78, "2026-01-01 00:00:00")],
+            "prompt_images": [(1, "D6F", f"/old/host/prompt_images/{GA}/D6F_9.png", None)],
+            "files": [(1, "D1F", "Face Claim", f"prompt_images/{GA}/face.jpg", 1753000000)],
+            "inventories": [("D6F", 6), ("D1F", 10)],
+            "inventory_items": [("D6F", 2, "Flint"), ("D6F", 1, "Compass"), ("D1F", 1, "Old")],
+        },
+    )
+    store = legacy(
+        tmp_path,
+        inventories={"D1F": {"items": {"1": "New"}}},
+        prompts={"D1F": {"message": "json text"}},
+        config=one_guild(),
+        images={GA: {"D6F_9.png": PNG, "face.jpg": TINY_JPEG}},
+    )
+    d1f = store.get_prompt(GA, "D1F")
+    assert (d1f.message, d1f.channel_id, d1f.created_at) == (
+        "json text",
+        77,
+        datetime.fromtimestamp(1770000000, UTC),
+    )
+    d6f = store.get_prompt(GA, "D6F")
+    assert (d6f.message, d6f.channel_id, d6f.files) == ("only in db", 78, ["D6F_9.png"])
+    face = store.get_file(GA, "D1F", "face.jpg")
+    assert (face.kind, face.media_type) == ("face_claim", "image/jpeg")
+    assert store.get_inventory(GA, "D1F").items == ["New"]
+    six = store.get_inventory(GA, "D6F")
+    assert (six.items, six.capacity) == (["Compass", "Flint"], 6)
+    warned = "\n".join(store.warnings)
+    assert "thgbot.db table prompts row 1: message differs" in warned
+    assert "thgbot.db table prompt_images row 1: image" in warned
+    assert "thgbot.db table inventory_items tribute D6F: inventory known only" in warned
+    assert "thgbot.db table inventory_items tribute D1F: leftover database inventory differs" in warned
+
+
+def test_db_is_opened_read_only(tmp_path: Path) -> None:
+    path = make_db(tmp_path, TRIBUTES_TABLE, {"tributes": [("D1F", "A", 1, "<@1>", GA, 1, None, None)]})
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    path.chmod(0o444)
+    try:
+        store = open_dir(tmp_path)
+        assert store.get_tribute(GA, "D1F").name == "A"
+    finally:
+        path.chmod(0o644)
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thgbot.db"]
+
+
+@pytest.mark.parametrize(
+    ("content", "parts"),
+    [
+        (b"this is not a database at all, just text" * 50, ["thgbot.db", "not a readable SQLite"]),
+    ],
+)
+def test_db_garbage(tmp_path: Path, content: bytes, parts: list[str]) -> None:
+    write(tmp_path, "thgbot.db", content)
+    fails(tmp_path, *parts)
+
+
+@pytest.mark.parametrize(
+    ("row", "parts"),
+    [
+        (("D1F", "A", "someone", "<@1>", GA, 1, None, None), ["thgbot.db", "tributes row 1 column user_id"]),
+        (("D1F", "A", 1, "<@1>", GA, "last tuesday", None, None), ["tributes row 1 column created_at"]),
+        ((None, "A", 1, "<@1>", GA, 1, None, None), ["tributes row 1 column tribute_id"]),
+        (("D 1/F", "A", 1, "<@1>", GA, 1, None, None), ["tributes row 1 column tribute_id"]),
+        (("D1F", b"\x00", 1, "<@1>", GA, 1, None, None), ["tributes row 1 column tribute_name"]),
+    ],
+)
+def test_db_bad_values_name_table_row_and_column(
+    tmp_path: Path, row: tuple[Any, ...], parts: list[str]
+) -> None:
+    make_db(tmp_path, TRIBUTES_TABLE, {"tributes": [row]})
+    fails(tmp_path, *parts)
+
+
+def test_db_duplicate_ids_differing_in_case(tmp_path: Path) -> None:
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE,
+        {
+            "tributes": [
+                ("d1f", "first", 1, "<@1>", GA, 1, None, None),
+                ("D1F", "second", 2, "<@2>", GA, 2, None, None),
+            ]
+        },
+    )
+    store = open_dir(tmp_path)
+    assert store.get_tribute(GA, "D1F").name == "first"
+    assert store.warnings == [
+        "thgbot.db table tributes row 2: tribute 'D1F' repeats tribute D1F "
+        "(ids are case-insensitive); the first row is kept"
+    ]
+
+
+# ------------------------------------------------------------ whole store
+def test_search_counts_and_bundles(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={
+            "D1F": {"items": {"1": "Knife", "2": "Rope"}, "equipped": {"1": "Pocket KNIFE"}},
+            "D2F": {},
+        },
+        prompts={"D1F": {"image": "D1F_1.png"}},
+        config=one_guild(),
+        images={GA: {"D1F_1.png": PNG}},
+    )
+    hits = store.search_items("knife")
+    assert [(h.tribute_id, h.slot, h.number, h.item) for h in hits] == [
+        ("D1F", "items", 1, "Knife"),
+        ("D1F", "equipped", 1, "Pocket KNIFE"),
+    ]
+    counts = store.counts()
+    assert (counts.guilds, counts.tributes, counts.items, counts.equipped, counts.prompts, counts.files) == (
+        1,
+        2,
+        2,
+        1,
+        1,
+        1,
+    )
+    bundle = store.export_tribute(GA, "D1F")
+    assert bundle.prompt is not None and bundle.prompt.files == ["D1F_1.png"]
+    assert [f.name for f in bundle.files] == ["D1F_1.png"]
+
+
+# ----------------------------------------------------------------- sample
+def test_whole_sample(tmp_path: Path) -> None:
+    size = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
+    assert size < 200_000
+    store = open_dir(SAMPLE)
+    counts = store.counts()
+    assert (counts.guilds, counts.tributes, counts.items, counts.equipped, counts.prompts, counts.files) == (
+        4,
+        19,
+        37,
+        6,
+        14,
+        12,
+    )
+    assert [g.guild_id for g in store.list_guilds()] == [0, G3, G1, G2]
+    assert store.get_guild(G3).gm_id == 301234567890123456  # from the very old flat config.json
+    assert store.get_guild(G2).log_channel_id is None
+    placed = {t.tribute_id: t.guild_id for t in store.iter_tributes()}
+    assert placed["D2F"] == G1  # NULL guild_id in thgbot.db, image in G1's folder
+    assert placed["D3F"] == G2  # JSON only, SPOILER_ image in G2's folder
+    assert placed["D4F"] == G1  # db id 'd4f', NULL guild, unreferenced image in G1's folder
+    assert placed["OLD1"] == placed["FEAST_ANNOUNCEMENT"] == 0
+    d1f = store.get_inventory(G1, "D1F")
+    assert d1f.items == ["Rope", "Sleeping bag", "Meat (2/2 uses.)", "Canteen"]
+    assert (d1f.equipped, d1f.capacity, d1f.equipped_capacity) == (["Spear", "Knife"], 12, 5)
+    assert store.get_inventory(G1, "D2F").items == [
+        "Bandage",
+        "Water (1/3 uses.)",
+        "Iodine",
+        "Wire",
+        "Night-vision glasses",
+    ]
+    assert store.get_inventory(G1, "IVY_ROSE").capacity == 8
+    prompt = store.get_prompt(G1, "D1F")
+    assert prompt.channel_id == 1395951855535788202
+    assert prompt.files == ["D1F_1770963114.png", "D1F_1699999999.png", "D1F_1770963114.mp3"]
+    assert [f.name for f in store.list_files(G1, "D1F")] == [
+        "D1F_1770963114.mp3",
+        "D1F_1770963114.png",
+        "D1F_face.jpg",
+        "SPOILER_D1F 6f_SEVEN.png",
+    ]
+    assert store.get_file(G1, "D1F", "D1F_face.jpg").kind == "face_claim"
+    assert store.get_prompt(G2, "D3F").message == "\n\n..."
+    assert store.get_prompt(G1, "D2M").message == ""
+    assert store.get_prompt(G2, "D3M").channel_id is None
+    assert [f.name for f in store.list_files(G3, "D10F")] == ["D10F_1771300000.png"]
+    assert store.get_prompt(G3, "D11M").files == ["D11M_1771400000.png"]
+    assert store.get_tribute(G3, "D8M").created_at == datetime(2025, 7, 28, 8, 30, tzinfo=UTC)
+    for info in store.list_files(G2, "EVENT1"):
+        assert store.read_file(G2, "EVENT1", info.name)[:4] == b"RIFF"
+    # every warning names a file and a key/row/file name, sorted and unique
+    assert store.warnings == sorted(set(store.warnings))
+    assert len(store.warnings) == 13
+    for warning in store.warnings:
+        location = warning.split(": ", 1)[0]
+        assert location.startswith(
+            (
+                "inventories/inventories.json ",
+                "prompts/prompt_info.json ",
+                "thgbot.db table ",
+                "prompt_images/",
+            )
+        ), warning
+    assert any(w.startswith('inventories/inventories.json ["D1F"]: keys') for w in store.warnings)
+    assert any(w.startswith(f"prompt_images/{G1}/ZZZ_1770000000.png:") for w in store.warnings)
+
+
+def test_sample_matches_its_generator(tmp_path: Path) -> None:
+    write_sample(tmp_path / "fresh")
+    fresh, shipped = open_dir(tmp_path / "fresh"), open_dir(SAMPLE)
+    assert fresh.warnings == shipped.warnings
+    assert list(fresh.iter_bundles()) == list(shipped.iter_bundles())
+    assert fresh.list_guilds() == shipped.list_guilds()
