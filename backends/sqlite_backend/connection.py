@@ -1,8 +1,9 @@
-"""Engine setup and error translation for the SQLite backend.
+"""Engine setup and error translation for the SQL backend (SQLite and PostgreSQL).
 
 Dialect-specific pieces live here in small functions: the per-connection
-pragmas, the ``BEGIN`` each transaction starts with, and the upsert statement
-(whose ``ON CONFLICT ... DO UPDATE`` form SQLite 3.24+ shares with PostgreSQL).
+pragmas, the ``BEGIN`` each transaction starts with, the PostgreSQL write lock,
+and the upsert statement (whose ``ON CONFLICT ... DO UPDATE`` form SQLite 3.24+
+shares with PostgreSQL).
 
 Transactions follow SQLAlchemy's documented pysqlite recipe ("Serializable
 isolation / Savepoints / Transactional DDL"): the driver's own implicit
@@ -13,6 +14,7 @@ write transaction can start with ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,3 +135,71 @@ def translate_error(error: BaseException, where: str, timeout: float) -> Storage
 
 #: Errors translated at the backend's boundary.
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error, OSError)
+
+
+# ------------------------------------------------------------------ PostgreSQL
+def open_postgres_engine(
+    sqlalchemy_url: str, *, schema: str | None, timeout: float
+) -> tuple[dataset.Database, Engine]:
+    """A ``dataset`` database (and its engine) on a PostgreSQL server, through psycopg 3.
+
+    Every connection gets ``search_path`` set to ``schema`` (when given), so the
+    same unqualified SQL as on SQLite reaches that schema's tables, and
+    ``lock_timeout`` set to ``timeout``: a writer waiting longer for the write
+    lock (or any row lock) gives up with an error instead of hanging.
+    """
+    settings = [f"-c lock_timeout={max(1, int(timeout * 1000))}"]
+    if schema is not None:
+        settings.append(f"-c search_path={schema}")
+    db = dataset.connect(
+        sqlalchemy_url,
+        engine_kwargs={
+            "poolclass": QueuePool,
+            "pool_pre_ping": True,
+            "connect_args": {"options": " ".join(settings), "connect_timeout": max(2, int(timeout))},
+        },
+    )
+    engine = db.engine
+    assert engine is not None
+    return db, engine
+
+
+def advisory_lock_key(schema: str) -> int:
+    """The 64-bit advisory lock key that serializes the writers of one schema (stable across processes)."""
+    digest = hashlib.blake2b(f"tributestore:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+#: Serializes ``CREATE EXTENSION`` between stores of different schemas (it is database-wide).
+EXTENSION_LOCK_KEY = advisory_lock_key("(create extension)")
+
+#: The statement a PostgreSQL write transaction starts with (``:key`` is the schema's lock key).
+#:
+#: Why an advisory lock rather than SERIALIZABLE: every public write is a
+#: read-modify-write (read the inventory, change it in Python, write it back)
+#: run inside ``with store.transaction():``, whose body, possibly the caller's
+#: own code, cannot be re-run, so the serialization failures SERIALIZABLE
+#: reports could not be retried here.  A transaction-scoped advisory lock per
+#: schema makes writers queue exactly as SQLite's ``BEGIN IMMEDIATE`` does
+#: (across processes and machines sharing the server), is released by COMMIT or
+#: ROLLBACK (even when the client dies), and never blocks readers (MVCC).
+#: Write transactions run at READ COMMITTED, so every statement after the lock
+#: sees all that earlier writers committed (a REPEATABLE READ snapshot could
+#: predate the lock and lose their updates).
+POSTGRES_WRITE_LOCK = "SELECT pg_advisory_xact_lock(:key)"
+
+
+def translate_postgres_error(error: BaseException, where: str, timeout: float) -> StorageError:
+    """A one-line :class:`StorageError` for a driver/SQLAlchemy error, naming the server and schema."""
+    original = getattr(error, "orig", None) or error
+    message = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    lowered = message.lower()
+    if "lock timeout" in lowered:
+        return StorageError(
+            f"{where} is locked by another process or machine (gave up after {timeout:g} s): {message}"
+        )
+    if "connection" in lowered and ("refused" in lowered or "failed" in lowered or "timeout" in lowered):
+        return StorageError(f"cannot connect to {where}: {message}")
+    if isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError) and "connect" in lowered:
+        return StorageError(f"cannot connect to {where}: {message}")
+    return StorageError(f"{where}: {message}")

@@ -7,7 +7,7 @@ migrated.  A file written by newer code than this one is refused.
 
 The DDL is kept portable (standard types, ``ON DELETE CASCADE``, composite keys)
 except for the column types, taken from :func:`column_types` per dialect, so the
-same migrations can later create the schema on PostgreSQL.  The SQLite-only
+same migrations create the schema on PostgreSQL (``postgresql:`` URLs).  The SQLite-only
 full-text index lives in :mod:`.search`, outside the versioned schema: it is an
 accelerator created on open when the SQLite build can provide it.
 """
@@ -21,10 +21,13 @@ from sqlalchemy import Connection, text
 
 from tributestore.errors import CorruptDataError, SchemaVersionError
 
-#: Column types per dialect: ``id`` for snowflakes and counters (64-bit), ``blob`` for bytes.
+#: Column types per dialect: ``id`` for snowflakes and counters (64-bit), ``blob`` for bytes,
+#: ``key`` for the text keys results are ordered by (tribute ids, file names).  PostgreSQL
+#: orders text by the database's collation (``en_US`` puts ``D1_F`` and ``D1F`` the other way
+#: round), so keys there use ``COLLATE "C"``: code point order, as Python and SQLite sort.
 _TYPES: dict[str, dict[str, str]] = {
-    "sqlite": {"id": "INTEGER", "blob": "BLOB"},
-    "postgresql": {"id": "BIGINT", "blob": "BYTEA"},
+    "sqlite": {"id": "INTEGER", "blob": "BLOB", "key": "TEXT"},
+    "postgresql": {"id": "BIGINT", "blob": "BYTEA", "key": 'TEXT COLLATE "C"'},
 }
 
 
@@ -42,7 +45,7 @@ CREATE TABLE guilds (
 );
 CREATE TABLE tributes (
     guild_id {id} NOT NULL REFERENCES guilds (guild_id) ON DELETE CASCADE,
-    tribute_id TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
     name TEXT,
     user_id {id},
     user_mention TEXT,
@@ -54,7 +57,7 @@ CREATE TABLE tributes (
 );
 CREATE TABLE inventories (
     guild_id {id} NOT NULL,
-    tribute_id TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
     capacity INTEGER NOT NULL,
     equipped_capacity INTEGER NOT NULL,
     PRIMARY KEY (guild_id, tribute_id),
@@ -62,7 +65,7 @@ CREATE TABLE inventories (
 );
 CREATE TABLE inventory_items (
     guild_id {id} NOT NULL,
-    tribute_id TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
     slot TEXT NOT NULL CHECK (slot IN ('items', 'equipped')),
     number INTEGER NOT NULL CHECK (number >= 1),
     item TEXT NOT NULL,
@@ -73,7 +76,7 @@ CREATE TABLE inventory_items (
 );
 CREATE TABLE prompts (
     guild_id {id} NOT NULL,
-    tribute_id TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
     message TEXT NOT NULL,
     channel_id {id},
     created_at TEXT,
@@ -83,7 +86,7 @@ CREATE TABLE prompts (
 );
 CREATE TABLE prompt_files (
     guild_id {id} NOT NULL,
-    tribute_id TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
     position INTEGER NOT NULL,
     file_name TEXT NOT NULL,
     PRIMARY KEY (guild_id, tribute_id, position),
@@ -91,8 +94,8 @@ CREATE TABLE prompt_files (
 );
 CREATE TABLE files (
     guild_id {id} NOT NULL,
-    tribute_id TEXT NOT NULL,
-    name TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
+    name {key} NOT NULL,
     kind TEXT NOT NULL,
     media_type TEXT NOT NULL,
     size {id} NOT NULL,
@@ -114,7 +117,7 @@ CREATE TABLE files (
 _V2 = """
 CREATE TABLE tombstones (
     guild_id {id} NOT NULL,
-    tribute_id TEXT NOT NULL,
+    tribute_id {key} NOT NULL,
     deleted_at TEXT NOT NULL,
     PRIMARY KEY (guild_id, tribute_id)
 );

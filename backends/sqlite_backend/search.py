@@ -9,6 +9,10 @@ the tokenizer's own case folding is not ``casefold``), keyed by
 ``inventory_items.item_key`` (a real column, so ``VACUUM`` cannot renumber it
 as it may the implicit rowid) and kept in sync by triggers.  A trigram index can
 only answer queries of three characters or more; shorter ones scan.
+
+On PostgreSQL the accelerator is a GIN index with ``pg_trgm``'s
+``gin_trgm_ops`` on ``item_folded``, used by an escaped ``LIKE '%q%'``
+(``strpos`` still decides); without the extension the search is a ``strpos`` scan.
 """
 
 from __future__ import annotations
@@ -112,13 +116,22 @@ def substring_condition(dialect: str) -> str:
     return "instr(i.item_folded, :q) > 0"
 
 
+def like_pattern(folded_query: str) -> str:
+    """The query with ``LIKE``'s special characters escaped (escape character ``\\``)."""
+    return folded_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_statement(
     folded_query: str, guild_id: int | None, *, dialect: str, use_fts: bool
 ) -> tuple[str, dict[str, Any]]:
     """SQL and parameters listing the matching items in (guild, tribute, slot, number) order."""
     conditions = [substring_condition(dialect)]
     params: dict[str, Any] = {"q": folded_query}
-    if use_fts and len(folded_query) >= MIN_FTS_QUERY:
+    if dialect == "postgresql":
+        if use_fts:  # lets the planner use the trigram index; strpos above stays the exact test
+            conditions.append("i.item_folded LIKE '%' || :pattern || '%' ESCAPE '\\'")
+            params["pattern"] = like_pattern(folded_query)
+    elif use_fts and len(folded_query) >= MIN_FTS_QUERY:
         conditions.append(f"i.item_key IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :phrase)")
         params["phrase"] = fts_phrase(folded_query)
     if guild_id is not None:
@@ -143,3 +156,60 @@ def fts_problems(conn: Connection) -> list[str]:
         orig = getattr(error, "orig", error)
         return [f"full-text index {FTS_TABLE} does not match inventory_items: {orig}"]
     return []
+
+
+# ------------------------------------------------------------------ PostgreSQL
+TRIGRAM_INDEX = "inventory_items_folded_trgm"
+
+
+def has_trigram_index(conn: Connection) -> bool:
+    """Whether the current schema's ``inventory_items`` has the trigram index."""
+    row = conn.execute(
+        text("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"),
+        {"name": TRIGRAM_INDEX},
+    ).first()
+    return row is not None
+
+
+def trigram_schema(conn: Connection) -> str | None:
+    """The schema ``pg_trgm`` is installed in, or ``None`` when it is not installed."""
+    row = conn.execute(
+        text(
+            "SELECT n.nspname FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace"
+            " WHERE e.extname = 'pg_trgm'"
+        )
+    ).first()
+    return None if row is None else str(row[0])
+
+
+def ensure_trigram_index(conn: Connection, extension_lock_key: int) -> str | None:
+    """Create ``pg_trgm`` (when missing) and the GIN index; ``None`` on success, else why not.
+
+    The caller holds the write transaction that opened the store.  The
+    extension is database-wide and goes to schema ``public`` (not the store's
+    schema, whose ``DROP ... CASCADE`` would take every store's index with it);
+    the operator class is named with the schema the extension really lives in.
+    Each attempt runs in a savepoint, so a refusal (no privilege, extension not
+    installed on the server) leaves the transaction usable: search then scans.
+    """
+    if has_trigram_index(conn):
+        return None
+    try:
+        with conn.begin_nested():
+            where = trigram_schema(conn)
+            if where is None:
+                # CREATE EXTENSION IF NOT EXISTS still races with itself across sessions.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": extension_lock_key})
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+                where = trigram_schema(conn) or "public"
+            quoted = '"' + where.replace('"', '""') + '"'
+            conn.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX}"
+                    f" ON inventory_items USING gin (item_folded {quoted}.gin_trgm_ops)"
+                )
+            )
+    except DBAPIError as error:
+        orig = getattr(error, "orig", error)
+        return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return None

@@ -16,6 +16,7 @@ read transaction of their own, so each one sees a consistent snapshot.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, TextClause, inspect
+from sqlalchemy import text as _text
 
 from tributestore.errors import ConfigError, CorruptDataError, NotFoundError, StorageError
 from tributestore.models import (
@@ -36,6 +38,8 @@ from tributestore.models import (
     ItemHit,
     Prompt,
     Tribute,
+    TributeBundle,
+    check_guild_id,
     describe_validation_error,
     utcnow,
 )
@@ -58,6 +62,13 @@ DEFAULT_TIMEOUT = 30.0
 PAGE_SIZE = 200
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@functools.lru_cache(maxsize=1024)
+def text(sql: str) -> TextClause:
+    """``sqlalchemy.text``, parsed once per distinct statement (a hot path of bulk copies)."""
+    return _text(sql)
+
 
 _GUILD_COLUMNS = ("guild_id", "log_channel_id", "category_id", "gm_id", "admin_id")
 _TRIBUTE_COLUMNS = (
@@ -179,26 +190,33 @@ class SqliteStore(TributeStore):
     def _guard(self) -> AbstractContextManager[Any]:
         return self._memory_lock if self._memory_lock is not None else nullcontext()
 
+    def _translate(self, error: BaseException) -> StorageError:
+        return translate_error(error, self.where, self.timeout)
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn driver errors into one-line :class:`StorageError` naming the database."""
         try:
             yield
         except DRIVER_ERRORS as error:
-            raise translate_error(error, self.where, self.timeout) from None
+            raise self._translate(error) from None
 
     def _start(self, *, write: bool) -> tuple[Connection, Any]:
         if self._closed:
             raise StorageError(f"{self.where} ({self.url}) is closed")
         conn = self._engine.connect()
         try:
-            statement = begin_statement(self.dialect, write=write)
-            if statement:
-                conn.info[BEGIN_KEY] = statement
-            return conn, conn.begin()
+            return conn, self._begin(conn, write=write)
         except BaseException:
             conn.close()
             raise
+
+    def _begin(self, conn: Connection, *, write: bool) -> Any:
+        """Start the connection's transaction: ``BEGIN IMMEDIATE`` for a write (the dialect hook)."""
+        statement = begin_statement(self.dialect, write=write)
+        if statement:
+            conn.info[BEGIN_KEY] = statement
+        return conn.begin()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -387,10 +405,11 @@ class SqliteStore(TributeStore):
                         inserts.append(row)
                     elif old != item:
                         updates.append(row)
-                conn.execute(
-                    text(f"DELETE FROM inventory_items WHERE {_OWNER} AND slot = :slot AND number > :n"),
-                    dict(owner, slot=slot, n=len(entries)),
-                )
+                if any(key[0] == slot and key[1] > len(entries) for key in stored):
+                    conn.execute(
+                        text(f"DELETE FROM inventory_items WHERE {_OWNER} AND slot = :slot AND number > :n"),
+                        dict(owner, slot=slot, n=len(entries)),
+                    )
             if updates:
                 conn.execute(
                     text(
@@ -507,6 +526,108 @@ class SqliteStore(TributeStore):
             )
 
     # -------------------------------------------------------- whole store
+    def iter_bundles(self, guild_id: int | None = None) -> Iterator[TributeBundle]:
+        """Every tribute with all it owns, streaming: a few queries per page of tributes.
+
+        (The base class asks for each tribute's parts one by one: five queries per
+        tribute.)  Each page's parts are read in one read transaction.
+        """
+        page: list[Tribute] = []
+        for tribute in self._iter_tributes(None if guild_id is None else check_guild_id(guild_id)):
+            page.append(tribute)
+            if len(page) >= PAGE_SIZE:
+                yield from self._bundle_page(page)
+                page = []
+        if page:
+            yield from self._bundle_page(page)
+
+    def _bundle_page(self, tributes: list[Tribute]) -> list[TributeBundle]:
+        first, last = tributes[0], tributes[-1]
+        span = {"g0": first.guild_id, "t0": first.tribute_id, "g1": last.guild_id, "t1": last.tribute_id}
+        within = (
+            " WHERE (guild_id > :g0 OR (guild_id = :g0 AND tribute_id >= :t0))"
+            " AND (guild_id < :g1 OR (guild_id = :g1 AND tribute_id <= :t1))"
+        )
+        parts: dict[tuple[int, str], dict[str, Any]] = {
+            (t.guild_id, t.tribute_id): {"items": [], "equipped": [], "files": []} for t in tributes
+        }
+        with self._connection() as conn:
+            capacities = conn.execute(
+                text("SELECT guild_id, tribute_id, capacity, equipped_capacity FROM inventories" + within),
+                span,
+            ).all()
+            items = conn.execute(
+                text(
+                    "SELECT guild_id, tribute_id, slot, item FROM inventory_items"
+                    + within
+                    + " ORDER BY guild_id, tribute_id, slot, number"
+                ),
+                span,
+            ).all()
+            prompts = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    text(
+                        "SELECT guild_id, tribute_id, message, channel_id, created_at, updated_at"
+                        " FROM prompts" + within
+                    ),
+                    span,
+                )
+            ]
+            prompt_files = conn.execute(
+                text(
+                    "SELECT guild_id, tribute_id, file_name FROM prompt_files"
+                    + within
+                    + " ORDER BY guild_id, tribute_id, position"
+                ),
+                span,
+            ).all()
+            files = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    text(
+                        f"SELECT {', '.join(_FILE_COLUMNS)} FROM files"
+                        + within
+                        + " ORDER BY guild_id, tribute_id, name"
+                    ),
+                    span,
+                )
+            ]
+        for gid, tid, capacity, equipped_capacity in capacities:
+            if (gid, tid) in parts:
+                parts[gid, tid].update(capacity=capacity, equipped_capacity=equipped_capacity)
+        for gid, tid, slot, item in items:
+            if (gid, tid) in parts:
+                parts[gid, tid][slot].append(item)
+        names: dict[tuple[int, str], list[str]] = {}
+        for gid, tid, name in prompt_files:
+            names.setdefault((gid, tid), []).append(name)
+        for row in prompts:
+            key = (row["guild_id"], row["tribute_id"])
+            if key in parts:
+                parts[key]["prompt"] = self._model(Prompt, dict(row, files=names.get(key, [])), "prompts")
+        for row in files:
+            key = (row["guild_id"], row["tribute_id"])
+            if key in parts:
+                parts[key]["files"].append(self._model(FileInfo, row, "files"))
+        bundles = []
+        for tribute in tributes:
+            key = (tribute.guild_id, tribute.tribute_id)
+            found = parts[key]
+            inventory = {"guild_id": key[0], "tribute_id": key[1], "items": found["items"]}
+            inventory["equipped"] = found["equipped"]
+            if "capacity" in found:
+                inventory.update(capacity=found["capacity"], equipped_capacity=found["equipped_capacity"])
+            bundles.append(
+                TributeBundle.model_construct(
+                    tribute=tribute,
+                    inventory=self._model(Inventory, inventory, "inventories/inventory_items"),
+                    prompt=found.get("prompt"),
+                    files=found["files"],
+                )
+            )
+        return bundles
+
     # --------------------------------------------------------- tombstones
     supports_tombstones = True
 

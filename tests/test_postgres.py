@@ -1,0 +1,298 @@
+"""The PostgreSQL backend against a real server: conformance, copier, concurrent writers, search.
+
+The server comes from ``TRIBUTESTORE_TEST_POSTGRES_URL`` (``tox -e postgres``
+sets it to the local server); without it these tests are skipped.  Each test
+gets a schema of its own (``?schema=...``), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tributestore import (
+    ConfigError,
+    SchemaVersionError,
+    StorageError,
+    TributeStore,
+    open_store,
+)
+from tributestore.backends.sqlite_backend import postgres, schema, search
+from tributestore.copier import copy_store, verify_stores
+from tributestore.testing import ConformanceSuite
+from tributestore.urls import parse_store_url
+
+URL_VARIABLE = "TRIBUTESTORE_TEST_POSTGRES_URL"
+SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+GUILD = 111111111111111111
+OTHER = 222222222222222222
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    url = os.environ.get(URL_VARIABLE, "").strip()
+    if not url:
+        pytest.skip(
+            f"set {URL_VARIABLE} to run the PostgreSQL tests (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
+    if importlib.util.find_spec("psycopg") is None:
+        pytest.fail(f"{URL_VARIABLE} is set but psycopg is missing: pip install tributestore[postgres]")
+    return url
+
+
+@pytest.fixture(scope="session")
+def admin(server_url: str) -> Iterator[Engine]:
+    engine = create_engine(postgres.sqlalchemy_url(parse_store_url(server_url)))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def schema_url(server_url: str, admin: Engine) -> Iterator[str]:
+    """The server URL with a fresh, unique ``?schema=``; the schema is dropped afterwards."""
+    name = f"tributestore_test_{uuid.uuid4().hex[:12]}"
+    yield server_url + ("&" if "?" in server_url else "?") + f"schema={name}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+
+
+@pytest.fixture
+def store(schema_url: str) -> Iterator[TributeStore]:
+    with open_store(schema_url) as opened:
+        yield opened
+
+
+# ------------------------------------------------------------- conformance
+@pytest.mark.backend("postgres")
+class TestPostgres(ConformanceSuite):
+    @pytest.fixture
+    def store_url(self, schema_url: str) -> str:
+        return schema_url
+
+
+# ------------------------------------------------------------------ copier
+def _bundles(store: TributeStore) -> list[object]:
+    return [b.model_dump() for b in store.iter_bundles()]
+
+
+def _file_bytes(store: TributeStore) -> dict[tuple[int, str, str], bytes]:
+    return {
+        (f.guild_id, f.tribute_id, f.name): store.read_file(f.guild_id, f.tribute_id, f.name)
+        for b in store.iter_bundles()
+        for f in b.files
+    }
+
+
+@pytest.mark.backend("postgres")
+def test_legacy_to_postgres_to_sqlite_keeps_every_field(schema_url: str, tmp_path: Path) -> None:
+    with (
+        resources.as_file(SAMPLE) as path,
+        open_store(f"json:///{path}") as legacy,
+        open_store(schema_url) as pg,
+        open_store(f"sqlite:///{tmp_path}/thg.db") as sqlite,
+    ):
+        assert legacy.counts().tributes > 10
+        first = copy_store(legacy, pg)
+        assert first.ok and first.verified and first.written.tributes == legacy.counts().tributes
+        second = copy_store(pg, sqlite)
+        assert second.ok and second.verified
+        for copy in (pg, sqlite):
+            assert _bundles(copy) == _bundles(legacy)
+            assert copy.list_guilds() == legacy.list_guilds()
+            assert _file_bytes(copy) == _file_bytes(legacy)
+            assert copy.counts() == legacy.counts()
+        assert verify_stores(legacy, sqlite) == []
+        assert pg.check() == []
+
+
+# ------------------------------------------------------------- concurrency
+_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from tributestore import open_store
+
+    url, worker, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    with open_store(url) as store:
+        print("ready", flush=True)
+        while not go.exists():
+            time.sleep(0.005)
+        for n in range(250):
+            store.add_item({guild}, "D1F", f"w{{worker}}-{{n:03d}}", force=True)
+    """
+).format(guild=GUILD)
+
+
+@pytest.mark.backend("postgres")
+def test_four_processes_lose_no_update(store: TributeStore, schema_url: str, tmp_path: Path) -> None:
+    store.create_tribute(GUILD, "D1F")
+    go = tmp_path / "go"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, schema_url, str(worker), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for worker in range(4)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "ready", worker.communicate(timeout=60)[1]
+        go.touch()  # all four start writing at once
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=300)
+            assert worker.returncode == 0, stderr
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    items = store.get_inventory(GUILD, "D1F").items
+    expected = [f"w{worker}-{n:03d}" for worker in range(4) for n in range(250)]
+    assert len(items) == 1000
+    assert sorted(items) == expected
+    for worker in range(4):  # each process's items kept its own order
+        own = [item for item in items if item.startswith(f"w{worker}-")]
+        assert own == sorted(own)
+    assert store.check() == []
+
+
+@pytest.mark.backend("postgres")
+def test_waiting_writer_gives_up_after_timeout(store: TributeStore, schema_url: str) -> None:
+    store.create_tribute(GUILD, "D1F")
+    with open_store(schema_url + "&timeout=1") as other, store.transaction():
+        store.add_item(GUILD, "D1F", "held")
+        with pytest.raises(StorageError, match="locked by another process"):
+            other.add_item(GUILD, "D1F", "waiting")
+        assert other.get_inventory(GUILD, "D1F").items == []  # readers do not wait
+    assert store.get_inventory(GUILD, "D1F").items == ["held"]
+
+
+# ------------------------------------------------------------------ search
+ITEMS = [
+    "Meat (2/2 uses.)",
+    "100% cotton",
+    "snake_case",
+    "back\\slash",
+    "İstanbul",
+    "ΣΊΣΥΦΟΣ",
+    "Straße",
+    "Knife",
+    "knife sharpener",
+    "a%b_c\\d",
+]
+QUERIES = [
+    "%",
+    "_",
+    "\\",
+    "%b_",
+    "a%",
+    "ss",
+    "i\u0307",
+    "\u03c3",
+    "kn",
+    "knife",
+    "2/2",
+    "x",
+    "mEaT",
+    "sharp",
+    "c\\d",
+]
+
+
+@pytest.mark.backend("postgres")
+def test_trigram_index_and_scan_agree_with_python(store: TributeStore, schema_url: str) -> None:
+    assert isinstance(store, postgres.PostgresStore)
+    assert store.use_fts and store.details() == {"trigram_index": 1}
+    store.create_tribute(GUILD, "D1F")
+    store.create_tribute(OTHER, "D2M")
+    for number, item in enumerate(ITEMS * 2):
+        guild, tribute = (GUILD, "D1F") if number % 2 else (OTHER, "D2M")
+        store.add_item(guild, tribute, item, equipped=number % 3 == 0, force=True)
+    inventories = {
+        (t.guild_id, t.tribute_id): store.get_inventory(t.guild_id, t.tribute_id)
+        for t in store.iter_tributes()
+    }
+    with open_store(schema_url + "&fts=off") as plain:
+        assert isinstance(plain, postgres.PostgresStore) and not plain.use_fts
+        assert plain.details() == {"trigram_index": 0}
+        for query in QUERIES + ITEMS:
+            indexed = store.search_items(query)
+            assert indexed == plain.search_items(query), query
+            folded = query.casefold()
+            expected = [
+                (guild_id, tribute_id, slot, number, item)
+                for (guild_id, tribute_id), inventory in sorted(inventories.items())
+                for slot, entries in (("items", inventory.items), ("equipped", inventory.equipped))
+                for number, item in enumerate(entries, start=1)
+                if folded in item.casefold()
+            ]
+            assert [(h.guild_id, h.tribute_id, h.slot, h.number, h.item) for h in indexed] == expected, query
+    sql, params = search.search_statement("knife", None, dialect="postgresql", use_fts=True)
+    with store._connection() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(str(row[0]) for row in conn.execute(text("EXPLAIN " + sql), params))
+    assert search.TRIGRAM_INDEX in plan
+
+
+# ---------------------------------------------------------- schema, order
+@pytest.mark.backend("postgres")
+def test_order_is_code_point_order(store: TributeStore) -> None:
+    ids = ["D1F", "D1_F", "D1-F", "D10F", "D1FA", "A", "Z9"]
+    for tribute_id in ids:
+        store.create_tribute(GUILD, tribute_id)
+    for tribute_id in ids:
+        store.add_file(GUILD, "A", f"{tribute_id.lower()}_x.png", b"x")
+    assert [t.tribute_id for t in store.iter_tributes()] == sorted(ids)
+    assert [f.name for f in store.list_files(GUILD, "A")] == sorted(f"{i.lower()}_x.png" for i in ids)
+
+
+@pytest.mark.backend("postgres")
+def test_schema_version_and_newer_schema_refused(store: TributeStore, schema_url: str) -> None:
+    store.close()
+    name = parse_store_url(schema_url).options["schema"]
+    with open_store(schema_url) as again, again.transaction(), again._connection() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(text(f'SELECT version FROM "{name}".schema_version')).scalar() == (
+            schema.CURRENT_VERSION
+        )
+        conn.execute(text("UPDATE schema_version SET version = 99"))
+    with pytest.raises(SchemaVersionError, match="99"):
+        open_store(schema_url)
+
+
+# --------------------------------------------------- URLs (no server needed)
+def test_url_mapping_and_options() -> None:
+    url = parse_store_url("postgres://bot:s3cret@db.example:6543/thg?schema=game&sslmode=require&timeout=5")
+    assert (
+        postgres.sqlalchemy_url(url) == "postgresql+psycopg://bot:s3cret@db.example:6543/thg?sslmode=require"
+    )
+    assert postgres.mask_password(url.raw) == (
+        "postgres://bot:***@db.example:6543/thg?schema=game&sslmode=require&timeout=5"
+    )
+    assert postgres.schema_option(url) == "game"
+    with pytest.raises(ConfigError, match="psycopg2"):
+        postgres.sqlalchemy_url(parse_store_url("postgresql+psycopg2://h/db"))
+    with pytest.raises(ConfigError, match="schema="):
+        postgres.schema_option(parse_store_url('postgresql://h/db?schema=x";drop'))
+
+
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"pip install tributestore\[postgres\]"):
+        open_store("postgresql://127.0.0.1:1/none")
