@@ -459,6 +459,24 @@ def test_prompt_image_variants(tmp_path: Path) -> None:
     ]
 
 
+def test_paths_outside_the_data_directory_are_never_read(tmp_path: Path) -> None:
+    secret = write(tmp_path, "secret.png", b"not yours")
+    root = tmp_path / "legacy"
+    (root / "prompt_images" / str(GA)).mkdir(parents=True)
+    (root / "prompt_images" / str(GA) / "D1F_1700000000.png").symlink_to(secret)
+    store = legacy(
+        root,
+        prompts={"D1F": {"image": [str(secret), "/etc/passwd", "D1F_1700000000.png"]}},
+        config=one_guild(),
+    )
+    assert store.list_files(GA, "D1F") == []
+    assert store.get_prompt(GA, "D1F").files == ["secret.png", "passwd", "D1F_1700000000.png"]
+    outside = [w for w in store.warnings if "outside the data directory" in w]
+    assert len(outside) == 4, outside
+    assert any(w.startswith("prompt_images/") and "links outside" in w for w in outside)
+    assert any(str(secret) in w for w in outside) and any("'/etc/passwd'" in w for w in outside)
+
+
 def test_absolute_path_from_another_machine_falls_back_to_guild_folder(tmp_path: Path) -> None:
     store = legacy(
         tmp_path,

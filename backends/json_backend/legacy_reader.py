@@ -202,6 +202,8 @@ class _Reader:
                 return None
             if not (text.isascii() and text.isdecimal()):
                 self.fail(rel, where, f"must be a Discord id (digits), got {value!r}")
+            if len(text.lstrip("0")) > len(str(MAX_SNOWFLAKE)):  # also keeps int() from refusing it
+                self.fail(rel, where, f"Discord id out of range: a {len(text)}-digit number")
             value = int(text)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(rel, where, f"must be a Discord id (integer or digit string), got {value!r}")
@@ -255,7 +257,7 @@ class _Reader:
         except UnicodeDecodeError as error:
             self.fail(rel, "", f"not UTF-8 JSON text (binary or corrupt data at byte {error.start})")
         try:
-            return json.loads(text, object_pairs_hook=_no_duplicates)
+            return json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int)
         except _DuplicateKeyError as error:
             self.fail(rel, "", f"duplicate key {error.args[0]!r} in one JSON object")
         except json.JSONDecodeError as error:
@@ -292,7 +294,8 @@ class _Reader:
         )
         if per_guild:
             for key, value in data.items():
-                self.config_guild(rel, int(key), value, (key,))
+                gid = self.snowflake(key, rel, _jp(key)) if len(key) > 20 else int(key)
+                self.config_guild(rel, gid or 0, value, (key,))
         elif "guild_id" in data:
             gid = self.snowflake(data["guild_id"], rel, _jp("guild_id"))
             if gid is None:
@@ -492,6 +495,8 @@ class _Reader:
         for number, text in entries.items():
             if not (number.isascii() and number.isdecimal()):
                 self.fail(rel, _jp(key, slot, number), 'item key must be a decimal number like "1"')
+            if len(number) > 1000:  # int() refuses more than 4300 digits
+                self.fail(rel, _jp(key, slot, number[:20] + "..."), f"item key has {len(number)} digits")
             numbered.append((int(number), number, self.item(text, rel, _jp(key, slot, number))))
         numbered.sort(key=lambda entry: (entry[0], entry[1]))
         if [entry[0] for entry in numbered] != list(range(1, len(numbered) + 1)):
@@ -593,9 +598,12 @@ class _Reader:
                 self.warn(rel, "folder name is not a guild id, not migrated")
             else:
                 files = []
+                root = self.root.resolve()
                 for entry in sorted(child.iterdir()):
-                    if entry.is_file():
+                    if entry.is_file() and _inside(entry, root):
                         files.append(entry)
+                    elif entry.is_file():
+                        self.warn(f"{rel}/{entry.name}", "links outside the data directory, not read")
                     else:
                         self.warn(f"{rel}/{entry.name}", "not a regular file, not migrated")
                 folders[int(child.name)] = files
@@ -607,16 +615,12 @@ class _Reader:
         if text.upper().startswith("SPOILER_"):
             text = text[len("SPOILER_") :]
         text = "_".join(text.strip().upper().split(" "))
-        best: str | None = None
-        for tid in self.ids:
-            if (
-                text.startswith(tid)
-                and len(text) > len(tid)
-                and text[len(tid)] in "_.-"
-                and (best is None or len(tid) > len(best))
-            ):
-                best = tid
-        return best
+        # The longest known id followed by "_", "." or "-": look each such prefix up
+        # (linear in the name, not in the number of tributes).
+        for end in range(len(text) - 1, 0, -1):
+            if text[end] in "_.-" and text[:end] in self.ids:
+                return text[:end]
+        return None
 
     def resolve(self, ref: _ImageRef, gid: int) -> Path | None:
         """The existing file a reference names, or ``None`` (with a warning)."""
@@ -631,8 +635,15 @@ class _Reader:
             candidates = [self.root / path, folder / path, folder / path.name]
         else:
             candidates = [folder / path]
+        root = self.root.resolve()
         for number, candidate in enumerate(candidates):
-            if candidate.is_file():
+            try:
+                # Never read outside the data directory (an absolute path or a symlink
+                # could name /etc/passwd); the bot's own absolute paths point inside it.
+                found = candidate.resolve().is_relative_to(root) and candidate.is_file()
+            except (OSError, ValueError, RuntimeError):  # too long a name, a symlink loop
+                found = False
+            if found:
                 if number:
                     self.warn(
                         ref.where,
@@ -640,6 +651,13 @@ class _Reader:
                     )
                 return candidate
         looked = _rel(candidates[0], self.root)
+        if not _inside(candidates[0], root) and _exists(candidates[0]):
+            self.warn(
+                ref.where,
+                f"image {ref.raw!r} is outside the data directory and not read; "
+                f"no {_rel(candidates[-1], self.root)} either; name kept in the prompt",
+            )
+            return None
         self.warn(ref.where, f"image {ref.raw!r} missing (looked for {looked}); name kept in the prompt")
         return None
 
@@ -828,6 +846,24 @@ class _Reader:
         return data
 
 
+class _HugeInt(float):
+    """A JSON integer too long for ``int()`` (over 4300 digits): kept so an error names its key."""
+
+    digits = 0
+
+    def __repr__(self) -> str:
+        return f"<a {self.digits}-digit number>"
+
+
+def _parse_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        huge = _HugeInt("-inf" if text.startswith("-") else "inf")
+        huge.digits = len(text.lstrip("-"))
+        return huge
+
+
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
@@ -835,6 +871,7 @@ def _json_type(value: object) -> str:
         bool: "a boolean",
         int: "a number",
         float: "a number",
+        _HugeInt: "a number",
         str: "a string",
         list: "a list",
         dict: "an object",
@@ -850,7 +887,7 @@ def _int_or_none(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdecimal():
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 1000:
         return int(value)
     return None
 
@@ -874,3 +911,17 @@ def _rel(path: Path, root: Path) -> str:
 def _short(text: str) -> str:
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= 40 else flat[:37] + "...")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

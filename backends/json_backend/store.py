@@ -200,7 +200,9 @@ class JsonStore(TributeStore):
         self._tx = _TxState()
         self._thread_lock = threading.Lock()
         self._file_lock = FileLock(str(self._layout.lock), thread_local=False)
-        if read_only or (self._layout.marker.exists() and not self._layout.journal.exists()):
+        if read_only or (
+            self._layout.marker.exists() and not self._layout.journal.exists() and not self._root_temps()
+        ):
             # Nothing to set up or recover: opening needs no lock (so it never waits for a writer).
             self._check_marker(create=False)
             return
@@ -381,7 +383,7 @@ class JsonStore(TributeStore):
     def _parse_json(self, path: Path, raw: bytes) -> dict[str, Any]:
         try:
             document = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, a number too long, too deep
             raise CorruptDataError(f"{path}: not valid JSON ({error})") from None
         if not isinstance(document, dict):
             raise CorruptDataError(f"{path}: expected a JSON object, got {type(document).__name__}")
@@ -464,9 +466,23 @@ class JsonStore(TributeStore):
         for path in deletes:
             remove_empty_dirs(path.parent, self.root)
 
+    def _root_temps(self) -> list[Path]:
+        """Temporaries of :func:`atomic_write` (journal, marker) a crash left in the root.
+
+        The journal does not list them (they are written before it exists, or are it).
+        """
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return []
+        return [self.root / n for n in names if n.startswith(".") and n.endswith(TEMP_SUFFIX)]
+
     def _replay_journal(self) -> None:
         """Finish (or undo) a commit a crash interrupted; caller holds the lock."""
         layout = self._layout
+        for temp in self._root_temps():  # only a lock holder writes them: these are dead
+            with suppress(FileNotFoundError):
+                temp.unlink()
         raw = self._read_disk(layout.journal)
         if raw is None:
             return
