@@ -165,13 +165,18 @@ def copy_store(
     for guild in differing_guilds:
         report.conflicts.append(f"guild {guild.guild_id}: settings differ")
     conflicting: set[Key] = set()
+    identical: set[Key] = set()
+    # An empty destination holds nothing to compare with: every tribute is new,
+    # and the plan reads nothing more from it.
+    empty_destination = next(iter(destination.iter_tributes()), None) is None
     progress.start("checking", total)
     for bundle in source.iter_bundles():
-        state = _state(destination, bundle)
+        state = "new" if empty_destination else _state(destination, bundle)
         if state == "new":
             report.new += 1
         elif state == "identical":
             report.identical += 1
+            identical.add(_key(bundle))
         else:
             report.conflicting += 1
             conflicting.add(_key(bundle))
@@ -207,11 +212,19 @@ def copy_store(
     progress.start("copying", total)
     for batch in _batches(source.iter_bundles(), batch_size):
         with destination.transaction():
+            to_write = []
             for bundle in batch:
-                state = _state(destination, bundle)
-                if state == "identical" or (state == "conflicting" and on_conflict == "skip"):
-                    continue
-                destination.import_tribute(bundle, read_source, on_conflict="overwrite")
+                key = _key(bundle)
+                if key in identical or key in conflicting:
+                    # Re-checked: the destination may have changed since the plan.
+                    state = _state(destination, bundle)
+                    if state == "identical" or (state == "conflicting" and on_conflict == "skip"):
+                        continue
+                # A tribute planned as new is written without reading it back first:
+                # it is replaced if another writer created it meanwhile.
+                to_write.append(bundle)
+            destination._import_replacing(to_write, read_source)
+            for bundle in to_write:
                 report.written = _add(report.written, _count(bundle))
         progress.advance(len(batch))
 

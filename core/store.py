@@ -513,18 +513,9 @@ class TributeStore(ABC):
         ``fail`` raises, ``skip`` leaves it, ``overwrite`` replaces it whole.
         Returns whether anything was written.
         """
-        bundle = validated(TributeBundle, bundle.model_dump())
+        bundle = check_bundle(bundle)
         tribute = bundle.tribute
         owner = (tribute.guild_id, tribute.tribute_id)
-        parts: list[Inventory | Prompt | FileInfo] = [bundle.inventory, *bundle.files]
-        if bundle.prompt is not None:
-            parts.append(bundle.prompt)
-        for part in parts:
-            if (part.guild_id, part.tribute_id) != owner:
-                raise InvalidInputError(
-                    f"invalid TributeBundle: {type(part).__name__} of {part.tribute_id} "
-                    f"in guild {part.guild_id} inside the bundle of {owner[1]} in guild {owner[0]}"
-                )
         self._writable()
         with self.transaction():
             if self._get_tribute(*owner) is not None:
@@ -539,14 +530,47 @@ class TributeStore(ABC):
             if bundle.prompt is not None:
                 self._save_prompt(bundle.prompt)
             for info in bundle.files:
-                data = file_data(info) if callable(file_data) else file_data[info.name]
-                if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
-                    raise InvalidInputError(
-                        f"invalid file {info.name!r} of tribute {info.tribute_id}: "
-                        "bytes do not match its size/sha256"
-                    )
-                self._save_file(info, data)
+                self._save_file(info, file_bytes(info, file_data))
         return True
+
+    def _import_replacing(self, bundles: Sequence[TributeBundle], file_data: FileData) -> None:
+        """``import_tribute(bundle, file_data, on_conflict="overwrite")`` for each bundle, in one
+        transaction: the copier's bulk path.
+
+        A backend may write the batch at once; it must keep the same checks
+        (:func:`check_bundle` for each bundle, :func:`file_bytes` for each file)
+        and result.
+        """
+        with self.transaction():
+            for bundle in bundles:
+                self.import_tribute(bundle, file_data, on_conflict="overwrite")
+
+
+def check_bundle(bundle: TributeBundle) -> TributeBundle:
+    """The bundle validated, every part owned by its tribute (else :class:`InvalidInputError`)."""
+    bundle = validated(TributeBundle, bundle.model_dump())
+    tribute = bundle.tribute
+    owner = (tribute.guild_id, tribute.tribute_id)
+    parts: list[Inventory | Prompt | FileInfo] = [bundle.inventory, *bundle.files]
+    if bundle.prompt is not None:
+        parts.append(bundle.prompt)
+    for part in parts:
+        if (part.guild_id, part.tribute_id) != owner:
+            raise InvalidInputError(
+                f"invalid TributeBundle: {type(part).__name__} of {part.tribute_id} "
+                f"in guild {part.guild_id} inside the bundle of {owner[1]} in guild {owner[0]}"
+            )
+    return bundle
+
+
+def file_bytes(info: FileInfo, file_data: FileData) -> bytes:
+    """The bytes ``file_data`` gives for ``info``, checked against its size and sha256."""
+    data = file_data(info) if callable(file_data) else file_data[info.name]
+    if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
+        raise InvalidInputError(
+            f"invalid file {info.name!r} of tribute {info.tribute_id}: bytes do not match its size/sha256"
+        )
+    return data
 
 
 def _pop(inventory: Inventory, slot: Slot, number: int) -> str:

@@ -124,6 +124,10 @@ class CompositeStore(TributeStore):
         return self.fallback._get_tribute(guild_id, tribute_id)
 
     def _owner(self, guild_id: int, tribute_id: str) -> TributeStore:
+        just_found = getattr(self._local, "just_found", None)
+        self._local.just_found = None  # used once: the very next read after _get_tribute
+        if just_found == (guild_id, tribute_id):
+            return self.primary  # a tribute in the primary stays there (the primary is read first)
         if self.primary._get_tribute(guild_id, tribute_id) is not None:
             return self.primary
         if self._in_fallback(guild_id, tribute_id) is not None:
@@ -174,6 +178,8 @@ class CompositeStore(TributeStore):
     def _get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
         found = self.primary._get_tribute(guild_id, tribute_id)
         if found is not None:
+            # The base class reads the tribute, then what it owns: _owner need not ask again.
+            self._local.just_found = (guild_id, tribute_id)
             return found
         found = self._in_fallback(guild_id, tribute_id)
         if found is not None and self.promote_on_read and not self.read_only:
@@ -191,6 +197,7 @@ class CompositeStore(TributeStore):
         self._touch(tribute.guild_id, tribute.tribute_id)
 
     def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
+        self._local.just_found = None
         if self.fallback._get_tribute(guild_id, tribute_id) is not None:
             self.primary._put_tombstone(guild_id, tribute_id)
         if self.primary._get_tribute(guild_id, tribute_id) is not None:

@@ -125,11 +125,14 @@ class LegacyStore(TributeStore):
         inventory = self._data.inventories.get((guild_id, tribute_id))
         if inventory is None:
             return Inventory(guild_id=guild_id, tribute_id=tribute_id)
-        return inventory.model_copy(deep=True)
+        # A copy the caller may change: new lists of the (immutable) item strings.
+        return inventory.model_copy(
+            update={"items": list(inventory.items), "equipped": list(inventory.equipped)}
+        )
 
     def _get_prompt(self, guild_id: int, tribute_id: str) -> Prompt | None:
         prompt = self._data.prompts.get((guild_id, tribute_id))
-        return None if prompt is None else prompt.model_copy(deep=True)
+        return None if prompt is None else prompt.model_copy(update={"files": list(prompt.files)})
 
     def _owned(self, guild_id: int, tribute_id: str) -> dict[str, LegacyFile]:
         return self._data.files.get((guild_id, tribute_id), {})

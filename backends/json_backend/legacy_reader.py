@@ -438,13 +438,25 @@ class _Reader:
         except ValidationError as error:
             self.fail(rel, where, describe_validation_error(error, "item"))
 
+    def item_at(self, value: object, rel: str, key: str, slot: str, number: str) -> str:
+        """:meth:`item`, naming the key path only on failure (a hot path: every legacy item)."""
+        if isinstance(value, str):
+            try:
+                return _ITEM.validate_python(value)
+            except ValidationError:
+                pass
+        return self.item(value, rel, _jp(key, slot, number))  # raises, naming the key path
+
     # inventories.json -------------------------------------------------------
     def read_inventories(self) -> None:
         rel = INVENTORIES
         data = self.object_of(self.load_json(rel), rel, "", "the inventories file")
         groups: dict[str, list[tuple[str, _Inventory]]] = {}
         for key, entry in data.items():
-            tid = self.tribute_id(key, rel, _jp(key))
+            try:  # the key path is spelled out only on failure (a hot loop)
+                tid = check_tribute_id(key)
+            except InvalidInputError as error:
+                self.fail(rel, _jp(key), str(error))
             groups.setdefault(tid, []).append((key, self.inventory(rel, key, entry)))
         for tid, entries in groups.items():
             entries.sort(key=lambda pair: (pair[0] != tid, pair[0]))
@@ -469,7 +481,7 @@ class _Reader:
             self.ids.add(tid)
 
     def inventory(self, rel: str, key: str, entry: object) -> _Inventory:
-        data = self.object_of(entry, rel, _jp(key), "an inventory")
+        data = entry if isinstance(entry, dict) else self.object_of(entry, rel, _jp(key), "an inventory")
         for name in sorted(data.keys() - _INVENTORY_KEYS):
             self.warn(f"{rel} {_jp(key, name)}", "unknown inventory field, not migrated")
         capacities: list[int | None] = []
@@ -490,14 +502,16 @@ class _Reader:
     def numbered_items(self, rel: str, key: str, slot: str, value: object) -> list[str]:
         if value is None:
             return []
-        entries = self.object_of(value, rel, _jp(key, slot), f"{slot!r}")
+        entries = (
+            value if isinstance(value, dict) else self.object_of(value, rel, _jp(key, slot), f"{slot!r}")
+        )
         numbered: list[tuple[int, str, str]] = []
         for number, text in entries.items():
             if not (number.isascii() and number.isdecimal()):
                 self.fail(rel, _jp(key, slot, number), 'item key must be a decimal number like "1"')
             if len(number) > 1000:  # int() refuses more than 4300 digits
                 self.fail(rel, _jp(key, slot, number[:20] + "..."), f"item key has {len(number)} digits")
-            numbered.append((int(number), number, self.item(text, rel, _jp(key, slot, number))))
+            numbered.append((int(number), number, self.item_at(text, rel, key, slot, number)))
         numbered.sort(key=lambda entry: (entry[0], entry[1]))
         if [entry[0] for entry in numbered] != list(range(1, len(numbered) + 1)):
             self.warn(

@@ -43,7 +43,7 @@ from tributestore.models import (
     describe_validation_error,
     utcnow,
 )
-from tributestore.store import TributeStore
+from tributestore.store import FileData, TributeStore, check_bundle, file_bytes
 from tributestore.urls import StoreURL
 
 from . import schema, search
@@ -349,7 +349,8 @@ class SqliteStore(TributeStore):
         while True:
             conditions = list(where)
             if after is not None:
-                conditions.append("(guild_id > :ag OR (guild_id = :ag AND tribute_id > :at))")
+                # A row-value comparison: the index seeks to it (the OR form scans the guild).
+                conditions.append("(guild_id, tribute_id) > (:ag, :at)")
             sql = select + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
             sql += f" ORDER BY guild_id, tribute_id LIMIT {PAGE_SIZE}"
             params: dict[str, Any] = {"g": guild_id}
@@ -436,7 +437,12 @@ class SqliteStore(TributeStore):
             folded_query, guild_id, dialect=self.dialect, use_fts=self.use_fts
         )
         for row in self._rows(sql, **params):
-            yield self._model(ItemHit, row, "inventory_items")
+            try:  # ItemHit has no timestamps: validated directly (_model's per-row work halves the speed)
+                yield ItemHit.model_validate(row)
+            except ValidationError as error:
+                raise CorruptDataError(
+                    f"{self.where}, table inventory_items: {describe_validation_error(error, 'row')}"
+                ) from None
 
     # ------------------------------------------------------------- prompt
     def _get_prompt(self, guild_id: int, tribute_id: str) -> Prompt | None:
@@ -541,13 +547,98 @@ class SqliteStore(TributeStore):
         if page:
             yield from self._bundle_page(page)
 
+    def _import_replacing(self, bundles: Sequence[TributeBundle], file_data: FileData) -> None:
+        """The copier's bulk write: a batch of whole tributes in a few statements, one transaction."""
+        checked = [check_bundle(bundle) for bundle in bundles]
+        keys = sorted((b.tribute.guild_id, b.tribute.tribute_id) for b in checked)
+        if len(set(keys)) != len(keys):  # the same tribute twice: one by one, in order
+            super()._import_replacing(checked, file_data)
+            return
+        if not checked:
+            return
+        self._writable()
+        owner_columns = ("guild_id", "tribute_id")
+        capacity_columns = ("guild_id", "tribute_id", "capacity", "equipped_capacity")
+        prompt_columns = ("guild_id", "tribute_id", "message", "channel_id", "created_at", "updated_at")
+        with self.transaction(), self._connection() as conn:
+            span = {"g0": keys[0][0], "t0": keys[0][1], "g1": keys[-1][0], "t1": keys[-1][1]}
+            existing = conn.execute(
+                text(
+                    "SELECT guild_id, tribute_id FROM tributes"
+                    " WHERE (guild_id, tribute_id) >= (:g0, :t0) AND (guild_id, tribute_id) <= (:g1, :t1)"
+                ),
+                span,
+            ).all()
+            wanted = set(keys)
+            for guild_id, tribute_id in existing:  # replaced whole, as import_tribute(overwrite)
+                if (guild_id, tribute_id) in wanted:
+                    self._delete_tribute(guild_id, tribute_id)
+            for guild_id in sorted({key[0] for key in keys}):
+                self._ensure_guild(guild_id)
+            conn.execute(
+                text(
+                    f"INSERT INTO tributes ({', '.join(_TRIBUTE_COLUMNS)})"
+                    f" VALUES ({', '.join(':' + c for c in _TRIBUTE_COLUMNS)})"
+                ),
+                [_row_params(b.tribute, _TRIBUTE_COLUMNS) for b in checked],
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO inventories ({', '.join(capacity_columns)})"
+                    f" VALUES ({', '.join(':' + c for c in capacity_columns)})"
+                ),
+                [_row_params(b.inventory, capacity_columns) for b in checked],
+            )
+            items: list[dict[str, Any]] = []
+            for bundle in checked:
+                owner = _row_params(bundle.inventory, owner_columns)
+                for slot in ("items", "equipped"):
+                    for number, item in enumerate(getattr(bundle.inventory, slot), start=1):
+                        items.append(
+                            dict(owner, slot=slot, number=number, item=item, item_folded=item.casefold())
+                        )
+            if items:
+                last = conn.execute(text("SELECT max(item_key) FROM inventory_items")).scalar()
+                for key, row in enumerate(items, start=int(last or 0) + 1):
+                    row["item_key"] = key
+                conn.execute(
+                    text(
+                        "INSERT INTO inventory_items"
+                        " (guild_id, tribute_id, slot, number, item, item_folded, item_key) VALUES"
+                        " (:guild_id, :tribute_id, :slot, :number, :item, :item_folded, :item_key)"
+                    ),
+                    items,
+                )
+            prompts = [b.prompt for b in checked if b.prompt is not None]
+            if prompts:
+                conn.execute(
+                    text(
+                        f"INSERT INTO prompts ({', '.join(prompt_columns)})"
+                        f" VALUES ({', '.join(':' + c for c in prompt_columns)})"
+                    ),
+                    [_row_params(prompt, prompt_columns) for prompt in prompts],
+                )
+                names = [
+                    dict(_row_params(prompt, owner_columns), position=position, file_name=name)
+                    for prompt in prompts
+                    for position, name in enumerate(prompt.files, start=1)
+                ]
+                if names:
+                    conn.execute(
+                        text(
+                            "INSERT INTO prompt_files (guild_id, tribute_id, position, file_name)"
+                            " VALUES (:guild_id, :tribute_id, :position, :file_name)"
+                        ),
+                        names,
+                    )
+            for bundle in checked:
+                for info in bundle.files:
+                    self._save_file(info, file_bytes(info, file_data))
+
     def _bundle_page(self, tributes: list[Tribute]) -> list[TributeBundle]:
         first, last = tributes[0], tributes[-1]
         span = {"g0": first.guild_id, "t0": first.tribute_id, "g1": last.guild_id, "t1": last.tribute_id}
-        within = (
-            " WHERE (guild_id > :g0 OR (guild_id = :g0 AND tribute_id >= :t0))"
-            " AND (guild_id < :g1 OR (guild_id = :g1 AND tribute_id <= :t1))"
-        )
+        within = " WHERE (guild_id, tribute_id) >= (:g0, :t0) AND (guild_id, tribute_id) <= (:g1, :t1)"
         parts: dict[tuple[int, str], dict[str, Any]] = {
             (t.guild_id, t.tribute_id): {"items": [], "equipped": [], "files": []} for t in tributes
         }
