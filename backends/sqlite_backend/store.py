@@ -420,17 +420,7 @@ class SqliteStore(TributeStore):
                     updates,
                 )
             if inserts:
-                last = conn.execute(text("SELECT max(item_key) FROM inventory_items")).scalar()
-                for key, row in enumerate(inserts, start=int(last or 0) + 1):
-                    row["item_key"] = key
-                conn.execute(
-                    text(
-                        "INSERT INTO inventory_items"
-                        " (guild_id, tribute_id, slot, number, item, item_folded, item_key) VALUES"
-                        " (:guild_id, :tribute_id, :slot, :number, :item, :item_folded, :item_key)"
-                    ),
-                    inserts,
-                )
+                _insert_items(conn, inserts)
 
     def _search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
         sql, params = search.search_statement(
@@ -598,17 +588,7 @@ class SqliteStore(TributeStore):
                             dict(owner, slot=slot, number=number, item=item, item_folded=item.casefold())
                         )
             if items:
-                last = conn.execute(text("SELECT max(item_key) FROM inventory_items")).scalar()
-                for key, row in enumerate(items, start=int(last or 0) + 1):
-                    row["item_key"] = key
-                conn.execute(
-                    text(
-                        "INSERT INTO inventory_items"
-                        " (guild_id, tribute_id, slot, number, item, item_folded, item_key) VALUES"
-                        " (:guild_id, :tribute_id, :slot, :number, :item, :item_folded, :item_key)"
-                    ),
-                    items,
-                )
+                _insert_items(conn, items)
             prompts = [b.prompt for b in checked if b.prompt is not None]
             if prompts:
                 conn.execute(
@@ -822,6 +802,21 @@ class SqliteStore(TributeStore):
                     "item_folded is not item.casefold() (search would miss it)"
                 )
         return problems
+
+
+def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert item rows, numbering their ``item_key`` (the search index's row id) after the largest."""
+    last = conn.execute(text("SELECT max(item_key) FROM inventory_items")).scalar()
+    for key, row in enumerate(rows, start=int(last or 0) + 1):
+        row["item_key"] = key
+    conn.execute(
+        text(
+            "INSERT INTO inventory_items"
+            " (guild_id, tribute_id, slot, number, item, item_folded, item_key) VALUES"
+            " (:guild_id, :tribute_id, :slot, :number, :item, :item_folded, :item_key)"
+        ),
+        rows,
+    )
 
 
 def _timeout_option(url: StoreURL) -> float:
