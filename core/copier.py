@@ -249,16 +249,13 @@ def verify_stores(
     """Every difference between two stores, as lines naming the tribute (empty: identical)."""
     progress = progress or SilentProgress()
     progress.start("verifying", source.counts().tributes)
-    differences = []
-    last: Key | None = None
-    for difference in compare_stores(source, destination, subset=subset):
-        if difference.key != last and difference.key[1] != "*":
-            progress.advance()
-            last = difference.key
-        if ignore and difference.key in ignore:
-            continue
-        differences.append(str(difference))
-    return differences
+    return [
+        str(difference)
+        for difference in compare_stores(
+            source, destination, subset=subset, on_source_tribute=progress.advance
+        )
+        if not (ignore and difference.key in ignore)
+    ]
 
 
 def backup_store(store: TributeStore, backup_dir: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .models import TributeBundle
@@ -56,7 +56,12 @@ class Difference:
 
 
 def compare_stores(
-    source: TributeStore, destination: TributeStore, *, subset: bool = False, check_bytes: bool = True
+    source: TributeStore,
+    destination: TributeStore,
+    *,
+    subset: bool = False,
+    check_bytes: bool = True,
+    on_source_tribute: Callable[[], None] | None = None,
 ) -> Iterator[Difference]:
     """Stream the differences between two stores, tribute by tribute.
 
@@ -84,6 +89,8 @@ def compare_stores(
         if right is None or (left is not None and left_key < right_key):
             yield Difference(left_key, "missing in destination")
             left = next(left_iter, None)
+            if on_source_tribute:
+                on_source_tribute()
         elif left is None or right_key < left_key:
             if not subset:
                 yield Difference(right_key, "only in destination")
@@ -95,6 +102,8 @@ def compare_stores(
                 for problem in file_problems(source, left) + file_problems(destination, right):
                     yield Difference(left_key, problem)
             left, right = next(left_iter, None), next(right_iter, None)
+            if on_source_tribute:
+                on_source_tribute()
 
 
 def _key(bundle: TributeBundle | None) -> Key:

@@ -182,3 +182,26 @@ def _written(tmp_path: Path, destination: str) -> int:
             return int(connection.execute("select count(*) from tributes").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.phases: dict[str, list[int | None]] = {}
+        self.current = ""
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.current = phase
+        self.phases[phase] = [total, 0]
+
+    def advance(self, amount: int = 1) -> None:
+        done = self.phases[self.current][1]
+        assert done is not None
+        self.phases[self.current][1] = done + amount
+
+
+def test_progress_reaches_the_total_in_every_phase(legacy: TributeStore, tmp_path: Path) -> None:
+    progress = RecordingProgress()
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as dst:
+        copy_store(legacy, dst, progress=progress, batch_size=7)
+    total = legacy.counts().tributes
+    assert progress.phases == {phase: [total, total] for phase in ("checking", "copying", "verifying")}
