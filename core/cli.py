@@ -39,8 +39,11 @@ def cli() -> None:
     """Storage for THGBot tributes: inspect stores and move data between backends.
 
     A store is named by a URL whose scheme picks the backend plugin
-    (``tributestore backends`` lists them). A legacy THGBot data directory
-    opens read-only through the json backend: json:///path/to/config.
+    ('tributestore backends' lists them; 'tributestore config --help' explains
+    URLs and where the default store comes from). A legacy THGBot data
+    directory opens read-only through the json backend: json:///path/to/config.
+
+    Migrate one: tributestore copy json:///config sqlite:///thg.db
     """
 
 
