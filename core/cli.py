@@ -25,8 +25,8 @@ from .models import Counts
 from .plugins import registry
 from .store import OnConflict, TributeStore
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)  # user data is never markup
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def open_for_cli(url: str | None) -> TributeStore:
@@ -77,7 +77,7 @@ def config(url: str | None) -> None:
       3. the default sqlite:///tributestore.db.
     """
     resolved = resolve_config(url)
-    out.print(f"url: {resolved.url.raw}")
+    out.print(f"url: {resolved.url.display}")
     out.print(f"from: {resolved.source}")
     out.print(f"backend: {registry().for_url(resolved.url).name}")
 
@@ -163,20 +163,18 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
     if not report.dry_run:
         out.print(f"guilds written: {report.guilds_written}")
     for line in report.conflicts:
-        out.print(f"conflict: {line}", markup=False)
+        out.print(f"conflict: {line}")
     if report.backup is not None:
-        out.print(f"backup of the destination: {report.backup}", markup=False)
-        out.print(
-            f"  undo with: tributestore restore json:///{report.backup} {report.destination}", markup=False
-        )
+        out.print(f"backup of the destination: {report.backup}")
+        out.print(f"  undo with: tributestore restore json:///{report.backup} {report.destination}")
     for line in report.warnings:
-        out.print(f"warning: {line}", markup=False)
+        out.print(f"warning: {line}")
     if report.verified:
         if report.ok:
             out.print("verified: every copied tribute is identical in source and destination")
         else:
             for line in report.differences:
-                out.print(f"MISMATCH: {line}", markup=False)
+                out.print(f"MISMATCH: {line}")
 
 
 ON_CONFLICT = click.Choice(["fail", "skip", "overwrite"])
@@ -261,7 +259,7 @@ def verify(source: str, destination: str, subset: bool) -> None:
         differences = verify_stores(src, dst, subset=subset, progress=bar)
         total = src.counts().tributes
     for line in differences:
-        out.print(f"MISMATCH: {line}", markup=False)
+        out.print(f"MISMATCH: {line}")
     if differences:
         raise VerificationError(f"{len(differences)} difference(s) between {source} and {destination}")
     out.print(f"identical: {total} tribute(s) compared")
@@ -294,8 +292,8 @@ def sample_legacy(directory: Path) -> None:
     sample = resources.files("tributestore.backends.json_backend") / "sample_legacy"
     with resources.as_file(sample) as path:
         shutil.copytree(path, directory)
-    out.print(f"sample legacy THGBot data written to {directory}", markup=False)
-    out.print(f"migrate it with: tributestore copy json:///{directory} sqlite:///thg.db", markup=False)
+    out.print(f"sample legacy THGBot data written to {directory}")
+    out.print(f"migrate it with: tributestore copy json:///{directory} sqlite:///thg.db")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -311,12 +309,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         error.show()
         sys.exit(error.exit_code)
     except TributeStoreError as error:
-        err.print(f"tributestore: error: {error}", markup=False)
+        err.print(f"tributestore: error: {error}")
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err.print("tributestore: interrupted")
         sys.exit(130)
     except OSError as error:
-        err.print(f"tributestore: error: {StorageError(str(error))}", markup=False)
+        err.print(f"tributestore: error: {StorageError(str(error))}")
         sys.exit(StorageError.exit_code)
     sys.exit(result if isinstance(result, int) else 0)

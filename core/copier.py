@@ -24,10 +24,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from .digest import Key, bundle_digest, compare_stores
+from .digest import GUILD_ROW, Key, bundle_digest, compare_stores
 from .errors import AlreadyExistsError, InvalidInputError, ReadOnlyStoreError, VerificationError
 from .models import Counts, FileInfo, Guild, TributeBundle
 from .store import OnConflict, TributeStore
+from .urls import StoreURL
 
 MAX_LISTED = 20
 
@@ -230,7 +231,9 @@ def copy_store(
 
     # 4. verify
     if verify:
-        skipped = conflicting if on_conflict == "skip" else set()
+        skipped: set[Key] = set()
+        if on_conflict == "skip":
+            skipped = conflicting | {(g.guild_id, GUILD_ROW) for g in differing_guilds}
         report.differences = verify_stores(
             source, destination, subset=True, ignore=skipped, progress=progress
         )
@@ -260,11 +263,12 @@ def verify_stores(
 
 def backup_store(store: TributeStore, backup_dir: Path) -> Path:
     """Export ``store`` whole into a new tributestore JSON directory under ``backup_dir``."""
-    from .config import open_store  # local: config imports the plugins
+    from .config import open_url  # local: config imports the plugins
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = backup_dir.resolve() / f"backup-{stamp}"
-    with open_store(f"json:///{target}") as backup:
+    # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
+    with open_url(StoreURL(raw=f"json:///{target}", scheme="json", path=str(target))) as backup:
         report = copy_store(store, backup, on_conflict="fail", verify=True)
     if not report.ok:
         raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")

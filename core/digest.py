@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .models import TributeBundle
-from .store import TributeStore
+from .store import TributeStore, bytes_match
 
 Key = tuple[int, str]
+#: The tribute part of a :class:`Difference` key that is about the guild row itself.
+GUILD_ROW = "*"
 
 
 def bundle_digest(bundle: TributeBundle) -> str:
@@ -28,7 +30,7 @@ def file_problems(store: TributeStore, bundle: TributeBundle) -> list[str]:
     problems = []
     for info in bundle.files:
         data = store.read_file(info.guild_id, info.tribute_id, info.name)
-        if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
+        if not bytes_match(info, data):
             problems.append(
                 f"{store.url}: file {info.name!r} of tribute {info.tribute_id} in guild "
                 f"{info.guild_id}: bytes do not match size/sha256"
@@ -52,6 +54,8 @@ class Difference:
     what: str
 
     def __str__(self) -> str:
+        if self.key[1] == GUILD_ROW:
+            return f"guild {self.key[0]}: {self.what}"
         return f"tribute {self.key[1]} in guild {self.key[0]}: {self.what}"
 
 
@@ -74,12 +78,12 @@ def compare_stores(
     for guild in source.list_guilds():
         other = dest_guilds.pop(guild.guild_id, None)
         if other is None:
-            yield Difference((guild.guild_id, "*"), "guild missing in destination")
+            yield Difference((guild.guild_id, GUILD_ROW), "guild missing in destination")
         elif other != guild:
-            yield Difference((guild.guild_id, "*"), "guild settings differ")
+            yield Difference((guild.guild_id, GUILD_ROW), "guild settings differ")
     if not subset:
         for guild_id in dest_guilds:
-            yield Difference((guild_id, "*"), "guild only in destination")
+            yield Difference((guild_id, GUILD_ROW), "guild only in destination")
 
     left_iter, right_iter = source.iter_bundles(), destination.iter_bundles()
     left, right = next(left_iter, None), next(right_iter, None)

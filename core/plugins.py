@@ -64,7 +64,7 @@ class BackendRegistry:
         if spec is None:
             installed = ", ".join(sorted(self.by_scheme)) or "none"
             raise UnknownBackendError(
-                f"no backend for URL scheme {url.scheme!r} in {url.raw!r}; installed: {installed}"
+                f"no backend for URL scheme {url.scheme!r} in {url.display!r}; installed: {installed}"
             )
         return spec
 
@@ -93,12 +93,13 @@ def _build_plugin_manager(load_errors: list[str]) -> pluggy.PluginManager:
         if pm.get_plugin(entry_point.name) is not None or pm.is_blocked(entry_point.name):
             continue
         try:
-            plugin = entry_point.load()
+            pm.register(entry_point.load(), name=entry_point.name)
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break the others
             load_errors.append(f"plugin {entry_point.name} ({entry_point.value}): {error}")
-            continue
-        pm.register(plugin, name=entry_point.name)
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        raise ConfigError(f"plugin {error.plugin!r}: {error}") from None
     return pm
 
 
@@ -119,7 +120,12 @@ def registry() -> BackendRegistry:
                 name = pm.get_name(plugin) or repr(plugin)
                 others = [other for other in plugins if other is not plugin]
                 call = pm.subset_hook_caller("tributestore_register_backends", others)
-                call(register=lambda spec, _name=name: found.add(spec, _name))
+                try:
+                    call(register=lambda spec, _name=name: found.add(spec, _name))
+                except ConfigError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - named, not a traceback
+                    raise ConfigError(f"plugin {name}: registering its backends failed: {error}") from None
             _registry = found
         return _registry
 

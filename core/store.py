@@ -563,10 +563,15 @@ def check_bundle(bundle: TributeBundle) -> TributeBundle:
     return bundle
 
 
+def bytes_match(info: FileInfo, data: bytes) -> bool:
+    """Whether ``data`` has the size and sha256 that ``info`` records."""
+    return len(data) == info.size and hashlib.sha256(data).hexdigest() == info.sha256
+
+
 def file_bytes(info: FileInfo, file_data: FileData) -> bytes:
     """The bytes ``file_data`` gives for ``info``, checked against its size and sha256."""
     data = file_data(info) if callable(file_data) else file_data[info.name]
-    if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
+    if not bytes_match(info, data):
         raise InvalidInputError(
             f"invalid file {info.name!r} of tribute {info.tribute_id}: bytes do not match its size/sha256"
         )

@@ -11,11 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigError
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_PASSWORD_RE = re.compile(r"(://[^:/@?#\s]*):[^@/?#\s]*@")
+MAX_SECONDS = 24 * 3600
+
+
+def mask_password(raw: str) -> str:
+    """The URL (and any URL nested in its options) with passwords shown as ``***``, for messages."""
+    return _PASSWORD_RE.sub(r"\1:***@", unquote(raw))
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,11 @@ class StoreURL:
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
+    def display(self) -> str:
+        """The URL for messages: decoded, passwords masked."""
+        return mask_password(self.raw)
+
+    @property
     def backend(self) -> str:
         """The scheme without a driver suffix: ``postgresql+psycopg`` -> ``postgresql``."""
         return self.scheme.split("+", 1)[0]
@@ -39,12 +51,27 @@ class StoreURL:
     def local_path(self) -> Path:
         """The filesystem path this URL names, resolved against ``base_dir``."""
         if not self.path:
-            raise ConfigError(f"store URL {self.raw!r} names no path (expected {self.scheme}:///path)")
+            raise ConfigError(f"store URL {self.display!r} names no path (expected {self.scheme}:///path)")
         path = Path(self.path)
         return path if path.is_absolute() else (self.base_dir / path)
 
     def option(self, key: str, default: str | None = None) -> str | None:
         return self.options.get(key, default)
+
+    def seconds(self, key: str, default: float) -> float:
+        """A duration option in seconds, from 0 to one day."""
+        value = self.options.get(key)
+        if value is None:
+            return default
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= MAX_SECONDS:  # also refuses nan and inf
+            raise ConfigError(
+                f"store URL {self.display!r}: {key}={value!r} is not a number of seconds (0-{MAX_SECONDS})"
+            )
+        return seconds
 
     def flag(self, key: str, default: bool = False) -> bool:
         """A boolean option: 1/true/yes/on or 0/false/no/off."""
@@ -56,7 +83,7 @@ class StoreURL:
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"store URL {self.raw!r}: option {key}={value!r} is not a boolean")
+        raise ConfigError(f"store URL {self.display!r}: option {key}={value!r} is not a boolean")
 
 
 def parse_store_url(
@@ -68,7 +95,9 @@ def parse_store_url(
     url = url.strip()
     match = _SCHEME_RE.match(url)
     if not match or len(match.group(1)) == 1:  # 'C:' is a Windows drive, not a scheme
-        raise ConfigError(f"store URL {url!r} has no scheme: write e.g. sqlite:///thg.db or json:///data")
+        raise ConfigError(
+            f"store URL {mask_password(url)!r} has no scheme: write e.g. sqlite:///thg.db or json:///data"
+        )
     scheme = match.group(1).lower()
     rest = url[match.end() :]
     query = ""
@@ -84,7 +113,7 @@ def parse_store_url(
     else:
         path = rest
     if "\x00" in path:
-        raise ConfigError(f"store URL {url!r} contains a NUL byte")
+        raise ConfigError(f"store URL {mask_password(url)!r} contains a NUL byte")
     options = dict(parse_qsl(query, keep_blank_values=True))
     options.update(extra_options or {})
     return StoreURL(

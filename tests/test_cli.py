@@ -55,3 +55,28 @@ def test_unreadable_store_is_a_clean_error(tmp_path: Path) -> None:
     result = run("stats", f"sqlite:///{bad}")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "garbage.db" in result.stderr
+
+
+def test_passwords_never_appear_in_messages(tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    result = run("stats", "postgresql://bot:s3cret@127.0.0.1:1/x?timeout=abc", cwd=tmp_path)
+    assert result.returncode == 2 and "s3cret" not in result.stderr and "bot:***@" in result.stderr
+    nested = quote("postgresql://bot:s3cret@127.0.0.1:1/x", safe="")
+    result = run(
+        "stats", f"composite:?primary={nested}&fallback=json:///fb&fallback_errors=maybe", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "s3cret" not in result.stderr and "fallback_errors" in result.stderr
+
+
+def test_odd_characters_in_paths_are_printed_literally(tmp_path: Path) -> None:
+    path = tmp_path / "q[/b]x[bold].db"
+    result = run("check", f"sqlite:///{path}")
+    assert result.returncode == 0, result.stderr
+    assert "q[/b]x[bold].db" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_bad_durations_are_clean_errors(tmp_path: Path) -> None:
+    for url in (f"json:///{tmp_path}/j?lock_timeout=inf", f"sqlite:///{tmp_path}/s.db?timeout=nan"):
+        result = run("stats", url)
+        assert result.returncode == 2 and "seconds" in result.stderr and "Traceback" not in result.stderr

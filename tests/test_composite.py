@@ -157,3 +157,54 @@ def test_toml_configuration(tmp_path: Path, legacy_dir: Path, monkeypatch: pytes
     with open_store() as store:
         assert store.counts().tributes > 0
     assert (tmp_path / "thg.db").is_file()
+
+
+def test_dual_write_failure_leaves_both_stores_as_they_were(tmp_path: Path) -> None:
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/js", dual_write="true")
+    with open_store(url) as window:
+        window.create_tribute(1, "A")
+        window.create_tribute(1, "B")
+    broken = tmp_path / "js" / "guilds" / "1" / "tributes" / "B.json"
+    broken.write_text("{ not json")
+    with open_store(url) as window, pytest.raises(Exception, match=r"B\.json"), window.transaction():
+        window.add_item(1, "A", "Rope")
+        window.add_item(1, "B", "Rope")
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as primary, open_store(f"json:///{tmp_path}/js") as fb:
+        assert primary.get_inventory(1, "A").items == []
+        assert fb.get_inventory(1, "A").items == [], (
+            "the fallback must not keep a mirror of a rolled-back write"
+        )
+
+
+def test_dual_write_warn_policy_records_the_failure(tmp_path: Path) -> None:
+    url = composite_url(
+        f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/js", dual_write="true", fallback_errors="warn"
+    )
+    with open_store(url) as window:
+        window.create_tribute(1, "B")
+    (tmp_path / "js" / "guilds" / "1" / "tributes" / "B.json").write_text("{ not json")
+    with open_store(url) as window:
+        window.add_item(1, "B", "Rope")
+        assert window.get_inventory(1, "B").items == ["Rope"]
+        assert any("tribute B in guild 1" in w for w in window.warnings)
+
+
+def test_guild_settings_are_mirrored(tmp_path: Path) -> None:
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/js", dual_write="true")
+    with open_store(url) as window:
+        window.put_guild(5, log_channel_id=77)
+    with open_store(f"json:///{tmp_path}/js") as fb:
+        assert fb.get_guild(5).log_channel_id == 77
+
+
+def test_a_tribute_gone_from_the_primary_is_read_from_the_fallback_again(tmp_path: Path) -> None:
+    with open_store(f"json:///{tmp_path}/js") as fb:
+        fb.create_tribute(1, "A")
+        fb.add_item(1, "A", "Knife")
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/js")
+    with open_store(url) as window:
+        window.add_item(1, "A", "Rope")  # copied up into the primary
+        assert window.has_tribute(1, "A")
+        with open_store(f"sqlite:///{tmp_path}/thg.db") as primary:  # e.g. another process restoring
+            primary.delete_tribute(1, "A")
+        assert window.get_inventory(1, "A").items == ["Knife"]

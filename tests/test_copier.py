@@ -205,3 +205,25 @@ def test_progress_reaches_the_total_in_every_phase(legacy: TributeStore, tmp_pat
         copy_store(legacy, dst, progress=progress, batch_size=7)
     total = legacy.counts().tributes
     assert progress.phases == {phase: [total, total] for phase in ("checking", "copying", "verifying")}
+
+
+def test_skip_keeps_differing_guild_settings_and_still_verifies(tmp_path: Path) -> None:
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        src.put_guild(1, log_channel_id=10)
+        src.create_tribute(1, "D1F")
+        dst.put_guild(1, log_channel_id=99)
+        report = copy_store(src, dst, on_conflict="skip")
+        assert report.ok, report.differences
+        assert report.conflicts == ["guild 1: settings differ"]
+        assert dst.get_guild(1).log_channel_id == 99 and dst.has_tribute(1, "D1F")
+        assert verify_stores(src, dst) == ["guild 1: guild settings differ"]
+
+
+def test_backup_directory_names_are_taken_literally(tmp_path: Path) -> None:
+    odd = tmp_path / "backups?create=false&x=%41"
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        src.create_tribute(1, "D1F")
+        dst.create_tribute(1, "D9F")
+        report = copy_store(src, dst, backup_dir=odd)
+    assert report.backup is not None and report.backup.parent == odd.resolve()
+    assert (report.backup / "tributestore.json").is_file()

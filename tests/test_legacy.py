@@ -302,10 +302,9 @@ def test_empty_inventory_and_tribute_known_nowhere_else(tmp_path: Path) -> None:
         ({"D1F": {"capacity": 10**9}}, ['["D1F"]', "capacity"]),
         ({"D1F": []}, ['["D1F"]', "an inventory must be a JSON object"]),
         ({"D1F": {"items": {"1": 5}}}, ['["D1F"]["items"]["1"]', "must be text"]),
-        ({"D1F": {"items": {"1": "   "}}}, ['["D1F"]["items"]["1"]', "empty"]),
         ({"D1F": {"items": {"1": "x" * 2001}}}, ['["D1F"]["items"]["1"]', "2000"]),
         ({"D1F": {"equipped": {"1": "a\u0000b"}}}, ['["D1F"]["equipped"]["1"]', "NUL"]),
-        ({"D1F!": {}}, ['["D1F!"]', "tribute_id"]),
+        ({"!!!": {}}, ['["!!!"]', "tribute_id", "nothing usable"]),
         ({"": {}}, ['[""]', "tribute_id"]),
         ([], ["inventories.json", "must be a JSON object"]),
     ],
@@ -748,6 +747,152 @@ def test_db_duplicate_ids_differing_in_case(tmp_path: Path) -> None:
         "thgbot.db table tributes row 2: tribute 'D1F' repeats tribute D1F "
         "(ids are case-insensitive); the first row is kept"
     ]
+
+
+# ------------------------------------------------------- review findings
+def test_twelve_digit_unix_time_in_image_name(tmp_path: Path) -> None:
+    # 12 digits: milliseconds (as the reader's timestamp rule says), never a crash
+    store = legacy(
+        tmp_path,
+        inventories={"D1F": {}},
+        config=one_guild(),
+        images={GA: {"D1F_300000000000.png": PNG, "D1F_999999999999.png": PNG}},
+    )
+    files = {f.name: f for f in store.list_files(GA, "D1F")}
+    assert files["D1F_300000000000.png"].created_at == datetime.fromtimestamp(300000000, UTC)
+    assert files["D1F_999999999999.png"].created_at == datetime.fromtimestamp(999999999.999, UTC)
+
+
+def test_numeric_folder_name_beyond_a_snowflake_is_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, f"prompt_images/{2**63}/D1F_1.png", PNG)
+    write(tmp_path, f"prompt_images/{'9' * 5000}"[:250] + "/D1F_2.png", PNG)
+    store = legacy(tmp_path, inventories={"D1F": {}}, config=one_guild())
+    assert store.list_files(GA, "D1F") == []
+    assert [g.guild_id for g in store.list_guilds()] == [GA]
+    assert sorted(store.warnings) == [
+        f"prompt_images/{2**63}: folder name is not a guild id, not migrated",
+        f"prompt_images/{'9' * 236}: folder name is not a guild id, not migrated",
+    ]
+
+
+def test_free_text_tribute_keys_get_a_sanitised_id(tmp_path: Path) -> None:
+    long_key = "The Feast at the Cornucopia, day " + "9" * 60
+    store = legacy(
+        tmp_path,
+        inventories={
+            "Rue's gift": {"items": {"1": "Bread"}},
+            "RUE_S_GIFT": {"capacity": 12, "items": {"1": "Knife"}},
+            long_key: {},
+        },
+        prompts={"Day 3: feast": {"message": "Feast at dawn"}, "-- old (2) --": {"message": "x"}},
+        config=one_guild(),
+    )
+    long_id = ("THE_FEAST_AT_THE_CORNUCOPIA_DAY_" + "9" * 60)[:64]
+    names = {t.tribute_id: t.name for t in store.iter_tributes()}
+    assert names == {
+        "DAY_3_FEAST": "Day 3: feast",
+        "OLD_2": "-- old (2) --",
+        "RUE_S_GIFT": "Rue's gift",
+        long_id: long_key,
+    }
+    # merged exactly like a case collision: the key already normalised first
+    rue = store.get_inventory(GA, "RUE_S_GIFT")
+    assert (rue.items, rue.capacity) == (["Knife", "Bread"], 12)
+    assert store.get_prompt(GA, "DAY_3_FEAST").message == "Feast at dawn"
+    assert any(
+        w.startswith(
+            'inventories/inventories.json ["Rue\'s gift"]: free-text key "Rue\'s gift" migrated as tribute '
+            "RUE_S_GIFT "
+        )
+        for w in store.warnings
+    )
+    assert any(
+        w.startswith('prompts/prompt_info.json ["Day 3: feast"]: free-text key') and "DAY_3_FEAST" in w
+        for w in store.warnings
+    )
+    assert any(w.startswith(f'inventories/inventories.json ["{long_key}"]: ') for w in store.warnings)
+    assert any(
+        w.startswith('inventories/inventories.json ["RUE_S_GIFT"]: keys \'RUE_S_GIFT\', "Rue\'s gift"')
+        for w in store.warnings
+    ), store.warnings
+
+
+def test_free_text_key_with_nothing_usable_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "prompts/prompt_info.json", {"D1F": {}, "?!": {"message": "x"}})
+    fails(tmp_path, str(tmp_path / "prompts" / "prompt_info.json"), '["?!"]', "nothing usable")
+
+
+def test_empty_item_texts_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        inventories={
+            "D1F": {"items": {"1": "Knife", "2": "", "3": "  \n", "4": "Rope"}, "equipped": {"1": ""}}
+        },
+        config=one_guild(),
+    )
+    inventory = store.get_inventory(GA, "D1F")
+    assert (inventory.items, inventory.equipped) == (["Knife", "Rope"], [])
+    assert store.warnings == [
+        'inventories/inventories.json ["D1F"]["equipped"]["1"]: empty item skipped',
+        'inventories/inventories.json ["D1F"]["items"]: item numbers 1, 4 renumbered 1..2',
+        'inventories/inventories.json ["D1F"]["items"]["2"]: empty item skipped',
+        'inventories/inventories.json ["D1F"]["items"]["3"]: empty item skipped',
+    ]
+
+
+def test_image_names_with_surrounding_white_space(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        prompts={"D1F": {"image": [" D1F_1.png\n", "D1F_2.png "]}},
+        config=one_guild(),
+        images={GA: {"D1F_1.png": PNG, " D1F_2.png ": PNG}},
+    )
+    assert store.get_prompt(GA, "D1F").files == ["D1F_1.png", "D1F_2.png"]
+    assert [f.name for f in store.list_files(GA, "D1F")] == ["D1F_1.png", "D1F_2.png"]
+    assert store.read_file(GA, "D1F", "D1F_2.png") == PNG
+    warned = "\n".join(store.warnings)
+    assert 'prompts/prompt_info.json ["D1F"]["image"][0]: image name \' D1F_1.png\\n\' has' in warned
+    assert f"prompt_images/{GA}/ D1F_2.png : file name has white space" in warned
+
+
+@pytest.mark.parametrize("name", ["sub/..", "D1F\u0000.png"])
+def test_unusable_image_name_error_names_the_root(tmp_path: Path, name: str) -> None:
+    write(tmp_path, "prompts/prompt_info.json", {"D1F": {"image": name}})
+    fails(tmp_path, str(tmp_path / "prompts" / "prompt_info.json"), '["D1F"]["image"]', "file name")
+
+
+def test_db_inventory_equipped_capacity_is_used(tmp_path: Path) -> None:
+    make_db(
+        tmp_path,
+        "CREATE TABLE inventories (tribute_id TEXT, capacity INTEGER, equipped_capacity INTEGER);"
+        "CREATE TABLE inventory_items (tribute_id TEXT, item_number INTEGER, item_name TEXT);",
+        {
+            "inventories": [("D6F", 6, 2), ("D7F", None, None), ("D8F", 7, -3)],
+            "inventory_items": [("D6F", 1, "Flint"), ("D6F", 2, ""), ("D6F", 3, "Rope")],
+        },
+    )
+    store = legacy(tmp_path, config=one_guild())
+    six = store.get_inventory(GA, "D6F")
+    assert (six.items, six.capacity, six.equipped_capacity) == (["Flint", "Rope"], 6, 2)
+    seven = store.get_inventory(GA, "D7F")
+    assert (seven.capacity, seven.equipped_capacity) == (10, 5)
+    eight = store.get_inventory(GA, "D8F")
+    assert (eight.capacity, eight.equipped_capacity) == (7, 5)
+    warned = "\n".join(store.warnings)
+    assert "thgbot.db table inventory_items row 2 column item_name: empty item skipped" in warned
+    assert "thgbot.db table inventories row 3 column equipped_capacity: -3 is not a capacity" in warned
+
+
+def test_prompt_case_collision_with_differing_channels_warns(tmp_path: Path) -> None:
+    store = legacy(
+        tmp_path,
+        prompts={"d5m": {"message": "old", "channel": "8"}, "D5M": {"message": "new", "channel": "9"}},
+        config=one_guild(),
+    )
+    assert store.get_prompt(GA, "D5M").channel_id == 9
+    assert 'prompts/prompt_info.json ["d5m"]["channel"]: channel 8 differs from channel 9 of ' in "\n".join(
+        store.warnings
+    )
 
 
 # ------------------------------------------------------------ whole store

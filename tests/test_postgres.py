@@ -279,9 +279,7 @@ def test_url_mapping_and_options() -> None:
     assert (
         postgres.sqlalchemy_url(url) == "postgresql+psycopg://bot:s3cret@db.example:6543/thg?sslmode=require"
     )
-    assert postgres.mask_password(url.raw) == (
-        "postgres://bot:***@db.example:6543/thg?schema=game&sslmode=require&timeout=5"
-    )
+    assert url.display == ("postgres://bot:***@db.example:6543/thg?schema=game&sslmode=require&timeout=5")
     assert postgres.schema_option(url) == "game"
     with pytest.raises(ConfigError, match="psycopg2"):
         postgres.sqlalchemy_url(parse_store_url("postgresql+psycopg2://h/db"))

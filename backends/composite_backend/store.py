@@ -90,31 +90,43 @@ class CompositeStore(TributeStore):
             self._local.depth = depth
 
     def _touch(self, guild_id: int, tribute_id: str) -> None:
+        """Note a tribute (or, with tribute_id "", a guild row) written in this transaction."""
         touched = getattr(self._local, "touched", None)
         if touched is not None:
             touched.add((guild_id, tribute_id))
 
     def _mirror(self, keys: list[Key]) -> None:
-        """Make the fallback's copy of each touched tribute equal to the primary's."""
+        """Make the fallback's copy of each touched guild and tribute equal to the primary's.
+
+        With ``fallback_errors=fail`` every key is mirrored in one fallback transaction,
+        so a failure leaves the fallback untouched while the primary rolls back; with
+        ``warn`` each key is mirrored on its own and a failure is recorded.
+        """
+        if self.fallback_errors == "fail":
+            with self.fallback.transaction():
+                for key in keys:
+                    self._mirror_one(*key)
+            return
         for guild_id, tribute_id in keys:
             try:
                 with self.fallback.transaction():
-                    guild = self.primary._get_guild(guild_id)
-                    if guild is not None:
-                        self.fallback._put_guild(guild)
-                    if self.primary._get_tribute(guild_id, tribute_id) is None:
-                        if self.fallback._get_tribute(guild_id, tribute_id) is not None:
-                            self.fallback._delete_tribute(guild_id, tribute_id)
-                        continue
-                    bundle = self.primary.export_tribute(guild_id, tribute_id)
-                    self.fallback.import_tribute(bundle, self.primary._read_file, on_conflict="overwrite")
-            except Exception as error:
-                if self.fallback_errors == "fail":
-                    raise
-                self.warnings.append(
-                    f"dual write to {self.fallback.url} failed for tribute {tribute_id} "
-                    f"in guild {guild_id}: {error}"
-                )
+                    self._mirror_one(guild_id, tribute_id)
+            except Exception as error:  # noqa: BLE001 - the documented warn policy
+                what = f"tribute {tribute_id} in guild {guild_id}" if tribute_id else f"guild {guild_id}"
+                self.warnings.append(f"dual write to {self.fallback.url} failed for {what}: {error}")
+
+    def _mirror_one(self, guild_id: int, tribute_id: str) -> None:
+        guild = self.primary._get_guild(guild_id)
+        if guild is not None:
+            self.fallback._put_guild(guild)
+        if not tribute_id:
+            return
+        if self.primary._get_tribute(guild_id, tribute_id) is None:
+            if self.fallback._get_tribute(guild_id, tribute_id) is not None:
+                self.fallback._delete_tribute(guild_id, tribute_id)
+            return
+        bundle = self.primary.export_tribute(guild_id, tribute_id)
+        self.fallback.import_tribute(bundle, self.primary._read_file, on_conflict="overwrite")
 
     # ------------------------------------------------------------ ownership
     def _in_fallback(self, guild_id: int, tribute_id: str) -> Tribute | None:
@@ -165,6 +177,7 @@ class CompositeStore(TributeStore):
     # ------------------------------------------------------------ guilds
     def _put_guild(self, guild: Guild) -> None:
         self.primary._put_guild(guild)
+        self._touch(guild.guild_id, "")
 
     def _get_guild(self, guild_id: int) -> Guild | None:
         return self.primary._get_guild(guild_id) or self.fallback._get_guild(guild_id)
@@ -176,6 +189,7 @@ class CompositeStore(TributeStore):
 
     # ------------------------------------------------------------ tributes
     def _get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
+        self._local.just_found = None
         found = self.primary._get_tribute(guild_id, tribute_id)
         if found is not None:
             # The base class reads the tribute, then what it owns: _owner need not ask again.
@@ -307,12 +321,12 @@ def open_composite_store(url: StoreURL) -> CompositeStore:
     for role in ("primary", "fallback"):
         value = url.option(role)
         if not value:
-            raise ConfigError(f"composite store {url.raw!r} needs a {role} URL (option {role}=...)")
+            raise ConfigError(f"composite store {url.display!r} needs a {role} URL (option {role}=...)")
         urls[role] = parse_store_url(value, url.base_dir)
     errors = url.option("fallback_errors", "fail")
     if errors not in ("fail", "warn"):
         raise ConfigError(
-            f"composite store {url.raw!r}: fallback_errors must be fail or warn (got {errors!r})"
+            f"composite store {url.display!r}: fallback_errors must be fail or warn (got {errors!r})"
         )
     primary = open_url(urls["primary"])
     try:
@@ -322,7 +336,7 @@ def open_composite_store(url: StoreURL) -> CompositeStore:
         raise
     try:
         return CompositeStore(
-            url.raw,
+            url.display,
             primary,
             fallback,
             promote_on_read=url.flag("promote_on_read"),

@@ -9,13 +9,27 @@ key.  Decisions, all deterministic:
   across guilds, as in the bot's JSON files.  Every id seen anywhere
   (``thgbot.db`` tables, ``inventories.json``, ``prompt_info.json``) becomes
   a tribute; ids known only from JSON have no name.
+* **Free-text keys** of ``inventories.json`` / ``prompt_info.json`` (``"Rue's
+  gift"``, ``"Day 3: feast"``) that are no valid id even once normalised get
+  a sanitised id: upper-cased, every character outside ``A-Z 0-9 _ -``
+  becomes ``_``, runs of ``_`` collapsed, leading/trailing ``_``/``-``
+  stripped, at most 64 characters; a warning names the file, key and id, and
+  the key text becomes the tribute's name when it has none.  A sanitised id
+  equal to another key's id merges like a case collision (below).  A key
+  with nothing usable left (``"!!!"``) is a :class:`LegacyFormatError`.
+* **Items**: an empty or white-space-only item text (JSON or the leftover
+  ``inventory_items`` table) is skipped with a warning, the others renumbered
+  as for gaps.  Capacities of the leftover ``inventories`` table
+  (``capacity``, ``equipped_capacity``) are used for inventories taken from
+  there; an unusable one warns and means the default.
 * **Case collisions** (``d1f`` and ``D1F``): the entries are merged in this
   order: the key already in normalised form first, then the other keys in
   code-point order.  Items and equipped items are concatenated in that order
   (each entry's items sorted by their integer key), capacities are the
   maximum, and a warning names the keys.  Prompts merge the same way: the
   first non-empty message is kept and differing ones are appended after a
-  blank line, images are concatenated.
+  blank line, images are concatenated; the first non-null channel is kept
+  and a differing one is a warning naming both.
 * **Guild of a tribute**: ``thgbot.db`` ``tributes.guild_id``; else the
   ``prompt_images/<guild_id>/`` folder holding its images (the one holding
   most of them when several, with a warning); else the only guild of the
@@ -31,7 +45,13 @@ key.  Decisions, all deterministic:
   its name in ``Prompt.files`` and gives a warning.  Unreferenced files in a
   guild folder named ``<TRIBUTE>_<unix>.<ext>`` or ``SPOILER_<TRIBUTE> ...``
   attach to the tribute with the longest id followed by ``_``, space, ``.``
-  or ``-``; the others give a warning.
+  or ``-``; the others give a warning.  A file's ``created_at`` comes from
+  the unix time in its name (9-12 digits: seconds, or milliseconds when
+  over 1e11 as for every legacy unix time; out of range keeps the other
+  source).  Image names (references and files on disk) with white space
+  around them are stripped, with a warning.  A ``prompt_images/`` entry that
+  is not a folder named by a guild id (digits, at most 2**63-1) is not
+  migrated, with a warning.
 """
 
 from __future__ import annotations
@@ -82,6 +102,7 @@ _PROMPT_KEYS = frozenset({"message", "channel", "image"})
 _UNIX_NAME_RE = re.compile(r"_(\d{9,12})\.[^.]+$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ITEM = TypeAdapter(ItemText)
+_MAX_CAPACITY = 1_000_000  # the models' Capacity bound
 
 
 @dataclass
@@ -115,10 +136,15 @@ class _Inventory:
 @dataclass
 class _ImageRef:
     raw: str
-    where: str  # "file key-path" for messages
-    in_prompt: bool
+    rel: str  # the file naming it
+    key: str  # its key path / table row there
+    in_prompt: bool = True
     kind: str = "prompt_image"
     created_at: datetime | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.rel} {self.key}"
 
 
 @dataclass
@@ -135,8 +161,13 @@ class _Prompt:
 
 
 def _jp(*keys: object) -> str:
-    """A JSON key path: ``["d1f"]["items"]["x"]``."""
-    return "".join(f"[{json.dumps(key, ensure_ascii=False)}]" for key in keys)
+    """A JSON key path: ``["d1f"]["items"]["x"]``, on one line whatever the keys hold."""
+    return "".join(f"[{_printable(json.dumps(key, ensure_ascii=False))}]" for key in keys)
+
+
+def _printable(text: str) -> str:
+    """``text`` with every non-printable character (U+0085, U+2028, ...) as a ``\\u`` escape."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 class _DuplicateKeyError(ValueError):
@@ -170,6 +201,7 @@ class _Reader:
         self.prompts: dict[str, _Prompt] = {}
         self.refs: dict[str, list[_ImageRef]] = {}
         self.ids: set[str] = set()
+        self.key_names: dict[str, str] = {}  # sanitised id -> the free-text key it came from
 
     # ------------------------------------------------------------ messages
     def warn(self, where: str, message: str) -> None:
@@ -190,6 +222,22 @@ class _Reader:
             return check_tribute_id(raw)
         except InvalidInputError as error:
             self.fail(rel, where, str(error))
+
+    def key_id(self, rel: str, key: str) -> str:
+        """The tribute id of a JSON key; free text (``"Rue's gift"``) gets a sanitised id."""
+        try:
+            return check_tribute_id(key)
+        except InvalidInputError as error:
+            tid = _sanitised_id(key)
+            if not tid:
+                self.fail(rel, _jp(key), f"{error}; nothing usable remains when sanitised")
+        self.warn(
+            f"{rel} {_jp(key)}",
+            f"free-text key {key!r} migrated as tribute {tid} (the key kept as its name when it has none)",
+        )
+        if len(key) <= 2048 and "\x00" not in key:  # what a tribute name may hold
+            self.key_names.setdefault(tid, key)
+        return tid
 
     # ------------------------------------------------------------ values
     def snowflake(self, value: object, rel: str, where: str) -> int | None:
@@ -232,12 +280,10 @@ class _Reader:
                 return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         else:
             self.fail(rel, where, f"not a timestamp: {value!r}")
-        if abs(number) > 1e11:  # milliseconds
-            number /= 1000
-        try:
-            return datetime.fromtimestamp(number, UTC)
-        except (OverflowError, OSError, ValueError):
+        found = _unix_time(number)
+        if found is None:
             self.fail(rel, where, f"unix time out of range: {value!r}")
+        return found
 
     def optional_text(self, value: object, rel: str, where: str) -> str | None:
         if value is None or isinstance(value, str):
@@ -405,8 +451,9 @@ class _Reader:
                         )
                 self.refs.setdefault(tid, []).append(
                     _ImageRef(
-                        raw=raw,
-                        where=f"{rel} table {table} row {number}",
+                        raw=self.stripped_name(raw, f"{rel} table {table} row {number}"),
+                        rel=rel,
+                        key=f"table {table} row {number}",
                         in_prompt=in_prompt,
                         kind=kind,
                         created_at=self.timestamp(
@@ -416,19 +463,41 @@ class _Reader:
                 )
                 self.ids.add(tid)
 
-        capacities: dict[str, int | None] = {}
+        capacities: dict[str, tuple[int | None, int | None]] = {}
         for number, row in enumerate(db.rows("inventories"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("inventories", number, "tribute_id"))
-            capacities[tid] = _int_or_none(row.get("capacity"))
+            capacities[tid] = (
+                self.db_capacity(row.get("capacity"), where("inventories", number, "capacity")),
+                self.db_capacity(
+                    row.get("equipped_capacity"), where("inventories", number, "equipped_capacity")
+                ),
+            )
         items: dict[str, list[tuple[int, str]]] = {}
         for number, row in enumerate(db.rows("inventory_items"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("inventory_items", number, "tribute_id"))
-            text = self.item(row.get("item_name"), rel, where("inventory_items", number, "item_name"))
+            name = row.get("item_name")
+            if isinstance(name, str) and not name.strip():
+                self.warn(f"{rel} {where('inventory_items', number, 'item_name')}", "empty item skipped")
+                self.ids.add(tid)
+                capacities.setdefault(tid, (None, None))
+                continue
+            text = self.item(name, rel, where("inventory_items", number, "item_name"))
             items.setdefault(tid, []).append((_int_or_none(row.get("item_number")) or 0, text))
         for tid in sorted(capacities.keys() | items.keys()):
             ordered = [text for _, text in sorted(items.get(tid, []), key=lambda pair: pair[0])]
-            self.db_inventories[tid] = _Inventory(ordered, [], capacities.get(tid), None)
+            capacity, equipped_capacity = capacities.get(tid, (None, None))
+            self.db_inventories[tid] = _Inventory(ordered, [], capacity, equipped_capacity)
             self.ids.add(tid)
+
+    def db_capacity(self, value: object, where: str) -> int | None:
+        """A capacity of the leftover database tables; an unusable one warns and means the default."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        number = _int_or_none(value)
+        if number is None or not 0 <= number <= _MAX_CAPACITY:
+            self.warn(f"{DATABASE} {where}", f"{value!r} is not a capacity; the default is used")
+            return None
+        return number
 
     def item(self, value: object, rel: str, where: str) -> str:
         if not isinstance(value, str):
@@ -453,10 +522,10 @@ class _Reader:
         data = self.object_of(self.load_json(rel), rel, "", "the inventories file")
         groups: dict[str, list[tuple[str, _Inventory]]] = {}
         for key, entry in data.items():
-            try:  # the key path is spelled out only on failure (a hot loop)
+            try:  # the key path is spelled out only when not a plain id (a hot loop)
                 tid = check_tribute_id(key)
-            except InvalidInputError as error:
-                self.fail(rel, _jp(key), str(error))
+            except InvalidInputError:
+                tid = self.key_id(rel, key)
             groups.setdefault(tid, []).append((key, self.inventory(rel, key, entry)))
         for tid, entries in groups.items():
             entries.sort(key=lambda pair: (pair[0] != tid, pair[0]))
@@ -511,6 +580,9 @@ class _Reader:
                 self.fail(rel, _jp(key, slot, number), 'item key must be a decimal number like "1"')
             if len(number) > 1000:  # int() refuses more than 4300 digits
                 self.fail(rel, _jp(key, slot, number[:20] + "..."), f"item key has {len(number)} digits")
+            if isinstance(text, str) and not text.strip():
+                self.warn(f"{rel} {_jp(key, slot, number)}", "empty item skipped")
+                continue
             numbered.append((int(number), number, self.item_at(text, rel, key, slot, number)))
         numbered.sort(key=lambda entry: (entry[0], entry[1]))
         if [entry[0] for entry in numbered] != list(range(1, len(numbered) + 1)):
@@ -526,7 +598,7 @@ class _Reader:
         data = self.object_of(self.load_json(rel), rel, "", "the prompts file")
         groups: dict[str, list[tuple[str, _Prompt, list[_ImageRef]]]] = {}
         for key, entry in data.items():
-            tid = self.tribute_id(key, rel, _jp(key))
+            tid = self.key_id(rel, key)
             prompt, refs = self.prompt(rel, key, entry)
             groups.setdefault(tid, []).append((key, prompt, refs))
         for tid, entries in groups.items():
@@ -546,6 +618,12 @@ class _Reader:
                         )
                     if first.channel_id is None:
                         first.channel_id = other.channel_id
+                    elif other.channel_id is not None and other.channel_id != first.channel_id:
+                        self.warn(
+                            f"{other.where}{_jp('channel')}",
+                            f"channel {other.channel_id} differs from channel {first.channel_id} "
+                            f"of {first.where}, which is kept",
+                        )
             self.merge_db_prompt(tid, first)
             self.prompts[tid] = first
             refs = [ref for entry in entries for ref in entry[2]]
@@ -594,9 +672,15 @@ class _Reader:
             if not name.strip():
                 self.warn(f"{rel} {where}", "empty image name ignored")
                 continue
-            refs.append(_ImageRef(raw=name, where=f"{rel} {where}", in_prompt=True))
+            refs.append(_ImageRef(raw=self.stripped_name(name, f"{rel} {where}"), rel=rel, key=where))
         prompt = _Prompt(message=message or "", channel_id=channel, rel=rel, key=_jp(key))
         return prompt, refs
+
+    def stripped_name(self, name: str, where: str) -> str:
+        """An image name without surrounding white space (which no file name may have)."""
+        if name != name.strip():
+            self.warn(where, f"image name {name!r} has white space around it; {name.strip()!r} used")
+        return name.strip()
 
     # prompt_images/ ---------------------------------------------------------
     def scan_images(self) -> dict[int, list[Path]]:
@@ -608,7 +692,7 @@ class _Reader:
             rel = f"{IMAGES}/{child.name}"
             if not child.is_dir():
                 self.warn(rel, "file outside a guild folder, not migrated")
-            elif not (child.name.isascii() and child.name.isdecimal()):
+            elif _guild_folder_id(child.name) is None:
                 self.warn(rel, "folder name is not a guild id, not migrated")
             else:
                 files = []
@@ -620,7 +704,7 @@ class _Reader:
                         self.warn(f"{rel}/{entry.name}", "links outside the data directory, not read")
                     else:
                         self.warn(f"{rel}/{entry.name}", "not a regular file, not migrated")
-                folders[int(child.name)] = files
+                folders[int(child.name)] = files  # a guild id (checked above)
         return folders
 
     def owner_by_name(self, name: str) -> str | None:
@@ -731,11 +815,13 @@ class _Reader:
 
         def attach(tid: str, path: Path, kind: str, created: datetime | None, where: str) -> str:
             key = (assigned[tid], tid)
-            name = path.name
+            name = path.name.strip()
+            if name != path.name:
+                self.warn(_rel(path, self.root), f"file name has white space around it; stored as {name!r}")
             try:
                 check_file_name(name)
             except InvalidInputError as error:
-                raise LegacyFormatError(f"{where}: {error}") from None
+                raise LegacyFormatError(f"{self.root / _rel(path, self.root)}: {error}") from None
             owned = data.files.setdefault(key, {})
             if name in owned:
                 if owned[name].path.resolve() != path.resolve():
@@ -743,8 +829,8 @@ class _Reader:
                 return name
             content = path.read_bytes()
             match = _UNIX_NAME_RE.search(name)
-            if match:
-                created = datetime.fromtimestamp(int(match.group(1)), UTC)
+            if match:  # 9-12 digits: unix seconds, or milliseconds when huge (as in timestamp())
+                created = _unix_time(float(match.group(1))) or created
             info = self.build(
                 FileInfo,
                 {
@@ -774,7 +860,7 @@ class _Reader:
                     try:
                         check_file_name(name)
                     except InvalidInputError as error:
-                        raise LegacyFormatError(f"{ref.where}: {error}") from None
+                        self.fail(ref.rel, ref.key, str(error))
                 if ref.in_prompt:
                     names = prompt_files.setdefault(tid, [])
                     if name not in names:
@@ -802,6 +888,8 @@ class _Reader:
             key = (gid, tid)
             data.guilds.setdefault(gid, Guild(guild_id=gid))
             fields = self.db_tributes.get(tid, {})
+            if fields.get("name") is None and tid in self.key_names:
+                fields = {**fields, "name": self.key_names[tid]}
             where = f"tribute {tid}"
             data.tributes[key] = self.build(
                 Tribute, {**fields, "guild_id": gid, "tribute_id": tid}, DATABASE, where
@@ -890,6 +978,31 @@ def _json_type(value: object) -> str:
         list: "a list",
         dict: "an object",
     }.get(type(value), type(value).__name__)
+
+
+def _sanitised_id(key: str) -> str:
+    """A free-text key as a tribute id: upper-case, other characters ``_``, at most 64 (maybe '')."""
+    text = re.sub(r"[^A-Z0-9_-]", "_", key.upper())
+    text = re.sub(r"_+", "_", text).strip("_-")
+    return text[:64].rstrip("_-")
+
+
+def _guild_folder_id(name: str) -> int | None:
+    """The guild id a ``prompt_images/<guild_id>`` folder name spells, or ``None``."""
+    if not (name.isascii() and name.isdecimal()) or len(name.lstrip("0")) > len(str(MAX_SNOWFLAKE)):
+        return None
+    value = int(name)
+    return value if value <= MAX_SNOWFLAKE else None
+
+
+def _unix_time(number: float) -> datetime | None:
+    """Unix seconds (milliseconds when huge) as UTC, ``None`` when out of range."""
+    if abs(number) > 1e11:  # milliseconds
+        number /= 1000
+    try:
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _or(value: int | None, default: int) -> int:

@@ -35,7 +35,6 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 from tributestore.errors import (
-    ConfigError,
     CorruptDataError,
     NotFoundError,
     SchemaVersionError,
@@ -53,7 +52,7 @@ from tributestore.models import (
     describe_validation_error,
     utcnow,
 )
-from tributestore.store import TributeStore
+from tributestore.store import TributeStore, bytes_match
 from tributestore.urls import StoreURL
 
 from .atomic import TEMP_SUFFIX, atomic_write, fsync_dir, make_dirs, remove_empty_dirs, write_fsync
@@ -75,14 +74,6 @@ from .layout import (
 
 __all__ = ["JsonStore", "open_json_store"]
 
-#: Files whose presence (without a marker) makes a directory a legacy THGBot data dir.
-LEGACY_HINTS = (
-    "inventories/inventories.json",
-    "prompts/prompt_info.json",
-    "config.json",
-    "config/config.json",
-    "thgbot.db",
-)
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 M = TypeVar("M", bound=BaseModel)
@@ -135,37 +126,19 @@ def _encode(document: dict[str, Any]) -> bytes:
         return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def _looks_legacy_fallback(path: Path) -> bool:
-    return any((path / hint).exists() for hint in LEGACY_HINTS)
-
-
 def open_json_store(url: StoreURL) -> TributeStore:
     """Open (creating unless ``?create=false``) a JSON store directory, or a legacy THGBot one."""
+    from .legacy import looks_like_legacy, open_legacy_store  # local: the reader is large
+
     path = url.local_path()
-    if path.is_dir() and not (path / MARKER_NAME).exists():
-        try:
-            from .legacy import looks_like_legacy, open_legacy_store
-        except ImportError:
-            if _looks_legacy_fallback(path):
-                raise StorageError(
-                    f"{path} is a legacy THGBot data directory, but legacy support is not available"
-                ) from None
-        else:
-            if looks_like_legacy(path):
-                return open_legacy_store(url)
-    timeout_text = url.option("lock_timeout")
-    try:
-        timeout = DEFAULT_LOCK_TIMEOUT if timeout_text is None else float(timeout_text)
-    except ValueError:
-        raise ConfigError(
-            f"store URL {url.raw!r}: option lock_timeout={timeout_text!r} is not a number"
-        ) from None
+    if looks_like_legacy(path):
+        return open_legacy_store(url)
     return JsonStore(
         path,
-        url=url.raw,
+        url=url.display,
         create=url.flag("create", True),
         read_only=url.flag("read_only", False),
-        lock_timeout=timeout,
+        lock_timeout=url.seconds("lock_timeout", DEFAULT_LOCK_TIMEOUT),
     )
 
 
@@ -705,7 +678,7 @@ class JsonStore(TributeStore):
                 f"{blob}: missing (bytes of file {info.name!r} of tribute {info.tribute_id} "
                 f"in guild {info.guild_id})"
             )
-        if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
+        if not bytes_match(info, data):
             raise CorruptDataError(f"{blob}: contents do not match sha256 {info.sha256}")
         return data
 
@@ -847,7 +820,7 @@ class _Checker:
         except OSError as error:
             self.problem(blob, f"unreadable blob of {what} ({error.strerror})")
             data = None
-        if data is not None and (len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256):
+        if data is not None and not bytes_match(info, data):
             self.problem(blob, f"blob contents do not match sha256/size of {what}")
         ref = self.layout.refs_dir(info.sha256) / marker
         if not ref.is_file():

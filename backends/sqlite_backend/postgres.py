@@ -50,7 +50,6 @@ SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 #: URL options the store reads itself; the others go to libpq.
 STORE_OPTIONS = frozenset({"schema", "timeout", "fts"})
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_PASSWORD_RE = re.compile(r"^([^:/?#]+://[^:/@?#]*):[^@/?#]*@")
 
 
 def open_postgres_store(url: StoreURL) -> TributeStore:
@@ -70,7 +69,7 @@ def sqlalchemy_url(url: StoreURL) -> str:
     """The SQLAlchemy URL (``postgresql+psycopg://...``) for a store URL, without the store's options."""
     if url.scheme not in SCHEMES:
         raise ConfigError(
-            f"store URL {mask_password(url.raw)!r}: driver {url.scheme!r} is not supported; "
+            f"store URL {url.display!r}: driver {url.scheme!r} is not supported; "
             "write postgresql://user@host:5432/database (psycopg 3)"
         )
     query = urlencode([(key, value) for key, value in url.options.items() if key not in STORE_OPTIONS])
@@ -78,13 +77,8 @@ def sqlalchemy_url(url: StoreURL) -> str:
     try:
         make_url(result)
     except (ArgumentError, ValueError) as error:
-        raise ConfigError(f"store URL {mask_password(url.raw)!r} is not a PostgreSQL URL: {error}") from None
+        raise ConfigError(f"store URL {url.display!r} is not a PostgreSQL URL: {error}") from None
     return result
-
-
-def mask_password(raw: str) -> str:
-    """The URL with its password (if any) replaced by ``***``, for messages."""
-    return _PASSWORD_RE.sub(r"\1:***@", raw)
 
 
 def schema_option(url: StoreURL) -> str | None:
@@ -93,7 +87,7 @@ def schema_option(url: StoreURL) -> str | None:
         return None
     if not _SCHEMA_RE.match(value):
         raise ConfigError(
-            f"store URL {mask_password(url.raw)!r}: schema={value!r} must be 1-63 characters "
+            f"store URL {url.display!r}: schema={value!r} must be 1-63 characters "
             "a-z, 0-9 or '_', not starting with a digit"
         )
     return value
@@ -104,7 +98,7 @@ class PostgresStore(SqliteStore):
 
     def __init__(self, url: StoreURL) -> None:  # the SQLite constructor opens a file: not called
         require_driver()
-        self.url = mask_password(url.raw)
+        self.url = url.display
         self.timeout = _timeout_option(url)
         self.schema = schema_option(url)
         target = sqlalchemy_url(url)

@@ -123,12 +123,12 @@ class SqliteStore(TributeStore):
     """A :class:`TributeStore` in one SQLite database (see the module docstring)."""
 
     def __init__(self, url: StoreURL) -> None:
-        self.url = url.raw
+        self.url = url.display
         self.timeout = _timeout_option(url)
         synchronous = (url.option("synchronous") or "FULL").upper()
         if synchronous not in SYNCHRONOUS_LEVELS:
             raise ConfigError(
-                f"store URL {url.raw!r}: synchronous={synchronous.lower()!r} is not one of "
+                f"store URL {url.display!r}: synchronous={synchronous.lower()!r} is not one of "
                 f"{', '.join(level.lower() for level in SYNCHRONOUS_LEVELS)}"
             )
         self.path = _database_path(url)
@@ -820,16 +820,7 @@ def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _timeout_option(url: StoreURL) -> float:
-    raw = url.option("timeout")
-    if raw is None:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 24 * 3600:
-        raise ConfigError(f"store URL {url.raw!r}: timeout={raw!r} is not a number of seconds (0-86400)")
-    return value
+    return url.seconds("timeout", DEFAULT_TIMEOUT)
 
 
 def _database_path(url: StoreURL) -> Path | None:
