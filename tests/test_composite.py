@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from tributestore import ConfigError, TributeStore, open_store
+from tributestore.backends.composite_backend.store import CompositeStore
 from tributestore.copier import verify_stores
 from tributestore.testing import ConformanceSuite
 
@@ -208,3 +209,14 @@ def test_a_tribute_gone_from_the_primary_is_read_from_the_fallback_again(tmp_pat
         with open_store(f"sqlite:///{tmp_path}/thg.db") as primary:  # e.g. another process restoring
             primary.delete_tribute(1, "A")
         assert window.get_inventory(1, "A").items == ["Knife"]
+
+
+def test_promote_all_closes_the_window(tmp_path: Path, legacy_dir: Path, legacy: TributeStore) -> None:
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy_dir}")
+    with open_store(url) as window:
+        assert isinstance(window, CompositeStore)
+        assert window.promote_all() == legacy.counts().tributes
+        assert window.details()["tributes only in the fallback"] == 0
+        assert window.promote_all() == 0
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as primary:
+        assert verify_stores(legacy, primary) == []

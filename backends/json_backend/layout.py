@@ -91,9 +91,6 @@ class Layout:
         return self.inside(self.root.joinpath(*parts))
 
     # -------------------------------------------------------------- paths
-    def guild_dir(self, guild_id: int) -> Path:
-        return self._join(GUILDS_DIR, str(int(guild_id)))
-
     def guild_file(self, guild_id: int) -> Path:
         return self._join(GUILDS_DIR, str(int(guild_id)), GUILD_FILE)
 
