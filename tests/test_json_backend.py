@@ -126,6 +126,26 @@ def test_leftover_prepare_journal_is_rolled_back_on_open(tmp_path: Path) -> None
         assert store.has_tribute(GUILD, "D1F")
 
 
+def test_rolled_back_prepare_leaves_no_empty_guild_directory(tmp_path: Path) -> None:
+    """A kill while a new guild's files were being prepared: the rollback removes its directories."""
+    root = tmp_path / "store"
+    open_json(root).create_tribute(GUILD, "D1F")
+    new_guild = root / "guilds" / "4242"
+    (new_guild / "tributes").mkdir(parents=True)
+    tmp = new_guild / ".guild.json.x.tmp"
+    tmp.write_text("half")
+    journal = {
+        "state": "prepare",
+        "txid": "x",
+        "temps": [Layout(root).rel(tmp), Layout(root).rel(new_guild / "tributes" / ".A.json.x.tmp")],
+    }
+    (root / "journal.json").write_text(json.dumps(journal))
+    with open_json(root) as store:
+        assert not new_guild.exists()
+        assert store.check() == []
+        assert store.has_tribute(GUILD, "D1F")
+
+
 def test_transaction_is_all_or_nothing_and_savepoints(tmp_path: Path) -> None:
     root = tmp_path / "store"
     store = open_json(root)

@@ -463,9 +463,14 @@ class JsonStore(TributeStore):
         state = journal.get("state")
         try:
             if state == "prepare":
-                for rel in journal.get("temps", []):
+                temps = [layout.from_rel(rel) for rel in journal.get("temps", [])]
+                for temp in temps:
                     with suppress(FileNotFoundError):
-                        layout.from_rel(rel).unlink()
+                        temp.unlink()
+                # The commit may have created directories for its files (a new guild's):
+                # remove those left empty, or check() would see a guild with no guild.json.
+                for temp in temps:
+                    remove_empty_dirs(temp.parent, self.root)
                 layout.journal.unlink()
                 fsync_dir(self.root)
             elif state == "commit":
