@@ -1000,3 +1000,20 @@ def test_sample_matches_its_generator(tmp_path: Path) -> None:
     assert fresh.warnings == shipped.warnings
     assert list(fresh.iter_bundles()) == list(shipped.iter_bundles())
     assert fresh.list_guilds() == shipped.list_guilds()
+
+
+def test_reading_thgbot_db_never_touches_the_source(tmp_path: Path) -> None:
+    """A WAL-mode database: even a read-only connection would create -wal/-shm beside it."""
+    root = tmp_path / "legacy"
+    root.mkdir()
+    db = root / "thgbot.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE tributes (tribute_id TEXT UNIQUE, tribute_name TEXT, guild_id INTEGER)")
+    conn.execute(f"INSERT INTO tributes VALUES ('D1F', 'Katniss', {GA})")
+    conn.commit()
+    conn.close()
+    before = {p.name: p.read_bytes() for p in root.iterdir()}
+    store = open_dir(root)
+    assert store.get_tribute(GA, "D1F").name == "Katniss"
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == before

@@ -1,15 +1,19 @@
 """Read the legacy THGBot ``thgbot.db`` (the bot's own first SQLite attempt), defensively.
 
-The database is opened read-only (``mode=ro`` URI; ``immutable=1`` as a
-fallback when a leftover journal makes read-only opening fail).  Only the
-known tables are read, and of each only the columns that exist, so every
-schema generation of that bot opens.  Rows come back as plain dicts; the
+The source is never touched: even a read-only SQLite connection may create
+``-wal``/``-shm`` files beside a WAL-mode database, or trip over a leftover
+journal, so the file (with its ``-wal`` and ``-journal``) is copied to a
+private temporary directory and read there.  Only the known tables are read,
+and of each only the columns that exist, so every schema generation of that
+bot opens.  Rows come back as plain dicts; the
 caller (:mod:`.legacy_reader`) validates them.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,33 +52,33 @@ class DbRows:
         return self.tables.get(table, [])
 
 
-def _connect(path: Path, immutable: bool) -> sqlite3.Connection:
-    uri = path.resolve().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
-    return sqlite3.connect(uri, uri=True)
-
-
 def read_thgbot_db(path: Path, label: str = "thgbot.db") -> DbRows:
-    """Every known table of ``path``, read-only; :class:`LegacyFormatError` when unreadable."""
+    """Every known table of ``path``, read from a private copy; :class:`LegacyFormatError` when unreadable."""
     result = DbRows()
-    try:
+    with tempfile.TemporaryDirectory(prefix="tributestore-thgbot-") as scratch:
+        copy = Path(scratch) / "thgbot.db"
         try:
-            tables = _read(path, immutable=False)
-        except sqlite3.OperationalError as error:
-            if "readonly" not in str(error).replace(" ", "").lower():
-                raise
-            tables = _read(path, immutable=True)
+            shutil.copyfile(path, copy)
+            for suffix in ("-wal", "-journal"):
+                companion = Path(f"{path}{suffix}")
+                if companion.is_file():
+                    shutil.copyfile(companion, Path(f"{copy}{suffix}"))
+        except OSError as error:
+            raise LegacyFormatError(f"{path}: cannot read it ({error.strerror})") from None
+        if Path(f"{path}-journal").is_file():
             result.warnings.append(
-                f"{label}: database: opened as immutable (a leftover journal blocked read-only "
-                f"access: {error}); uncommitted changes in the journal are ignored"
+                f"{label}: database: a leftover {path.name}-journal was found; its uncommitted "
+                "changes are ignored (rolled back in a private copy, the original is untouched)"
             )
-    except sqlite3.Error as error:
-        raise LegacyFormatError(f"{path}: not a readable SQLite database ({error})") from None
-    result.tables = tables
+        try:
+            result.tables = _read(copy)
+        except sqlite3.Error as error:
+            raise LegacyFormatError(f"{path}: not a readable SQLite database ({error})") from None
     return result
 
 
-def _read(path: Path, immutable: bool) -> dict[str, list[dict[str, Any]]]:
-    conn = _connect(path, immutable)
+def _read(path: Path) -> dict[str, list[dict[str, Any]]]:
+    conn = sqlite3.connect(path)
     try:
         names = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         tables: dict[str, list[dict[str, Any]]] = {}
