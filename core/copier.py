@@ -90,17 +90,13 @@ def _add(total: Counts, more: Counts) -> Counts:
     return Counts(**data)
 
 
-def _key(bundle: TributeBundle) -> Key:
-    return (bundle.tribute.guild_id, bundle.tribute.tribute_id)
-
-
 def _describe(key: Key) -> str:
     return f"tribute {key[1]} in guild {key[0]}"
 
 
 def _state(destination: TributeStore, bundle: TributeBundle) -> str:
     """'new', 'identical' or 'conflicting' for one source tribute."""
-    key = _key(bundle)
+    key = bundle.tribute.key
     if not destination.has_tribute(*key):
         return "new"
     existing = destination.export_tribute(*key)
@@ -177,11 +173,11 @@ def copy_store(
             report.new += 1
         elif state == "identical":
             report.identical += 1
-            identical.add(_key(bundle))
+            identical.add(bundle.tribute.key)
         else:
             report.conflicting += 1
-            conflicting.add(_key(bundle))
-            report.conflicts.append(f"{_describe(_key(bundle))}: exists with other content")
+            conflicting.add(bundle.tribute.key)
+            report.conflicts.append(f"{_describe(bundle.tribute.key)}: exists with other content")
         progress.advance()
     if report.conflicts and on_conflict == "fail":
         shown = "; ".join(report.conflicts[:MAX_LISTED])
@@ -215,7 +211,7 @@ def copy_store(
         with destination.transaction():
             to_write = []
             for bundle in batch:
-                key = _key(bundle)
+                key = bundle.tribute.key
                 if key in identical or key in conflicting:
                     # Re-checked: the destination may have changed since the plan.
                     state = _state(destination, bundle)
@@ -280,12 +276,8 @@ def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]
 
     Returns the differences left (empty on success).
     """
-    keep = {(t.guild_id, t.tribute_id) for t in backup.iter_tributes()}
-    extra = [
-        (t.guild_id, t.tribute_id)
-        for t in destination.iter_tributes()
-        if (t.guild_id, t.tribute_id) not in keep
-    ]
+    keep = {t.key for t in backup.iter_tributes()}
+    extra = [t.key for t in destination.iter_tributes() if t.key not in keep]
     with destination.transaction():
         for guild_id, tribute_id in extra:
             destination.delete_tribute(guild_id, tribute_id)

@@ -113,4 +113,4 @@ def compare_stores(
 def _key(bundle: TributeBundle | None) -> Key:
     if bundle is None:
         return (-1, "")
-    return (bundle.tribute.guild_id, bundle.tribute.tribute_id)
+    return bundle.tribute.key

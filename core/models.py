@@ -122,6 +122,11 @@ class Tribute(Model):
     created_at: Timestamp = None
     updated_at: Timestamp = None
 
+    @property
+    def key(self) -> tuple[int, str]:
+        """``(guild_id, tribute_id)``: what identifies the tribute (and orders listings)."""
+        return (self.guild_id, self.tribute_id)
+
 
 class Inventory(Model):
     """A tribute's inventory: ordered items (numbered 1..n) and equipped items.

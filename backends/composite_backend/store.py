@@ -223,14 +223,14 @@ class CompositeStore(TributeStore):
         fallback = self.fallback._iter_tributes(guild_id)
         left, right = next(primary, None), next(fallback, None)
         while left is not None or right is not None:
-            if right is None or (left is not None and _key(left) <= _key(right)):
+            if right is None or (left is not None and left.key <= right.key):
                 assert left is not None
-                if right is not None and _key(left) == _key(right):
+                if right is not None and left.key == right.key:
                     right = next(fallback, None)
                 yield left
                 left = next(primary, None)
             else:
-                if not self.primary._has_tombstone(*_key(right)):
+                if not self.primary._has_tombstone(*right.key):
                     yield right
                 right = next(fallback, None)
 
@@ -307,10 +307,6 @@ class CompositeStore(TributeStore):
         return [f"primary: {p}" for p in self.primary.check()] + [
             f"fallback: {p}" for p in self.fallback.check()
         ]
-
-
-def _key(tribute: Tribute) -> Key:
-    return (tribute.guild_id, tribute.tribute_id)
 
 
 def open_composite_store(url: StoreURL) -> CompositeStore:

@@ -129,8 +129,22 @@ CURRENT_VERSION = MIGRATIONS[-1][0]
 
 
 def split_statements(script: str) -> list[str]:
-    """The statements of a DDL script (no ``;`` inside them by construction)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """The statements of a DDL script: each ends with ``;`` at the end of a line,
+    a ``CREATE TRIGGER`` at its ``END;`` line (its body holds ``;`` of its own)."""
+    statements: list[str] = []
+    current: list[str] = []
+    in_trigger = False
+    for line in script.strip().splitlines():
+        current.append(line)
+        stripped = line.strip()
+        if stripped.startswith("CREATE TRIGGER"):
+            in_trigger = True
+        if (in_trigger and stripped == "END;") or (not in_trigger and stripped.endswith(";")):
+            statements.append("\n".join(current).strip().rstrip(";"))
+            current, in_trigger = [], False
+    if "".join(current).strip():
+        statements.append("\n".join(current).strip())
+    return statements
 
 
 def read_version(conn: Connection) -> int | None:

@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from .schema import split_statements
+
 FTS_TABLE = "inventory_items_fts"
 #: Shortest query the trigram index can answer.
 MIN_FTS_QUERY = 3
@@ -81,27 +83,9 @@ def ensure_fts(conn: Connection) -> bool:
         return True
     if not sqlite_has_trigram():
         return False
-    for statement in _split_ddl(_FTS_DDL):
+    for statement in split_statements(_FTS_DDL):
         conn.execute(text(statement))
     return True
-
-
-def _split_ddl(script: str) -> list[str]:
-    # Split on ';' ending a line that is not inside a trigger body.
-    statements: list[str] = []
-    current: list[str] = []
-    in_trigger = False
-    for line in script.strip().splitlines():
-        current.append(line)
-        stripped = line.strip()
-        if stripped.startswith("CREATE TRIGGER"):
-            in_trigger = True
-        if (in_trigger and stripped == "END;") or (not in_trigger and stripped.endswith(";")):
-            statements.append("\n".join(current).rstrip(";"))
-            current, in_trigger = [], False
-    if "".join(current).strip():
-        statements.append("\n".join(current))
-    return statements
 
 
 def fts_phrase(folded_query: str) -> str:
