@@ -6,9 +6,11 @@ class (see :mod:`tributestore.errors`); a traceback is a bug.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -18,19 +20,42 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from . import __version__
+from .backup import BACKUP_SCHEME, backup_root, check_backup, restore_backup
 from .config import open_url, resolve_config
-from .copier import CopyReport, copy_store, restore_backup, verify_stores
-from .errors import ConfigError, StorageError, TributeStoreError, VerificationError
+from .copier import CopyReport, copy_store, verify_stores
+from .errors import ConfigError, StorageError, StoreNotFoundError, TributeStoreError, VerificationError
 from .models import Counts
 from .plugins import registry
 from .store import OnConflict, TributeStore
+from .urls import OpenMode, mask_password, path_url
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # user data is never markup
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
-def open_for_cli(url: str | None) -> TributeStore:
-    return open_url(resolve_config(url).url)
+def open_for_cli(url: str | None, mode: OpenMode) -> TributeStore:
+    """Open a store named on the command line: ``read`` for anything only read (must exist)."""
+    return open_url(resolve_config(url).url, mode)
+
+
+class NoteHandler(logging.Handler):
+    """Shows the library's notices (a store created on first use) as one line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"tributestore: note: {record.getMessage()}")
+
+
+@contextmanager
+def library_notes() -> Iterator[None]:
+    logger = logging.getLogger("tributestore")
+    handler = NoteHandler(logging.INFO)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -80,6 +105,11 @@ def config(url: str | None) -> None:
     out.print(f"url: {resolved.url.display}")
     out.print(f"from: {resolved.source}")
     out.print(f"backend: {registry().for_url(resolved.url).name}")
+    for key in sorted(resolved.url.options):
+        out.print(f"option {key}: {mask_password(resolved.url.options[key])}")
+    if resolved.url.path and not resolved.url.netloc and resolved.url.path != ":memory:":
+        path = resolved.url.local_path().absolute()
+        out.print(f"path: {path} ({'exists' if path.exists() else 'does not exist yet'})")
 
 
 @cli.command()
@@ -89,7 +119,7 @@ def stats(url: str | None) -> None:
 
     URL is the store (default: the configured one, see 'tributestore config --help').
     """
-    with open_for_cli(url) as store:
+    with open_for_cli(url, "read") as store:
         counts = store.counts()
         table = Table("entity", "count", title=store.url)
         for name, value in counts.model_dump().items():
@@ -107,10 +137,10 @@ def check(url: str | None) -> None:
     URL is the store (default: the configured one, see 'tributestore config --help').
     Exits with status 1 when a problem is found.
     """
-    with open_for_cli(url) as store:
+    with open_for_cli(url, "read") as store:
         problems = store.check()
     if not problems:
-        out.print(f"{store.url}: no problems found")
+        out.print(f"no problems found in {store.url}")
         return
     for problem in problems:
         out.print(f"problem: {problem}")
@@ -160,13 +190,15 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
         f"tributes: {report.new} new, {report.identical} already identical, "
         f"{report.conflicting} conflicting (on conflict: {report.on_conflict})"
     )
-    if not report.dry_run:
-        out.print(f"guilds written: {report.guilds_written}")
     for line in report.conflicts:
         out.print(f"conflict: {line}")
+    if not report.dry_run and report.written == Counts():
+        out.print("nothing to write: the destination already holds every source tribute (no backup made)")
     if report.backup is not None:
         out.print(f"backup of the destination: {report.backup}")
-        out.print(f"  undo with: tributestore restore json:///{report.backup} {report.destination}")
+        out.print(
+            f"  undo with: tributestore restore {path_url(BACKUP_SCHEME, report.backup)} {report.destination}"
+        )
     for line in report.warnings:
         out.print(f"warning: {line}")
     if report.verified:
@@ -229,21 +261,49 @@ def copy(
     Streaming and batched; a re-run after an interruption finishes the job.
     Exits 0 when verified identical, 7 on a mismatch, 4 on conflicts.
     """
-    with open_for_cli(source) as src, open_for_cli(destination) as dst, BarProgress() as bar:
-        source_counts = src.counts()
-        report = copy_store(
-            src,
-            dst,
-            on_conflict=on_conflict,
-            dry_run=dry_run,
-            verify=not no_verify,
-            backup_dir=None if no_backup else backup_dir,
-            batch_size=batch_size,
-            progress=bar,
+    try:
+        with (
+            open_for_cli(source, "read") as src,
+            open_destination(destination, dry_run) as dst,
+            BarProgress() as bar,
+        ):
+            source_counts = src.counts()
+            report = copy_store(
+                src,
+                dst,
+                on_conflict=on_conflict,
+                dry_run=dry_run,
+                verify=not no_verify,
+                backup_dir=None if no_backup else backup_dir,
+                batch_size=batch_size,
+                progress=bar,
+            )
+    except KeyboardInterrupt:
+        err.print(
+            "tributestore: interrupted; the destination holds whole tributes only. "
+            "Re-running the same command resumes (tributes already copied are skipped)."
         )
+        raise click.exceptions.Exit(130) from None
     print_report(report, source_counts)
     if not report.ok:
         raise VerificationError(f"{len(report.differences)} tribute(s) differ after the copy")
+
+
+@contextmanager
+def open_destination(url: str, dry_run: bool) -> Iterator[TributeStore | None]:
+    """The copy destination: created when missing, except by a dry run, which creates nothing."""
+    if not dry_run:
+        with open_for_cli(url, "write") as store:
+            yield store
+        return
+    try:
+        store = open_for_cli(url, "read")
+    except StoreNotFoundError as error:
+        err.print(f"tributestore: dry run: the destination does not exist yet ({error})")
+        yield None
+        return
+    with store:
+        yield store
 
 
 @cli.command()
@@ -255,7 +315,7 @@ def verify(source: str, destination: str, subset: bool) -> None:
 
     Exits 0 when identical, 7 listing every difference otherwise.
     """
-    with open_for_cli(source) as src, open_for_cli(destination) as dst, BarProgress() as bar:
+    with open_for_cli(source, "read") as src, open_for_cli(destination, "read") as dst, BarProgress() as bar:
         differences = verify_stores(src, dst, subset=subset, progress=bar)
         total = src.counts().tributes
     for line in differences:
@@ -269,18 +329,46 @@ def verify(source: str, destination: str, subset: bool) -> None:
 @click.argument("backup")
 @click.argument("destination")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def restore(backup: str, destination: str, yes: bool) -> None:
+@click.option(
+    "--accept-unverified",
+    is_flag=True,
+    help="Restore a backup that has no manifest (made by an older tributestore), "
+    "after an integrity check; its completeness cannot be verified.",
+)
+def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -> None:
     """Roll DESTINATION back to BACKUP (a backup directory written by 'copy').
 
-    Tributes not in the backup are deleted from DESTINATION, the others replaced.
+    BACKUP must exist and be whole: its manifest, written last when the backup
+    was made, must match its content. Otherwise nothing is changed. Tributes
+    not in the backup are deleted from DESTINATION, the others replaced.
+
+    \b
+    Example (the copy report prints the exact command; absolute paths take four slashes):
+      tributestore restore json:////srv/bot/tributestore-backups/backup-20261127-101500-000000 sqlite:///thg.db
     """
-    if not yes:
-        click.confirm(f"Replace the content of {destination} with {backup}?", abort=True)
-    with open_for_cli(backup) as src, open_for_cli(destination) as dst:
-        differences = restore_backup(src, dst)
+    resolved = resolve_config(backup).url
+    root = backup_root(resolved)
+    with open_url(resolved, "read") as src:
+        found = check_backup(src, root, accept_unverified=accept_unverified)
+        if found.problems:
+            raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
+        for note in found.notes:
+            err.print(f"tributestore: note: {note}")
+        if not yes and not click.confirm(f"Replace the content of {destination} with {backup}?"):
+            err.print("tributestore: restore cancelled; nothing was changed")
+            raise click.exceptions.Exit(1)
+        with open_for_cli(destination, "write") as dst:
+            differences = restore_backup(src, dst)
     if differences:
         raise VerificationError(f"restore incomplete: {differences[0]}")
-    out.print(f"restored {destination} from {backup}")
+    out.print(
+        f"restored {destination} from {backup}"
+        + (" (verified against its manifest)" if found.verified else "")
+    )
+
+
+def _more(problems: list[str]) -> str:
+    return f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
 
 
 @cli.command("sample-legacy")
@@ -299,9 +387,10 @@ def sample_legacy(directory: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning errors into messages and exit codes."""
     try:
-        result = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="tributestore", standalone_mode=False
-        )
+        with library_notes():
+            result = cli.main(
+                args=list(argv) if argv is not None else None, prog_name="tributestore", standalone_mode=False
+            )
     except click.exceptions.Abort:
         err.print("tributestore: aborted")
         sys.exit(130)

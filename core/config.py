@@ -26,7 +26,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .plugins import registry
 from .store import TributeStore
-from .urls import StoreURL, parse_store_url
+from .urls import OPEN_MODES, OpenMode, StoreURL, parse_store_url
 
 ENV_URL = "TRIBUTESTORE_URL"
 ENV_CONFIG = "TRIBUTESTORE_CONFIG"
@@ -89,11 +89,20 @@ def resolve_config(url: str | None = None, config_file: str | Path | None = None
     return ResolvedConfig(parse_store_url(raw_url, base_dir, options), f"config file {path}")
 
 
-def open_url(url: StoreURL) -> TributeStore:
-    """Open a parsed URL with the backend that claims its scheme."""
-    return registry().open(url)
+def open_url(url: StoreURL, mode: OpenMode | None = None) -> TributeStore:
+    """Open a parsed URL with the backend that claims its scheme (in ``mode``, default the URL's)."""
+    if mode is not None and mode not in OPEN_MODES:
+        raise ConfigError(f"open mode must be 'read' or 'write' (got {str(mode)[:40]!r})")
+    return registry().open(url, mode)
 
 
-def open_store(url: str | None = None, *, config_file: str | Path | None = None) -> TributeStore:
-    """Open the configured store (see the module docstring for the rules)."""
-    return open_url(resolve_config(url, config_file).url)
+def open_store(
+    url: str | None = None, *, config_file: str | Path | None = None, mode: OpenMode = "write"
+) -> TributeStore:
+    """Open the configured store (see the module docstring for the rules).
+
+    ``mode="write"`` (a bot's default) creates the store on first use and logs
+    where; ``mode="read"`` refuses, with :class:`~tributestore.errors.StoreNotFoundError`
+    naming the resolved path, a store that does not exist, and creates nothing.
+    """
+    return open_url(resolve_config(url, config_file).url, mode)

@@ -7,8 +7,9 @@ The copy runs in passes over the source, each streaming tribute by tribute:
    interrupted) or *conflicting* (exists with other content).  With
    ``on_conflict="fail"`` any conflict stops the copy here, before anything
    is written.  ``dry_run`` stops here too and reports the plan.
-2. **backup**: when the destination already holds data, it is first exported
-   to a tributestore JSON directory (restore it with :func:`restore_backup`).
+2. **backup**: when the destination already holds data and the copy will
+   write something, it is first exported to a backup directory (see
+   :mod:`tributestore.backup`; nothing to write means no backup).
 3. **copy**: guilds, then tributes in batches, one destination transaction
    per batch, so a crash leaves whole tributes only.  Identical tributes are
    skipped, so a re-run after a crash finishes the job.
@@ -20,15 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from .digest import GUILD_ROW, Key, bundle_digest, compare_stores
-from .errors import AlreadyExistsError, InvalidInputError, ReadOnlyStoreError, VerificationError
+from .errors import AlreadyExistsError, InvalidInputError, ReadOnlyStoreError
 from .models import Counts, FileInfo, Guild, TributeBundle
 from .store import OnConflict, TributeStore
-from .urls import StoreURL
 
 MAX_LISTED = 20
 
@@ -103,14 +102,16 @@ def _state(destination: TributeStore, bundle: TributeBundle) -> str:
     return "identical" if bundle_digest(existing) == bundle_digest(bundle) else "conflicting"
 
 
-def _guild_plan(source: TributeStore, destination: TributeStore) -> tuple[list[Guild], list[Guild]]:
+def _guild_plan(source: TributeStore, destination: TributeStore | None) -> tuple[list[Guild], list[Guild]]:
     """Source guilds to write, and those whose destination settings differ."""
     to_write, differing = [], []
     for guild in source.list_guilds():
-        try:
-            existing: Guild | None = destination.get_guild(guild.guild_id)
-        except LookupError:
-            existing = None
+        existing: Guild | None = None
+        if destination is not None:
+            try:
+                existing = destination.get_guild(guild.guild_id)
+            except LookupError:
+                existing = None
         if existing != guild:
             to_write.append(guild)
             if existing is not None:
@@ -129,9 +130,106 @@ def _batches(bundles: Iterator[TributeBundle], size: int) -> Iterator[list[Tribu
         yield batch
 
 
-def copy_store(
+@dataclass
+class CopyPlan:
+    """What the plan pass decided: guild rows to write and tributes to re-check."""
+
+    guilds: list[Guild]
+    differing_guilds: list[Guild]
+    identical: set[Key] = field(default_factory=set)
+    conflicting: set[Key] = field(default_factory=set)
+
+    def guilds_to_write(self, on_conflict: OnConflict) -> list[Guild]:
+        if on_conflict == "overwrite" or not self.differing_guilds:
+            return self.guilds
+        return [g for g in self.guilds if g not in self.differing_guilds]
+
+    def writes_anything(self, report: CopyReport) -> bool:
+        overwriting = report.conflicting and report.on_conflict == "overwrite"
+        return bool(report.new or overwriting or self.guilds_to_write(report.on_conflict))
+
+
+def plan_copy(
+    source: TributeStore, destination: TributeStore | None, report: CopyReport, progress: Progress
+) -> CopyPlan:
+    """Classify every source tribute as new, identical or conflicting (``destination=None``: all new)."""
+    guilds, differing = _guild_plan(source, destination)
+    plan = CopyPlan(guilds, differing)
+    for guild in differing:
+        report.conflicts.append(f"guild {guild.guild_id}: settings differ")
+    # An empty destination holds nothing to compare with: every tribute is new,
+    # and the plan reads nothing more from it.
+    empty = destination is None or next(iter(destination.iter_tributes()), None) is None
+    progress.start("checking", source.counts().tributes)
+    for bundle in source.iter_bundles():
+        state = "new" if empty or destination is None else _state(destination, bundle)
+        if state == "new":
+            report.new += 1
+        elif state == "identical":
+            report.identical += 1
+            plan.identical.add(bundle.tribute.key)
+        else:
+            report.conflicting += 1
+            plan.conflicting.add(bundle.tribute.key)
+            report.conflicts.append(f"{_describe(bundle.tribute.key)}: exists with other content")
+        progress.advance()
+    return plan
+
+
+def _refuse_conflicts(report: CopyReport, destination_url: str) -> None:
+    shown = "; ".join(report.conflicts[:MAX_LISTED])
+    more = len(report.conflicts) - MAX_LISTED
+    raise AlreadyExistsError(
+        f"{len(report.conflicts)} conflict(s) in {destination_url}, nothing written "
+        f"(use --on-conflict skip or overwrite): {shown}" + (f"; and {more} more" if more > 0 else "")
+    )
+
+
+def write_copy(
     source: TributeStore,
     destination: TributeStore,
+    plan: CopyPlan,
+    report: CopyReport,
+    *,
+    batch_size: int,
+    progress: Progress,
+) -> None:
+    """Write guild rows, then tributes in batches (one destination transaction each)."""
+    guilds = plan.guilds_to_write(report.on_conflict)
+    if guilds:
+        with destination.transaction():
+            for guild in guilds:
+                destination.put_guild(guild.guild_id, **guild.model_dump(exclude={"guild_id"}))
+    report.guilds_written = len(guilds)
+    report.written = report.written.model_copy(update={"guilds": len(guilds)})
+
+    def read_source(info: FileInfo) -> bytes:
+        return source.read_file(info.guild_id, info.tribute_id, info.name)
+
+    recheck = plan.identical | plan.conflicting
+    progress.start("copying", source.counts().tributes)
+    for batch in _batches(source.iter_bundles(), batch_size):
+        with destination.transaction():
+            to_write = []
+            for bundle in batch:
+                if bundle.tribute.key in recheck:
+                    # Re-checked: the destination may have changed since the plan.
+                    state = _state(destination, bundle)
+                    if state == "identical" or (state == "conflicting" and report.on_conflict == "skip"):
+                        continue
+                # A tribute planned as new is written without reading it back first:
+                # it is replaced if another writer created it meanwhile.
+                to_write.append(bundle)
+            if to_write:
+                destination._import_replacing(to_write, read_source)
+        for bundle in to_write:
+            report.written = _add(report.written, _count(bundle))
+        progress.advance(len(batch))
+
+
+def copy_store(
+    source: TributeStore,
+    destination: TributeStore | None,
     *,
     on_conflict: OnConflict = "fail",
     dry_run: bool = False,
@@ -142,98 +240,65 @@ def copy_store(
 ) -> CopyReport:
     """Copy every guild and tribute of ``source`` into ``destination`` (see module doc).
 
-    Raises :class:`AlreadyExistsError` on conflicts with ``on_conflict="fail"``
-    (nothing written); returns a report whose ``differences`` list what
-    verification found (empty when the copy is exact).
+    ``destination=None`` is allowed for a dry run only: a destination that does
+    not exist yet, planned as empty.  Raises :class:`AlreadyExistsError` on
+    conflicts with ``on_conflict="fail"`` (nothing written); returns a report
+    whose ``differences`` list what verification found (empty when exact).
     """
     if on_conflict not in ("fail", "skip", "overwrite"):
-        raise InvalidInputError(f"invalid on_conflict: {on_conflict!r} (use fail, skip or overwrite)")
+        raise InvalidInputError(
+            f"invalid on_conflict: {str(on_conflict)[:40]!r} (use fail, skip or overwrite)"
+        )
     if batch_size < 1:
         raise InvalidInputError(f"invalid batch_size: must be at least 1 (got {batch_size})")
-    if destination.read_only and not dry_run:
-        raise ReadOnlyStoreError(f"destination {destination.url} is read-only")
+    if destination is None and not dry_run:
+        raise InvalidInputError("copy_store needs a destination store (None is for a dry run only)")
+    if destination is not None and not dry_run:
+        _check_writable(destination)
     progress = progress or SilentProgress()
-    report = CopyReport(source.url, destination.url, on_conflict, dry_run=dry_run)
+    destination_url = destination.url if destination is not None else "(not created yet)"
+    report = CopyReport(source.url, destination_url, on_conflict, dry_run=dry_run)
     report.warnings = list(getattr(source, "warnings", ()))
-    total = source.counts().tributes
 
-    # 1. plan
-    guilds, differing_guilds = _guild_plan(source, destination)
-    for guild in differing_guilds:
-        report.conflicts.append(f"guild {guild.guild_id}: settings differ")
-    conflicting: set[Key] = set()
-    identical: set[Key] = set()
-    # An empty destination holds nothing to compare with: every tribute is new,
-    # and the plan reads nothing more from it.
-    empty_destination = next(iter(destination.iter_tributes()), None) is None
-    progress.start("checking", total)
-    for bundle in source.iter_bundles():
-        state = "new" if empty_destination else _state(destination, bundle)
-        if state == "new":
-            report.new += 1
-        elif state == "identical":
-            report.identical += 1
-            identical.add(bundle.tribute.key)
-        else:
-            report.conflicting += 1
-            conflicting.add(bundle.tribute.key)
-            report.conflicts.append(f"{_describe(bundle.tribute.key)}: exists with other content")
-        progress.advance()
+    plan = plan_copy(source, destination, report, progress)
     if report.conflicts and on_conflict == "fail":
-        shown = "; ".join(report.conflicts[:MAX_LISTED])
-        more = len(report.conflicts) - MAX_LISTED
-        raise AlreadyExistsError(
-            f"{len(report.conflicts)} conflict(s) in {destination.url}, nothing written "
-            f"(use --on-conflict skip or overwrite): {shown}" + (f"; and {more} more" if more > 0 else "")
-        )
-    if dry_run:
-        return report
-
-    # 2. backup
+        _refuse_conflicts(report, destination_url)
+    if dry_run or destination is None or not plan.writes_anything(report):
+        return _verified(source, destination, plan, report, verify=verify and not dry_run, progress=progress)
     if backup_dir is not None and destination.counts() != Counts():
+        from .backup import backup_store  # local: backups open a store through the plugins
+
         report.backup = backup_store(destination, backup_dir)
+    write_copy(source, destination, plan, report, batch_size=batch_size, progress=progress)
+    return _verified(source, destination, plan, report, verify=verify, progress=progress)
 
-    # 3. copy
-    if on_conflict == "overwrite" or not differing_guilds:
-        guilds_to_write = guilds
-    else:
-        guilds_to_write = [g for g in guilds if g not in differing_guilds]
-    with destination.transaction():
-        for guild in guilds_to_write:
-            destination.put_guild(guild.guild_id, **guild.model_dump(exclude={"guild_id"}))
-    report.guilds_written = len(guilds_to_write)
 
-    def read_source(info: FileInfo) -> bytes:
-        return source.read_file(info.guild_id, info.tribute_id, info.name)
-
-    progress.start("copying", total)
-    for batch in _batches(source.iter_bundles(), batch_size):
-        with destination.transaction():
-            to_write = []
-            for bundle in batch:
-                key = bundle.tribute.key
-                if key in identical or key in conflicting:
-                    # Re-checked: the destination may have changed since the plan.
-                    state = _state(destination, bundle)
-                    if state == "identical" or (state == "conflicting" and on_conflict == "skip"):
-                        continue
-                # A tribute planned as new is written without reading it back first:
-                # it is replaced if another writer created it meanwhile.
-                to_write.append(bundle)
-            destination._import_replacing(to_write, read_source)
-            for bundle in to_write:
-                report.written = _add(report.written, _count(bundle))
-        progress.advance(len(batch))
-
-    # 4. verify
-    if verify:
-        skipped: set[Key] = set()
-        if on_conflict == "skip":
-            skipped = conflicting | {(g.guild_id, GUILD_ROW) for g in differing_guilds}
-        report.differences = verify_stores(
-            source, destination, subset=True, ignore=skipped, progress=progress
+def _check_writable(destination: TributeStore) -> None:
+    if destination.read_only:
+        raise ReadOnlyStoreError(f"destination {destination.url} is read-only")
+    if destination.ephemeral:
+        raise InvalidInputError(
+            f"destination {destination.url} is an in-memory store: the copy would be lost at exit"
         )
-        report.verified = True
+
+
+def _verified(
+    source: TributeStore,
+    destination: TributeStore | None,
+    plan: CopyPlan,
+    report: CopyReport,
+    *,
+    verify: bool,
+    progress: Progress,
+) -> CopyReport:
+    """Compare source and destination tribute by tribute (when ``verify``), into the report."""
+    if not verify or destination is None:
+        return report
+    skipped: set[Key] = set()
+    if report.on_conflict == "skip":
+        skipped = plan.conflicting | {(g.guild_id, GUILD_ROW) for g in plan.differing_guilds}
+    report.differences = verify_stores(source, destination, subset=True, ignore=skipped, progress=progress)
+    report.verified = True
     return report
 
 
@@ -254,37 +319,4 @@ def verify_stores(
             source, destination, subset=subset, on_source_tribute=progress.advance
         )
         if not (ignore and difference.key in ignore)
-    ]
-
-
-def backup_store(store: TributeStore, backup_dir: Path) -> Path:
-    """Export ``store`` whole into a new tributestore JSON directory under ``backup_dir``."""
-    from .config import open_url  # local: config imports the plugins
-
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    target = backup_dir.resolve() / f"backup-{stamp}"
-    # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
-    with open_url(StoreURL(raw=f"json:///{target}", scheme="json", path=str(target))) as backup:
-        report = copy_store(store, backup, on_conflict="fail", verify=True)
-    if not report.ok:
-        raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")
-    return target
-
-
-def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]:
-    """Make ``destination`` equal to ``backup``: tributes not in it are deleted, others overwritten.
-
-    Returns the differences left (empty on success).
-    """
-    keep = {t.key for t in backup.iter_tributes()}
-    extra = [t.key for t in destination.iter_tributes() if t.key not in keep]
-    with destination.transaction():
-        for guild_id, tribute_id in extra:
-            destination.delete_tribute(guild_id, tribute_id)
-    copy_store(backup, destination, on_conflict="overwrite", verify=False)
-    # Guild rows have no delete operation: a guild the failed copy added stays, empty.
-    return [
-        line
-        for line in verify_stores(backup, destination, subset=False)
-        if not line.endswith("guild only in destination")
     ]

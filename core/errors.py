@@ -27,6 +27,10 @@ class NotFoundError(TributeStoreError, LookupError):
     exit_code = 3
 
 
+class StoreNotFoundError(NotFoundError):
+    """A store opened for reading does not exist; nothing was created. The message names the path."""
+
+
 class AlreadyExistsError(TributeStoreError):
     """Creating something that already exists (same guild and id, same file name)."""
 

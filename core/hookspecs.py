@@ -34,6 +34,11 @@ class BackendSpec:
     ``opener`` is either a callable taking a :class:`~tributestore.urls.StoreURL`
     or a ``"package.module:function"`` string, imported only when a store of
     this backend is opened (so listing backends stays cheap).
+
+    The opener must honour ``url.mode``: in ``"read"`` mode a store that does
+    not exist yet is refused with ``raise url.missing(...)`` before anything
+    (file, directory, lock, schema) is created; in ``"write"`` mode it may be
+    created, and the store's ``created`` attribute then names where.
     """
 
     name: str
@@ -42,6 +47,9 @@ class BackendSpec:
     summary: str = ""
     #: An example URL, shown by ``tributestore backends``.
     example: str = ""
+    #: The ``?key=value`` options the backend understands; any other is refused before opening
+    #: (it is usually the tail of a path cut at a '?'). ``None``: the backend checks them itself.
+    options: tuple[str, ...] | None = None
 
 
 @hookspec

@@ -10,8 +10,10 @@ shown by ``tributestore backends``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import cast
@@ -22,7 +24,9 @@ from . import hookspecs
 from .errors import ConfigError, UnknownBackendError
 from .hookspecs import PROJECT_NAME, BackendSpec, Opener
 from .store import TributeStore
-from .urls import StoreURL
+from .urls import OpenMode, StoreURL
+
+log = logging.getLogger("tributestore")
 
 #: Entry-point group third-party plugins declare themselves in.
 ENTRY_POINT_GROUP = PROJECT_NAME
@@ -68,9 +72,22 @@ class BackendRegistry:
             )
         return spec
 
-    def open(self, url: StoreURL) -> TributeStore:
+    def open(self, url: StoreURL, mode: OpenMode | None = None) -> TributeStore:
+        """Open ``url`` with its backend, in ``mode`` (default: the URL's own).
+
+        A store the open created is logged once (a WARNING of the
+        ``tributestore`` logger naming where), so a mistyped path in a bot's
+        configuration shows on its first start.
+        """
+        if mode is not None and mode != url.mode:
+            url = dataclasses.replace(url, mode=mode)
         spec = self.for_url(url)
-        return resolve_opener(spec)(url)
+        if spec.options is not None:
+            url.check_options(spec.options, spec.name)
+        store = resolve_opener(spec)(url)
+        if store.created:
+            log.warning("created a new %s store at %s (%s)", spec.name, store.created, url.display)
+        return store
 
 
 def resolve_opener(spec: BackendSpec) -> Opener:

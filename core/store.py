@@ -61,6 +61,11 @@ class TributeStore(ABC):
     read_only: bool = False
     #: Problems noticed while reading (e.g. legacy data repaired on load), each naming file and key.
     warnings: Sequence[str] = ()
+    #: Where opening this store created it (an absolute path or a server location); ``None``
+    #: when it already existed. Only a store opened in ``write`` mode is ever created.
+    created: str | None = None
+    #: Whether the data lives only as long as the process (``sqlite:///:memory:``).
+    ephemeral: bool = False
 
     # ------------------------------------------------------------------ life
     def close(self) -> None:  # noqa: B027 - optional hook for backends

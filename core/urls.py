@@ -4,6 +4,15 @@ The path convention is SQLAlchemy's for SQLite, used by every file-based
 backend: after ``scheme:///`` comes the path, absolute when it starts with
 ``/``.  A relative path resolves against ``base_dir`` (the directory of the
 config file that named it, else the current directory).
+
+A path keeps every character: ``?`` starts the options and ``#`` is refused,
+so a path holding either is written percent-encoded (``%3F``, ``%23``; a
+``%`` itself is ``%25``).  Percent escapes in the path are decoded.
+
+Every URL is opened in a *mode* (:data:`OpenMode`): ``"read"`` (the store must
+already exist: copy and verify sources, backups being restored, read-only
+commands) or ``"write"`` (the store may be created on first use: a bot's
+``open_store()``, a copy destination).
 """
 
 from __future__ import annotations
@@ -11,9 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, StoreNotFoundError
+
+#: How a store is opened: ``read`` never creates anything, ``write`` may create the store.
+OpenMode = Literal["read", "write"]
+OPEN_MODES: tuple[OpenMode, ...] = ("read", "write")
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _PASSWORD_RE = re.compile(r"(://[^:/@?#\s]*):[^@/?#\s]*@")
@@ -37,6 +51,32 @@ class StoreURL:
     netloc: str = ""
     options: dict[str, str] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
+    #: ``read``: the store must exist, and nothing may be created; ``write``: may be created.
+    mode: OpenMode = "write"
+
+    @property
+    def must_exist(self) -> bool:
+        """Whether the opener must refuse (with :meth:`missing`) a store that does not exist yet."""
+        return self.mode == "read"
+
+    def missing(self, what: str, path: Path | None = None) -> StoreNotFoundError:
+        """The error for a store opened for reading that does not exist (nothing was created).
+
+        Names the path as resolved and, for a relative path whose absolute
+        twin exists (``json:///srv/x`` typed for ``/srv/x``), the URL meant.
+        """
+        if path is None:
+            return StoreNotFoundError(f"store {self.display!r} does not exist ({what}); nothing was created")
+        resolved = path.absolute()
+        message = f"store {self.display!r}: {what}: {resolved} does not exist; nothing was created"
+        if not Path(self.path).is_absolute():
+            absolute = Path("/") / self.path
+            hint = f"{self.scheme}:////{quote_path(str(absolute).lstrip('/'))}"
+            if absolute.exists():
+                message += f" (did you mean the absolute path {absolute}? write {hint})"
+            else:
+                message += f" (a relative path; an absolute one takes four slashes: {hint})"
+        return StoreNotFoundError(message)
 
     @property
     def display(self) -> str:
@@ -50,10 +90,34 @@ class StoreURL:
 
     def local_path(self) -> Path:
         """The filesystem path this URL names, resolved against ``base_dir``."""
+        if self.netloc:
+            host = mask_password(f"x://{self.netloc}")[4:]
+            raise ConfigError(
+                f"store URL {self.display!r} has a host part {host!r}, which a file store cannot use: "
+                f"write {self.scheme}:///{host}{'/' + self.path if self.path else ''} (relative) "
+                f"or {self.scheme}:////abs/path (absolute)"
+            )
         if not self.path:
             raise ConfigError(f"store URL {self.display!r} names no path (expected {self.scheme}:///path)")
         path = Path(self.path)
         return path if path.is_absolute() else (self.base_dir / path)
+
+    def check_options(self, known: tuple[str, ...], backend: str) -> None:
+        """Refuse options the backend does not know, naming the path that would have been opened.
+
+        An unknown option is most often part of a path cut at a ``?``: never
+        open the shortened path silently.
+        """
+        unknown = sorted(set(self.options) - set(known))
+        if not unknown:
+            return
+        where = ""
+        if self.path and not self.netloc:
+            where = f"; the path would be {self.local_path().absolute()}"
+        raise ConfigError(
+            f"store URL {self.display!r}: unknown option {unknown[0]!r} for the {backend} backend "
+            f"(known: {', '.join(known) or 'none'}){where}; a '?' or '#' in a path is written %3F or %23"
+        )
 
     def option(self, key: str, default: str | None = None) -> str | None:
         return self.options.get(key, default)
@@ -86,10 +150,26 @@ class StoreURL:
         raise ConfigError(f"store URL {self.display!r}: option {key}={value!r} is not a boolean")
 
 
+def quote_path(path: str) -> str:
+    """A path as written in a store URL: ``%``, ``?`` and ``#`` percent-encoded."""
+    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+
+
+def path_url(scheme: str, path: Path | str) -> str:
+    """The store URL of a filesystem path (``scheme:////abs`` for an absolute one)."""
+    return f"{scheme}:///{quote_path(str(path))}"
+
+
 def parse_store_url(
-    url: str, base_dir: Path | None = None, extra_options: dict[str, str] | None = None
+    url: str,
+    base_dir: Path | None = None,
+    extra_options: dict[str, str] | None = None,
+    *,
+    mode: OpenMode = "write",
 ) -> StoreURL:
     """Split a store URL; raise :class:`ConfigError` naming it when it has no scheme."""
+    if mode not in OPEN_MODES:
+        raise ConfigError(f"open mode must be 'read' or 'write' (got {str(mode)[:40]!r})")
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"store URL must be a non-empty string (got {url!r})")
     url = url.strip()
@@ -99,6 +179,10 @@ def parse_store_url(
             f"store URL {mask_password(url)!r} has no scheme: write e.g. sqlite:///thg.db or json:///data"
         )
     scheme = match.group(1).lower()
+    if "#" in url:
+        raise ConfigError(
+            f"store URL {mask_password(url)!r} contains '#': a '#' in a path or option is written %23"
+        )
     rest = url[match.end() :]
     query = ""
     if "?" in rest:
@@ -112,6 +196,7 @@ def parse_store_url(
         netloc, path = parts.netloc, parts.path.lstrip("/")
     else:
         path = rest
+    path = unquote(path)
     if "\x00" in path:
         raise ConfigError(f"store URL {mask_password(url)!r} contains a NUL byte")
     options = dict(parse_qsl(query, keep_blank_values=True))
@@ -123,4 +208,5 @@ def parse_store_url(
         netloc=netloc,
         options=options,
         base_dir=base_dir or Path.cwd(),
+        mode=mode,
     )

@@ -72,6 +72,9 @@ def test_passwords_never_appear_in_messages(tmp_path: Path) -> None:
 
 def test_odd_characters_in_paths_are_printed_literally(tmp_path: Path) -> None:
     path = tmp_path / "q[/b]x[bold].db"
+    from tributestore import open_store
+
+    open_store(f"sqlite:///{path}").close()
     result = run("check", f"sqlite:///{path}")
     assert result.returncode == 0, result.stderr
     assert "q[/b]x[bold].db" in result.stdout and "Traceback" not in result.stderr

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tributestore import AlreadyExistsError, TributeStore, open_store
-from tributestore.copier import copy_store, restore_backup, verify_stores
+from tributestore.backup import restore_backup
+from tributestore.copier import copy_store, verify_stores
 from tributestore.models import Counts
 
 SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"

@@ -65,7 +65,7 @@ def tree_digest(root: Path) -> str:
 def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and " note: " not in line]
     assert len(lines) == 1 and lines[0].startswith("tributestore: error: "), result.stderr
 
 

@@ -70,6 +70,8 @@ def composite_url(primary: str, fallback: str) -> str:
 
 
 def store_url(kind: str, data: Path) -> str:
+    if kind == "composite":  # the fallback is only read: it must exist
+        open_store(f"json:///{data}/fallback").close()
     return {
         "json": f"json:///{data}",
         "sqlite": f"sqlite:///{data}/thg.db",

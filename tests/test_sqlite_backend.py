@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tributestore import (
+    ConfigError,
     CorruptDataError,
     SchemaVersionError,
     StorageError,
@@ -148,8 +150,12 @@ def test_timestamps_and_large_snowflakes_round_trip(store: TributeStore, db_path
         )
 
 
-def test_in_memory_urls(tmp_path: Path) -> None:
-    for url in ("sqlite://", "sqlite:///:memory:"):
+def test_in_memory_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url, hint in (("sqlite://", "sqlite:///:memory:"), ("sqlite://thg.db", "sqlite:///thg.db")):
+        with pytest.raises(ConfigError, match=re.escape(hint)):
+            open_store(url)  # only an explicit :memory: is in memory
+    for url in ("sqlite:///:memory:",):
         with open_store(url) as memory:
             memory.create_tribute(GUILD, "D1F")
             thread = threading.Thread(target=memory.add_item, args=(GUILD, "D1F", "from a thread"))
@@ -355,7 +361,9 @@ def test_index_survives_vacuum(store: TributeStore, db_path: Path) -> None:
 
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_threads_lose_no_update(db_path: Path, in_memory: bool) -> None:
-    with open_store("sqlite://" if in_memory else f"sqlite:///{db_path}?synchronous=normal") as store:
+    with open_store(
+        "sqlite:///:memory:" if in_memory else f"sqlite:///{db_path}?synchronous=normal"
+    ) as store:
         store.create_tribute(GUILD, "D1F")
         errors: list[BaseException] = []
 

@@ -16,5 +16,6 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             opener="tributestore.backends.composite_backend.store:open_composite_store",
             summary="reads primary then fallback, writes primary; tombstones stop deleted data coming back",
             example="composite:?primary=sqlite:///thg.db&fallback=json:///config",
+            options=("primary", "fallback", "promote_on_read", "dual_write", "fallback_errors"),
         )
     )

@@ -310,7 +310,12 @@ class CompositeStore(TributeStore):
 
 
 def open_composite_store(url: StoreURL) -> CompositeStore:
-    """Open ``composite:?primary=URL&fallback=URL[&promote_on_read=1&dual_write=1]``."""
+    """Open ``composite:?primary=URL&fallback=URL[&promote_on_read=1&dual_write=1]``.
+
+    The primary opens in the composite's own mode (a bot's ``write`` mode may
+    create it); the fallback must already exist (``read`` mode) unless
+    ``dual_write`` writes to it.
+    """
     from tributestore.config import open_url
 
     urls = {}
@@ -324,19 +329,21 @@ def open_composite_store(url: StoreURL) -> CompositeStore:
         raise ConfigError(
             f"composite store {url.display!r}: fallback_errors must be fail or warn (got {errors!r})"
         )
-    primary = open_url(urls["primary"])
+    dual_write = url.flag("dual_write")
+    primary = open_url(urls["primary"], url.mode)
     try:
-        fallback = open_url(urls["fallback"])
+        fallback = open_url(urls["fallback"], "write" if dual_write and not url.must_exist else "read")
     except BaseException:
         primary.close()
         raise
+    described = f"composite:?primary={primary.url}&fallback={fallback.url}"
     try:
         return CompositeStore(
-            url.display,
+            described,
             primary,
             fallback,
             promote_on_read=url.flag("promote_on_read"),
-            dual_write=url.flag("dual_write"),
+            dual_write=dual_write,
             fallback_errors="warn" if errors == "warn" else "fail",
         )
     except BaseException:

@@ -16,5 +16,6 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             opener="tributestore.backends.json_backend.store:open_json_store",
             summary="one JSON file per tribute; also opens a legacy THGBot data directory read-only",
             example="json:///data/tributes",
+            options=("create", "read_only", "lock_timeout", "timeout"),
         )
     )

@@ -39,6 +39,7 @@ from tributestore.errors import (
     NotFoundError,
     SchemaVersionError,
     StorageError,
+    StoreNotFoundError,
 )
 from tributestore.models import (
     Counts,
@@ -127,18 +128,35 @@ def _encode(document: dict[str, Any]) -> bytes:
 
 
 def open_json_store(url: StoreURL) -> TributeStore:
-    """Open (creating unless ``?create=false``) a JSON store directory, or a legacy THGBot one."""
+    """Open a JSON store directory, or a legacy THGBot one (read-only).
+
+    In ``read`` mode the directory must already be a store (its marker file)
+    or a legacy THGBot directory; nothing is created, no lock file written.
+    In ``write`` mode a missing or empty directory becomes a new store
+    (unless ``?create=false``).
+    """
     from .legacy import looks_like_legacy, open_legacy_store  # local: the reader is large
 
     path = url.local_path()
+    timeout = url.seconds("timeout", DEFAULT_LOCK_TIMEOUT)
+    lock_timeout = url.seconds("lock_timeout", timeout)
+    create, read_only = url.flag("create", True), url.flag("read_only", False)
     if looks_like_legacy(path):
         return open_legacy_store(url)
+    if url.must_exist:
+        if not path.exists():
+            raise url.missing("no JSON store or legacy THGBot directory", path)
+        if not (path / MARKER_NAME).is_file():
+            raise StoreNotFoundError(
+                f"store {url.display!r}: {path.absolute()} is neither a tributestore JSON store "
+                f"(no {MARKER_NAME}) nor a legacy THGBot data directory; nothing was created"
+            )
     return JsonStore(
         path,
         url=url.display,
-        create=url.flag("create", True),
-        read_only=url.flag("read_only", False),
-        lock_timeout=url.seconds("lock_timeout", DEFAULT_LOCK_TIMEOUT),
+        create=create and not url.must_exist,
+        read_only=read_only,
+        lock_timeout=lock_timeout,
     )
 
 
@@ -160,7 +178,7 @@ class JsonStore(TributeStore):
         self._lock_timeout = lock_timeout
         if not path.exists():
             if not create or read_only:
-                raise StorageError(f"JSON store directory {path} does not exist")
+                raise StorageError(f"JSON store directory {path.absolute()} does not exist")
             try:
                 path.mkdir(parents=True)
             except FileExistsError:
@@ -168,8 +186,11 @@ class JsonStore(TributeStore):
             except OSError as error:
                 raise StorageError(f"cannot create JSON store directory {path}: {error.strerror}") from None
         elif not path.is_dir():
-            raise StorageError(f"JSON store path {path} is not a directory")
+            raise StorageError(f"JSON store path {path.absolute()} is not a directory")
         self._layout = Layout(path)
+        if create and not read_only and not self._layout.marker.exists():
+            # Refused before the lock: a directory that is not a store gets no .lock file.
+            self._refuse_foreign_directory()
         self._tx = _TxState()
         self._thread_lock = threading.Lock()
         self._file_lock = FileLock(str(self._layout.lock), thread_local=False)
@@ -201,20 +222,12 @@ class JsonStore(TributeStore):
         if raw is None:
             if not create:
                 raise StorageError(f"{self.root} is not a tributestore JSON store (no {MARKER_NAME})")
-            leftovers = [
-                entry
-                for entry in os.listdir(self.root)
-                if entry != LOCK_NAME and not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX))
-            ]
-            if leftovers:
-                raise StorageError(
-                    f"{self.root} is not empty and is not a tributestore JSON store (no {MARKER_NAME}); "
-                    f"found {sorted(leftovers)[0]!r}"
-                )
+            self._refuse_foreign_directory()
             try:
                 atomic_write(marker, _encode({"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION}))
             except OSError as error:
                 raise StorageError(f"cannot write {marker}: {error.strerror}") from None
+            self.created = str(self.root.absolute())
             return
         document = self._parse_json(marker, raw)
         if document.get("format") != FORMAT_NAME:
@@ -222,6 +235,19 @@ class JsonStore(TributeStore):
                 f"{marker}: format is {document.get('format')!r}, expected {FORMAT_NAME!r}"
             )
         self._check_version(marker, document)
+
+    def _refuse_foreign_directory(self) -> None:
+        """Refuse to turn a directory holding anything else into a store."""
+        leftovers = [
+            entry
+            for entry in os.listdir(self.root)
+            if entry != LOCK_NAME and not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX))
+        ]
+        if leftovers:
+            raise StorageError(
+                f"{self.root.absolute()} is not empty and is not a tributestore JSON store "
+                f"(no {MARKER_NAME}); found {sorted(leftovers)[0]!r}"
+            )
 
     def _check_version(self, path: Path, document: dict[str, Any]) -> None:
         version = document.get("schema_version")

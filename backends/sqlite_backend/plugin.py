@@ -16,6 +16,7 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             opener="tributestore.backends.sqlite_backend.store:open_sqlite_store",
             summary="SQLite through dataset/SQLAlchemy: foreign keys, WAL, indexed search",
             example="sqlite:///thg.db",
+            options=("timeout", "synchronous", "fts"),
         )
     )
     register(

@@ -108,6 +108,7 @@ class PostgresStore(SqliteStore):
         if self.schema is not None:
             self.where += f", schema {self.schema}"
         self.path = None
+        self._must_exist = url.must_exist
         self._local = threading.local()
         self._memory_lock = None
         self._closed = False
@@ -121,10 +122,13 @@ class PostgresStore(SqliteStore):
         want_fts = url.flag("fts", default=True)
         try:
             self._lock_key = advisory_lock_key(self.schema or self._current_schema())
+            existed = self._has_store_tables()
             self.use_fts = self._prepare_schema(want_fts) and want_fts
         except BaseException:
             self.close()
             raise
+        if not existed:
+            self.created = self.where
         if want_fts and not self.use_fts:
             self.warnings = [
                 f"{self.where}: no pg_trgm trigram index, searches scan every item "
@@ -147,6 +151,10 @@ class PostgresStore(SqliteStore):
     def _has_table(self, conn: Connection) -> Callable[[str], bool]:
         return lambda name: inspect(conn).has_table(name, schema=self.schema)
 
+    def _has_store_tables(self) -> bool:
+        with self._connection() as conn:
+            return self._has_table(conn)("schema_version")
+
     def _current_schema(self) -> str:
         with self._connection() as conn:
             current = conn.execute(text("SELECT current_schema()")).scalar()
@@ -167,6 +175,8 @@ class PostgresStore(SqliteStore):
             has_table = self._has_table(conn)
             version = schema.read_version(conn) if has_table("schema_version") else None
             indexed = version is not None and search.has_trigram_index(conn)
+        if version is None and self._must_exist:
+            self._refuse_missing_schema()
         if version is not None and version > schema.CURRENT_VERSION:
             schema.refuse_newer(version, self.where)
         if version == schema.CURRENT_VERSION and (indexed or not want_fts):

@@ -1,10 +1,12 @@
 """The ``sqlite`` backend: tributes in relational tables, WAL, real transactions, indexed search.
 
-``sqlite:///relative.db`` / ``sqlite:////absolute.db`` name a file (its
-directory is created); ``sqlite://`` or ``sqlite:///:memory:`` a private
-in-memory database.  URL options: ``timeout`` (seconds to wait for a lock,
-default 30), ``synchronous`` (``full``, the default, ``normal`` or ``extra``)
-and ``fts`` (``off`` disables the full-text index for searches).
+``sqlite:///relative.db`` / ``sqlite:////absolute.db`` name a file (in
+``write`` mode it and its directory are created; in ``read`` mode it must
+already be a tributestore database); ``sqlite:///:memory:`` a private
+in-memory database (``sqlite://NAME`` and a bare ``sqlite://`` are errors).
+URL options: ``timeout`` (seconds to wait for a lock, default 30),
+``synchronous`` (``full``, the default, ``normal`` or ``extra``) and ``fts``
+(``off`` disables the full-text index for searches).
 
 Transactions: :meth:`SqliteStore.transaction` gives each thread one
 connection; the outermost call starts ``BEGIN IMMEDIATE`` (the write lock, so
@@ -29,7 +31,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, TextClause, inspect
 from sqlalchemy import text as _text
 
-from tributestore.errors import ConfigError, CorruptDataError, NotFoundError, StorageError
+from tributestore.errors import (
+    ConfigError,
+    CorruptDataError,
+    NotFoundError,
+    StorageError,
+    StoreNotFoundError,
+)
 from tributestore.models import (
     Counts,
     FileInfo,
@@ -133,6 +141,17 @@ class SqliteStore(TributeStore):
             )
         self.path = _database_path(url)
         self.where = "in-memory SQLite database" if self.path is None else f"SQLite database {self.path}"
+        self._must_exist = url.must_exist
+        if self.path is None:
+            self.ephemeral = True
+            if url.must_exist:
+                raise StoreNotFoundError(
+                    f"store {url.display!r} is an in-memory database, which is always empty: "
+                    "it cannot be opened for reading"
+                )
+        elif url.must_exist and not self.path.is_file():
+            raise url.missing("no SQLite database file", self.path)
+        new_file = self.path is not None and not self.path.exists()
         self._local = threading.local()
         # One shared connection in memory: its users take turns.
         self._memory_lock = threading.RLock() if self.path is None else None
@@ -154,6 +173,14 @@ class SqliteStore(TributeStore):
         except BaseException:
             self.close()
             raise
+        if new_file and self.path is not None:
+            self.created = str(self.path.absolute())
+
+    def _refuse_missing_schema(self) -> None:
+        """In ``read`` mode, a database without tributestore's tables is not a store: touch nothing."""
+        raise StoreNotFoundError(
+            f"{self.where} ({self.url}) holds no tributestore tables (no schema_version); nothing was created"
+        )
 
     def _prepare_schema(self, want_fts: bool) -> bool:
         """Migrate (and index) when needed; whether the full-text index exists.
@@ -170,6 +197,8 @@ class SqliteStore(TributeStore):
                 f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
                 "cannot maintain; use SQLite 3.34 or newer with FTS5"
             )
+        if version is None and self._must_exist:
+            self._refuse_missing_schema()
         if version is not None and version > schema.CURRENT_VERSION:
             schema.refuse_newer(version, self.where)
         if version == schema.CURRENT_VERSION and (has_fts or not want_fts or not search.sqlite_has_trigram()):
@@ -824,7 +853,12 @@ def _timeout_option(url: StoreURL) -> float:
 
 
 def _database_path(url: StoreURL) -> Path | None:
-    """The database file, or ``None`` for an in-memory database."""
-    if url.path in ("", ":memory:"):
+    """The database file, or ``None`` for an in-memory database (only ``sqlite:///:memory:``)."""
+    if url.path == ":memory:" and not url.netloc:
         return None
+    if not url.path and not url.netloc:
+        raise ConfigError(
+            f"store URL {url.display!r} names no database: write sqlite:///thg.db (relative), "
+            "sqlite:////abs/thg.db (absolute), or sqlite:///:memory: for an in-memory one"
+        )
     return url.local_path()

@@ -23,6 +23,7 @@ from ..errors import (
     CapacityError,
     InvalidInputError,
     NotFoundError,
+    StoreNotFoundError,
 )
 from ..models import Counts, FileInfo
 from ..store import TributeStore
@@ -624,7 +625,25 @@ class PropertyTests(StoreFixtures):
             store.delete_tribute(guild_id, tribute_id)
 
 
+class OpenModeTests(StoreFixtures):
+    """Reading never creates: ``mode="read"`` refuses a store that does not exist yet."""
+
+    def test_read_mode_refuses_a_store_that_does_not_exist(self, store_url: str) -> None:
+        with pytest.raises(StoreNotFoundError):
+            open_store(store_url, mode="read")
+        with pytest.raises(StoreNotFoundError):  # and the refusal created nothing
+            open_store(store_url, mode="read")
+
+    def test_write_mode_creates_then_read_mode_opens(self, store_url: str) -> None:
+        with open_store(store_url) as created:
+            created.create_tribute(GUILD, "D1F")
+        with open_store(store_url, mode="read") as opened:
+            assert opened.has_tribute(GUILD, "D1F")
+            assert opened.created is None
+
+
 class ConformanceSuite(
+    OpenModeTests,
     GuildTests,
     TributeTests,
     InventoryTests,

@@ -38,6 +38,10 @@ class MemoryStore(TributeStore):
         self.url = url.raw
         name = url.netloc + url.path
         with _lock:
+            if name not in _databases:
+                if url.must_exist:  # read mode: never create
+                    raise url.missing(f"no in-memory store named {name!r} in this process")
+                self.created = f"process memory ({name})"
             self._data = _databases.setdefault(name, _Data())
         self._depth = 0
 
@@ -155,5 +159,6 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             opener=MemoryStore,
             summary="in-process memory (third-party test plugin)",
             example="memory://scratch",
+            options=(),
         )
     )

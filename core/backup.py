@@ -1,0 +1,205 @@
+"""Backups a copy makes of its destination, and restoring them.
+
+A backup is a tributestore JSON store directory plus a manifest,
+``tributestore-backup.json``, written *last*, after the backup was verified
+against the store it was taken from.  The manifest lists the content digest
+of every tribute and guild row, so :func:`check_backup` can tell a whole
+backup from one a killed copy left half-written (no manifest) or one changed
+since (digests differ) before :func:`restore_backup` touches anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .digest import bundle_digest, file_problems
+from .errors import CorruptDataError, StorageError, VerificationError
+from .models import Guild
+from .store import TributeStore
+from .urls import StoreURL, path_url
+
+#: The backend a backup is written with (its URL scheme).
+BACKUP_SCHEME = "json"
+#: The manifest file in a backup directory; its presence means the backup is whole.
+MANIFEST_NAME = "tributestore-backup.json"
+MANIFEST_FORMAT = "tributestore-backup"
+MANIFEST_VERSION = 1
+
+
+def guild_digest(guild: Guild) -> str:
+    return json.dumps(guild.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def _digests(store: TributeStore) -> tuple[dict[str, str], dict[str, str]]:
+    guilds = {str(guild.guild_id): guild_digest(guild) for guild in store.list_guilds()}
+    tributes = {
+        f"{bundle.tribute.guild_id}/{bundle.tribute.tribute_id}": bundle_digest(bundle)
+        for bundle in store.iter_bundles()
+    }
+    return guilds, tributes
+
+
+def backup_store(store: TributeStore, backup_dir: Path) -> Path:
+    """Export ``store`` whole into a new backup directory under ``backup_dir``; return its path."""
+    from .config import open_url  # local: config imports the plugins
+    from .copier import copy_store
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = backup_dir.resolve() / f"backup-{stamp}"
+    # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
+    url = StoreURL(raw=path_url(BACKUP_SCHEME, target), scheme=BACKUP_SCHEME, path=str(target))
+    with open_url(url, "write") as backup:
+        report = copy_store(store, backup, on_conflict="fail", verify=True)
+        if not report.ok:
+            raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")
+        guilds, tributes = _digests(backup)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "source": store.url,
+        "created_at": datetime.now(UTC).isoformat(),
+        "guilds": guilds,
+        "tributes": tributes,
+    }
+    _write_last(target / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    return target
+
+
+def _write_last(path: Path, data: bytes) -> None:
+    """Write the manifest durably: temp file, fsync, rename, fsync the directory."""
+    temp = path.with_name(f".{path.name}.tmp")
+    with temp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temp.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+@dataclass
+class BackupCheck:
+    """What :func:`check_backup` found: ``problems`` empty means safe to restore."""
+
+    verified: bool
+    problems: list[str]
+    notes: list[str]
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest of the backup directory ``root``, or ``None`` when it has none."""
+    path = root / MANIFEST_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StorageError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        manifest = json.loads(raw)
+    except ValueError as error:
+        raise CorruptDataError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise CorruptDataError(f"{path}: not a tributestore backup manifest")
+    if not isinstance(manifest.get("guilds"), dict) or not isinstance(manifest.get("tributes"), dict):
+        raise CorruptDataError(f"{path}: manifest lacks its guild and tribute digests")
+    return manifest
+
+
+def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: bool) -> BackupCheck:
+    """Whether ``backup`` (a directory at ``root``) is whole and unchanged, before any restore.
+
+    Without a manifest the backup is incomplete or older than manifests: it is
+    refused unless ``accept_unverified``, and then only when ``check()`` passes.
+    """
+    manifest = read_manifest(root) if root is not None else None
+    if manifest is None:
+        where = root if root is not None else backup.url
+        if not accept_unverified:
+            return BackupCheck(
+                False,
+                [
+                    f"backup {where} has no {MANIFEST_NAME}: it is incomplete (a copy was interrupted "
+                    "while backing up) or was made by an older tributestore "
+                    "(--accept-unverified restores an old backup after an integrity check)"
+                ],
+                [],
+            )
+        problems = backup.check()
+        note = f"backup {where} has no manifest: its completeness cannot be verified"
+        return BackupCheck(False, problems, [note] if not problems else [])
+    guilds, tributes = _digests(backup)
+    problems = _manifest_differences(manifest, guilds, tributes, root)
+    for bundle in backup.iter_bundles():
+        problems.extend(file_problems(backup, bundle))
+        if len(problems) > 20:
+            break
+    return BackupCheck(True, problems, [])
+
+
+def _manifest_differences(
+    manifest: dict[str, Any], guilds: dict[str, str], tributes: dict[str, str], root: Path | None
+) -> list[str]:
+    problems = []
+    pairs = (("guild", manifest["guilds"], guilds), ("tribute", manifest["tributes"], tributes))
+    for kind, expected, found in pairs:
+        for key in sorted(set(expected) | set(found)):
+            if key not in found:
+                problems.append(f"backup {root}: {kind} {key} listed in its manifest is missing")
+            elif key not in expected:
+                problems.append(f"backup {root}: {kind} {key} is not in its manifest")
+            elif expected[key] != found[key]:
+                problems.append(f"backup {root}: {kind} {key} changed since the backup was made")
+    return problems
+
+
+def backup_root(url: StoreURL) -> Path | None:
+    """The directory of a backup URL (``None`` for a store that is not a directory)."""
+    if url.backend != BACKUP_SCHEME:
+        return None
+    root = url.local_path()
+    if not root.exists():
+        raise url.missing("no backup directory", root)
+    return root
+
+
+def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]:
+    """Make ``destination`` equal to ``backup``: tributes not in it are deleted, others overwritten.
+
+    Returns the differences left (empty on success).  Check the backup first
+    with :func:`check_backup`.
+    """
+    from .copier import copy_store, verify_stores
+
+    keep = {t.key for t in backup.iter_tributes()}
+    extra = [t.key for t in destination.iter_tributes() if t.key not in keep]
+    with destination.transaction():
+        for guild_id, tribute_id in extra:
+            destination.delete_tribute(guild_id, tribute_id)
+    copy_store(backup, destination, on_conflict="overwrite", verify=False)
+    # Guild rows have no delete operation: a guild the failed copy added stays, empty.
+    return [
+        line
+        for line in verify_stores(backup, destination, subset=False)
+        if not line.endswith("guild only in destination")
+    ]
+
+
+__all__ = [
+    "BACKUP_SCHEME",
+    "MANIFEST_NAME",
+    "BackupCheck",
+    "backup_root",
+    "backup_store",
+    "check_backup",
+    "read_manifest",
+    "restore_backup",
+]

@@ -1,0 +1,301 @@
+"""A typo never looks like success: stores opened for reading must exist, restore checks its backup.
+
+Every test runs the real CLI in a subprocess, in a temporary working directory,
+and asserts the exit code, the one-line message, that the destination is
+byte-for-byte unchanged where it must be, and that no file was created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tributestore import StoreNotFoundError, open_store
+from tributestore.backup import MANIFEST_NAME
+
+GUILD = 1395951775160340551
+
+
+def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        timeout=300,
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden ones too) with its bytes."""
+    files = {}
+    for directory, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            files[str(path.relative_to(root))] = path.read_bytes()
+    return files
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert message.count("\n") == 0, message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A working directory holding a legacy directory and its SQLite copy."""
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def make_backup(work: Path) -> Path:
+    """Change the destination through a copy that overwrites: the copy backs it up first."""
+    with open_store(f"json:///{work}/changed") as store:
+        store.create_tribute(GUILD, "NEW1", name="Newcomer")
+    result = run("copy", "--on-conflict", "skip", "json:///changed", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    backups = sorted((work / "tributestore-backups").iterdir())
+    assert len(backups) == 1
+    return backups[0]
+
+
+# ------------------------------------------------------------------ restore
+def test_restore_with_three_slashes_names_the_path_meant(work: Path) -> None:
+    backup = make_backup(work)
+    before = snapshot(work)
+    result = run("restore", "--yes", f"json:///{str(backup).lstrip('/')}", "sqlite:///thg.db", cwd=work)
+    one_line_error(result, 3, str(work / str(backup).lstrip("/")), f"json:///{backup}", "nothing was created")
+    assert snapshot(work) == before
+
+
+def test_restore_refuses_a_mistyped_backup_name(work: Path) -> None:
+    backup = make_backup(work)
+    before = snapshot(work)
+    result = run("restore", "--yes", f"json:///{backup}x", "sqlite:///thg.db", cwd=work)
+    one_line_error(result, 3, f"{backup}x does not exist")
+    assert snapshot(work) == before
+
+
+def test_restore_refuses_a_backup_without_manifest(work: Path) -> None:
+    backup = make_backup(work)
+    (backup / MANIFEST_NAME).unlink()  # what a copy killed while backing up leaves
+    before = snapshot(work)
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    one_line_error(result, 7, MANIFEST_NAME, "incomplete", "nothing was changed")
+    assert snapshot(work) == before
+    # An old backup (no manifest) is restored only when the user says so, with a note.
+    result = run("restore", "--yes", "--accept-unverified", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "completeness cannot be verified" in result.stderr
+    stats = run("stats", "sqlite:///thg.db", cwd=work)
+    assert "│ tributes │ 19" in stats.stdout
+
+
+def test_restore_refuses_a_backup_that_differs_from_its_manifest(work: Path) -> None:
+    backup = make_backup(work)
+    victim = next((backup / "guilds" / str(GUILD) / "tributes").glob("*.json"))
+    victim.unlink()
+    before = snapshot(work)
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    one_line_error(result, 7, "listed in its manifest is missing", "nothing was changed")
+    assert snapshot(work) == before
+
+
+def test_restore_answered_no_changes_nothing_and_exits_1(work: Path) -> None:
+    backup = make_backup(work)
+    before = snapshot(work)
+    result = run("restore", f"json:///{backup}", "sqlite:///thg.db", cwd=work, stdin="n\n")
+    assert result.returncode == 1, result.stderr
+    assert "restore cancelled; nothing was changed" in result.stderr
+    assert snapshot(work) == before
+
+
+def test_restore_of_a_whole_backup_is_verified(work: Path) -> None:
+    backup = make_backup(work)
+    assert "│ tributes │ 20" in run("stats", "sqlite:///thg.db", cwd=work).stdout
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "verified against its manifest" in result.stdout
+    assert "│ tributes │ 19" in run("stats", "sqlite:///thg.db", cwd=work).stdout
+
+
+# ------------------------------------------------------- sources must exist
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("json:///nonexistent/dir", "nonexistent/dir"),
+        ("json:////abs/missing", "/abs/missing"),
+        ("json:relative", "relative"),
+        ("sqlite:///nope.db", "nope.db"),
+    ],
+)
+def test_copy_from_a_missing_source_creates_nothing(tmp_path: Path, source: str, shown: str) -> None:
+    result = run("copy", source, "sqlite:///x.db", cwd=tmp_path)
+    one_line_error(result, 3, shown, "does not exist", "nothing was created")
+    assert snapshot(tmp_path) == {}
+    assert not Path("/abs/missing").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "stats"])
+def test_read_commands_on_a_missing_store_create_nothing(tmp_path: Path, command: str) -> None:
+    for url in ("json:///typo", "sqlite:///typo.db"):
+        result = run(command, url, cwd=tmp_path)
+        one_line_error(result, 3, str(tmp_path / url.split("///")[1]))
+    result = run("verify", "sqlite:///a.db", "json:///b", cwd=tmp_path)
+    one_line_error(result, 3, str(tmp_path / "a.db"))
+    assert snapshot(tmp_path) == {}
+
+
+def test_a_directory_that_is_not_a_store_is_refused_for_reading(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("buy rope\n")
+    before = snapshot(tmp_path)
+    result = run("copy", "json:///notes", "sqlite:///x.db", cwd=tmp_path)
+    one_line_error(result, 3, "neither a tributestore JSON store", str(tmp_path / "notes"))
+    assert snapshot(tmp_path) == before  # no .lock, no x.db
+
+
+def test_question_mark_and_hash_in_a_directory_name(tmp_path: Path) -> None:
+    odd = tmp_path / "we?ird#dir"
+    with open_store(f"json:///{str(odd).replace('?', '%3F').replace('#', '%23')}") as store:
+        store.create_tribute(GUILD, "D1F")
+    before = snapshot(tmp_path)
+    cut = run("stats", f"json:///{odd}", cwd=tmp_path)
+    one_line_error(cut, 2, "'#'", "%23")
+    question = tmp_path / "a?b"
+    cut = run("stats", f"json:///{question}", cwd=tmp_path)
+    one_line_error(cut, 2, "unknown option 'b'", f"the path would be {tmp_path / 'a'}", "%3F")
+    assert snapshot(tmp_path) == before
+    encoded = run("stats", f"json:///{str(odd).replace('?', '%3F').replace('#', '%23')}", cwd=tmp_path)
+    assert encoded.returncode == 0, encoded.stderr
+    assert "│ tributes │ 1" in encoded.stdout
+
+
+def test_sqlite_with_two_slashes_is_an_error_not_memory(work: Path) -> None:
+    before = snapshot(work)
+    result = run("copy", "json:///legacy", "sqlite://thg2.db", cwd=work)
+    one_line_error(result, 2, "host part 'thg2.db'", "sqlite:///thg2.db")
+    result = run("copy", "json:///legacy", "sqlite://", cwd=work)
+    one_line_error(result, 2, "sqlite:///:memory:")
+    result = run("copy", "json:///legacy", "sqlite:///:memory:", cwd=work)
+    one_line_error(result, 2, "in-memory", "lost at exit")
+    assert snapshot(work) == before
+
+
+# ------------------------------------------------------ no stray files
+def test_refused_destination_gets_no_lock_file(work: Path) -> None:
+    (work / "photos").mkdir()
+    (work / "photos" / "cat.png").write_bytes(b"\x89PNG")
+    before = snapshot(work)
+    result = run("copy", "json:///legacy", "json:///photos", cwd=work)
+    one_line_error(result, 5, "is not empty and is not a tributestore JSON store", "cat.png")
+    assert snapshot(work) == before
+
+
+def test_refused_legacy_source_gets_no_lock_file(work: Path) -> None:
+    (work / "legacy" / "inventories" / "inventories.json").write_text("{not json")
+    before = snapshot(work)
+    result = run("copy", "json:///legacy", "sqlite:///other.db", cwd=work)
+    one_line_error(result, 6, "inventories.json")
+    assert snapshot(work) == before
+
+
+def test_dry_run_writes_nothing_anywhere(work: Path) -> None:
+    before = snapshot(work)
+    result = run("copy", "--dry-run", "json:///legacy", "sqlite:///new.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "19 new" in result.stdout and "does not exist yet" in result.stderr
+    result = run("copy", "--dry-run", "json:///legacy", "json:///newdir", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(work) == before
+    assert not (work / "new.db").exists() and not (work / "newdir").exists()
+
+
+def test_a_copy_that_writes_nothing_makes_no_backup(work: Path) -> None:
+    before = snapshot(work)
+    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "19 already identical" in result.stdout and "no backup made" in result.stdout
+    assert not (work / "tributestore-backups").exists()
+    assert snapshot(work) == before
+
+
+# ------------------------------------------------------------ messages
+def test_copy_report_counts_guilds_once(tmp_path: Path) -> None:
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "│ guilds   │ 4         │ 4       │" in result.stdout
+    assert "guilds written:" not in result.stdout
+    assert f"created a new sqlite store at {tmp_path / 'thg.db'}" in result.stderr
+
+
+def test_check_and_config_show_a_composites_parts(work: Path) -> None:
+    url = "composite:?primary=sqlite:///thg.db&fallback=json:///legacy"
+    result = run("check", url, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "no problems found in composite:?primary=sqlite:///thg.db&fallback=json:///legacy"
+    )
+    result = run("config", url, cwd=work)
+    assert "option primary: sqlite:///thg.db" in result.stdout
+    assert "option fallback: json:///legacy" in result.stdout
+
+
+def test_interrupted_copy_says_rerunning_resumes(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/big.db") as store, store.transaction():
+        for number in range(2000):
+            store.create_tribute(GUILD, f"T{number}")
+            for item in range(5):
+                store.add_item(GUILD, f"T{number}", f"item {item}")
+    command = [sys.executable, "-c", "from tributestore.cli import main; main()", "copy"]
+    process = subprocess.Popen(
+        [*command, "sqlite:///big.db", "json:///x"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "x" / "guilds").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Re-running the same command resumes" in err and "Traceback" not in err
+    result = run("copy", "sqlite:///big.db", "json:///x", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "verified" in result.stdout
+
+
+# ------------------------------------------------------------- library
+def test_library_read_mode_refuses_and_write_mode_logs_creation(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreNotFoundError, match="nothing was created"):
+        open_store("sqlite:///bot.db", mode="read")
+    assert snapshot(tmp_path) == {}
+    with caplog.at_level(logging.WARNING, logger="tributestore"), open_store("sqlite:///bot.db"):
+        pass
+    assert [r.getMessage() for r in caplog.records] == [
+        f"created a new sqlite store at {tmp_path / 'bot.db'} (sqlite:///bot.db)"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tributestore"), open_store("sqlite:///bot.db", mode="read"):
+        pass
+    assert caplog.records == []
