@@ -190,6 +190,11 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
         f"tributes: {report.new} new, {report.identical} already identical, "
         f"{report.conflicting} conflicting (on conflict: {report.on_conflict})"
     )
+    if report.tombstoned:
+        out.print(
+            f"not copied: {report.tombstoned} tribute(s) deleted from the destination during the "
+            "transition window (its tombstones; --ignore-tombstones brings them back)"
+        )
     for line in report.conflicts:
         out.print(f"conflict: {line}")
     if not report.dry_run and report.written == Counts():
@@ -204,6 +209,11 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
     if report.verified:
         if report.ok:
             out.print("verified: every copied tribute is identical in source and destination")
+            if report.independent:
+                out.print(
+                    "verified independently: every item, equipped item, prompt text and image of the "
+                    "raw legacy files is in the destination"
+                )
         else:
             for line in report.differences:
                 out.print(f"MISMATCH: {line}")
@@ -235,6 +245,12 @@ ON_CONFLICT = click.Choice(["fail", "skip", "overwrite"])
 )
 @click.option("--no-backup", is_flag=True, help="Do not back up the destination.")
 @click.option(
+    "--ignore-tombstones",
+    is_flag=True,
+    help="Also copy tributes the destination records as deleted (a composite primary's tombstones). "
+    "By default they are not copied, so deleted tributes never come back.",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=100,
@@ -249,6 +265,7 @@ def copy(
     no_verify: bool,
     backup_dir: Path,
     no_backup: bool,
+    ignore_tombstones: bool,
     batch_size: int,
 ) -> None:
     """Copy every guild and tribute from SOURCE to DESTINATION, then verify.
@@ -277,6 +294,7 @@ def copy(
                 backup_dir=None if no_backup else backup_dir,
                 batch_size=batch_size,
                 progress=bar,
+                respect_tombstones=not ignore_tombstones,
             )
     except KeyboardInterrupt:
         err.print(
@@ -286,7 +304,7 @@ def copy(
         raise click.exceptions.Exit(130) from None
     print_report(report, source_counts)
     if not report.ok:
-        raise VerificationError(f"{len(report.differences)} tribute(s) differ after the copy")
+        raise VerificationError(f"{len(report.differences)} difference(s) found after the copy")
 
 
 @contextmanager
@@ -310,13 +328,28 @@ def open_destination(url: str, dry_run: bool) -> Iterator[TributeStore | None]:
 @click.argument("source")
 @click.argument("destination")
 @click.option("--subset", is_flag=True, help="Allow DESTINATION to hold tributes SOURCE lacks.")
-def verify(source: str, destination: str, subset: bool) -> None:
+@click.option(
+    "--independent",
+    is_flag=True,
+    help="SOURCE is a legacy THGBot directory: instead of comparing with tributestore's reading of "
+    "it, re-read its raw files with the simplest code and check that every item, equipped item, "
+    "prompt text and image is in DESTINATION.",
+)
+def verify(source: str, destination: str, subset: bool, independent: bool) -> None:
     """Compare two stores tribute by tribute (content digests and file bytes).
 
     Exits 0 when identical, 7 listing every difference otherwise.
     """
     with open_for_cli(source, "read") as src, open_for_cli(destination, "read") as dst, BarProgress() as bar:
-        differences = verify_stores(src, dst, subset=subset, progress=bar)
+        if independent:
+            found = src.independent_check(dst)
+            if found is None:
+                raise ConfigError(
+                    f"--independent needs raw source files (a legacy directory); {src.url} has none"
+                )
+            differences = [f"raw source data: {line}" for line in found]
+        else:
+            differences = verify_stores(src, dst, subset=subset, progress=bar)
         total = src.counts().tributes
     for line in differences:
         out.print(f"MISMATCH: {line}")
@@ -369,6 +402,38 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
 
 def _more(problems: list[str]) -> str:
     return f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+
+
+@cli.command("finish-window")
+@click.argument("url", required=False)
+def finish_window(url: str | None) -> None:
+    """End the transition window of a composite store (default: the configured one).
+
+    Copies every tribute that still lives only in the fallback into the primary,
+    never one deleted during the window (its tombstone), then checks that every
+    record of the fallback is in the primary or deleted, and says so: the
+    fallback is then no longer needed. Re-running is safe.
+    """
+    with open_for_cli(url, "write") as store:
+        finish = getattr(store, "finish_window", None)
+        if not callable(finish):
+            raise ConfigError(
+                f"{store.url} is not a transition window (a composite store with a primary and a fallback)"
+            )
+        result = finish()
+        parts = getattr(store, "primary", None), getattr(store, "fallback", None)
+    out.print(f"copied into the primary: {result.promoted} tribute(s) that lived only in the fallback")
+    out.print(f"deleted during the window and kept deleted: {result.deleted} tribute(s)")
+    if result.left:
+        shown = ", ".join(f"{tid} in guild {gid}" for gid, tid in result.left[:20])
+        raise VerificationError(
+            f"{len(result.left)} fallback tribute(s) are still only in the fallback: {shown}"
+        )
+    primary, fallback = (getattr(part, "url", "?") for part in parts)
+    out.print(
+        f"every record of the fallback {fallback} is in the primary or deleted: the fallback is no "
+        f'longer needed. Point the configuration at the primary alone (url = "{primary}").'
+    )
 
 
 @cli.command("sample-legacy")

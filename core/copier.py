@@ -59,6 +59,8 @@ class CopyReport:
     new: int = 0
     identical: int = 0
     conflicting: int = 0
+    #: Source tributes the destination records as deleted (a composite primary's tombstones): not copied.
+    tombstoned: int = 0
     conflicts: list[str] = field(default_factory=list)
     guilds_written: int = 0
     written: Counts = field(default_factory=Counts)
@@ -66,6 +68,8 @@ class CopyReport:
     warnings: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
     verified: bool = False
+    #: Whether the destination was also checked against the raw source files (a legacy directory).
+    independent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -138,6 +142,7 @@ class CopyPlan:
     differing_guilds: list[Guild]
     identical: set[Key] = field(default_factory=set)
     conflicting: set[Key] = field(default_factory=set)
+    tombstoned: set[Key] = field(default_factory=set)
 
     def guilds_to_write(self, on_conflict: OnConflict) -> list[Guild]:
         if on_conflict == "overwrite" or not self.differing_guilds:
@@ -149,10 +154,29 @@ class CopyPlan:
         return bool(report.new or overwriting or self.guilds_to_write(report.on_conflict))
 
 
+def _has_tombstones(destination: TributeStore | None) -> bool:
+    return destination is not None and destination.supports_tombstones and destination._count_tombstones() > 0
+
+
+def _deleted_in(destination: TributeStore | None, source: TributeStore, key: Key) -> bool:
+    return destination is not None and destination.is_tombstoned(*key, source.origin_key(*key))
+
+
 def plan_copy(
-    source: TributeStore, destination: TributeStore | None, report: CopyReport, progress: Progress
+    source: TributeStore,
+    destination: TributeStore | None,
+    report: CopyReport,
+    progress: Progress,
+    *,
+    respect_tombstones: bool = True,
 ) -> CopyPlan:
-    """Classify every source tribute as new, identical or conflicting (``destination=None``: all new)."""
+    """Classify every source tribute as new, identical, conflicting or tombstoned.
+
+    ``destination=None`` (a dry run into a store not created yet): all new.  A
+    tribute the destination records as deleted (by key, or by the source's own
+    origin key) is *tombstoned* and never copied, unless ``respect_tombstones``
+    is false: ending a transition window must not bring deleted tributes back.
+    """
     guilds, differing = _guild_plan(source, destination)
     plan = CopyPlan(guilds, differing)
     for guild in differing:
@@ -160,8 +184,20 @@ def plan_copy(
     # An empty destination holds nothing to compare with: every tribute is new,
     # and the plan reads nothing more from it.
     empty = destination is None or next(iter(destination.iter_tributes()), None) is None
+    tombstones = respect_tombstones and _has_tombstones(destination)
     progress.start("checking", source.counts().tributes)
     for bundle in source.iter_bundles():
+        key = bundle.tribute.key
+        deleted = (
+            tombstones
+            and destination is not None
+            and destination.is_tombstoned(*key, source.origin_key(*key))
+        )
+        if deleted:
+            report.tombstoned += 1
+            plan.tombstoned.add(key)
+            progress.advance()
+            continue
         state = "new" if empty or destination is None else _state(destination, bundle)
         if state == "new":
             report.new += 1
@@ -212,6 +248,8 @@ def write_copy(
         with destination.transaction():
             to_write = []
             for bundle in batch:
+                if bundle.tribute.key in plan.tombstoned:
+                    continue
                 if bundle.tribute.key in recheck:
                     # Re-checked: the destination may have changed since the plan.
                     state = _state(destination, bundle)
@@ -237,6 +275,7 @@ def copy_store(
     backup_dir: Path | None = None,
     batch_size: int = 100,
     progress: Progress | None = None,
+    respect_tombstones: bool = True,
 ) -> CopyReport:
     """Copy every guild and tribute of ``source`` into ``destination`` (see module doc).
 
@@ -260,7 +299,7 @@ def copy_store(
     report = CopyReport(source.url, destination_url, on_conflict, dry_run=dry_run)
     report.warnings = list(getattr(source, "warnings", ()))
 
-    plan = plan_copy(source, destination, report, progress)
+    plan = plan_copy(source, destination, report, progress, respect_tombstones=respect_tombstones)
     if report.conflicts and on_conflict == "fail":
         _refuse_conflicts(report, destination_url)
     if dry_run or destination is None or not plan.writes_anything(report):
@@ -294,11 +333,15 @@ def _verified(
     """Compare source and destination tribute by tribute (when ``verify``), into the report."""
     if not verify or destination is None:
         return report
-    skipped: set[Key] = set()
+    skipped: set[Key] = set(plan.tombstoned)
     if report.on_conflict == "skip":
-        skipped = plan.conflicting | {(g.guild_id, GUILD_ROW) for g in plan.differing_guilds}
+        skipped |= plan.conflicting | {(g.guild_id, GUILD_ROW) for g in plan.differing_guilds}
     report.differences = verify_stores(source, destination, subset=True, ignore=skipped, progress=progress)
     report.verified = True
+    raw = source.independent_check(destination)
+    if raw is not None:
+        report.independent = True
+        report.differences += [f"raw source data: {line}" for line in raw]
     return report
 
 

@@ -178,13 +178,43 @@ class TributeStore(ABC):
     # the same transaction as the deletion.  They are never cleared: a tribute created
     # again lives in the primary, which is always read first.
 
-    #: Whether the three tombstone primitives below are implemented.
+    #: Whether the four tombstone primitives below are implemented.
     supports_tombstones: bool = False
 
-    def _put_tombstone(self, guild_id: int, tribute_id: str) -> None:
+    def independent_check(self, destination: TributeStore) -> list[str] | None:
+        """For a store read from raw files of another program (a legacy THGBot directory):
+        every record of those files missing in ``destination``, found by a reader that
+        shares nothing with this store's own interpretation.  ``None``: not such a store.
+        """
+        return None
+
+    def origin_key(self, guild_id: int, tribute_id: str) -> str | None:
+        """The key this store's own data names the tribute by, when that key does not depend on
+        the guild (a legacy THGBot id, global across guilds); ``None``: (guild, id) is the identity.
+
+        A composite records it in a tombstone, so a deleted legacy record stays deleted even
+        when a later read of the legacy data infers another guild for it.
+        """
+        return None
+
+    def is_tombstoned(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> bool:
+        """Whether this store (a composite's primary) records the tribute as deleted from its
+        fallback, by (guild, id) or by the fallback record's ``origin_key``."""
+        if not self.supports_tombstones:
+            return False
+        if self._has_tombstone(guild_id, tribute_id):
+            return True
+        return origin_key is not None and self._has_origin_tombstone(origin_key)
+
+    def _put_tombstone(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> None:
+        """Record that the fallback's copy is deleted; ``origin_key`` also names it by the fallback's key."""
         raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
 
     def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
+        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
+
+    def _has_origin_tombstone(self, origin_key: str) -> bool:
+        """Whether a tombstone names the fallback record ``origin_key`` (whatever guild it had)."""
         raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
 
     def _count_tombstones(self) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 from tributestore.errors import ConfigError, NotFoundError
@@ -35,6 +36,18 @@ from tributestore.urls import StoreURL, parse_store_url
 
 Key = tuple[int, str]
 _SLOT_ORDER = {"items": 0, "equipped": 1}
+
+
+@dataclass
+class WindowReport:
+    """What :meth:`CompositeStore.finish_window` did."""
+
+    #: Fallback-only tributes copied into the primary now.
+    promoted: int
+    #: Fallback tributes deleted during the window (tombstoned): they stay deleted.
+    deleted: int
+    #: Fallback tributes in neither state (empty when the fallback is no longer needed).
+    left: list[Key]
 
 
 class CompositeStore(TributeStore):
@@ -129,9 +142,15 @@ class CompositeStore(TributeStore):
         self.fallback.import_tribute(bundle, self.primary._read_file, on_conflict="overwrite")
 
     # ------------------------------------------------------------ ownership
+    def _tombstoned(self, guild_id: int, tribute_id: str) -> bool:
+        """Whether the primary records the fallback's copy as deleted (by key or by origin key)."""
+        return self.primary.is_tombstoned(
+            guild_id, tribute_id, self.fallback.origin_key(guild_id, tribute_id)
+        )
+
     def _in_fallback(self, guild_id: int, tribute_id: str) -> Tribute | None:
         """The fallback's tribute, unless the primary has tombstoned it."""
-        if self.primary._has_tombstone(guild_id, tribute_id):
+        if self._tombstoned(guild_id, tribute_id):
             return None
         return self.fallback._get_tribute(guild_id, tribute_id)
 
@@ -168,10 +187,25 @@ class CompositeStore(TributeStore):
             self._promote(*key)
         return len(keys)
 
+    def finish_window(self) -> WindowReport:
+        """End the transition window: copy every fallback-only tribute up, never a deleted one.
+
+        Afterwards every record of the fallback is in the primary or tombstoned
+        (``left`` lists any that is not: then the fallback is still needed).
+        """
+        promoted = self.promote_all()
+        deleted, left = 0, []
+        for tribute in self.fallback._iter_tributes(None):
+            if self._tombstoned(*tribute.key):
+                deleted += 1
+            elif self.primary._get_tribute(*tribute.key) is None:
+                left.append(tribute.key)
+        return WindowReport(promoted=promoted, deleted=deleted, left=left)
+
     def _fallback_only(self, guild_id: int | None = None) -> Iterator[Tribute]:
         for tribute in self.fallback._iter_tributes(guild_id):
             key = (tribute.guild_id, tribute.tribute_id)
-            if self.primary._get_tribute(*key) is None and not self.primary._has_tombstone(*key):
+            if self.primary._get_tribute(*key) is None and not self._tombstoned(*key):
                 yield tribute
 
     # ------------------------------------------------------------ guilds
@@ -213,7 +247,7 @@ class CompositeStore(TributeStore):
     def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
         self._local.just_found = None
         if self.fallback._get_tribute(guild_id, tribute_id) is not None:
-            self.primary._put_tombstone(guild_id, tribute_id)
+            self.primary._put_tombstone(guild_id, tribute_id, self.fallback.origin_key(guild_id, tribute_id))
         if self.primary._get_tribute(guild_id, tribute_id) is not None:
             self.primary._delete_tribute(guild_id, tribute_id)
         self._touch(guild_id, tribute_id)
@@ -230,7 +264,7 @@ class CompositeStore(TributeStore):
                 yield left
                 left = next(primary, None)
             else:
-                if not self.primary._has_tombstone(*right.key):
+                if not self._tombstoned(*right.key):
                     yield right
                 right = next(fallback, None)
 
@@ -280,7 +314,7 @@ class CompositeStore(TributeStore):
         hits = list(self.primary._search_items(folded_query, guild_id))
         for hit in self.fallback._search_items(folded_query, guild_id):
             key = (hit.guild_id, hit.tribute_id)
-            if self.primary._get_tribute(*key) is None and not self.primary._has_tombstone(*key):
+            if self.primary._get_tribute(*key) is None and not self._tombstoned(*key):
                 hits.append(hit)
         hits.sort(key=lambda h: (h.guild_id, h.tribute_id, _SLOT_ORDER[h.slot], h.number))
         return iter(hits)

@@ -33,6 +33,8 @@ TRIBUTES_DIR = "tributes"
 TRIBUTE_SUFFIX = ".json"
 REFS_SUFFIX = ".refs"
 TOMBSTONES_DIR = "tombstones"
+#: Under ``tombstones/``: deleted fallback records named by their origin key (not a guild id).
+ORIGINS_DIR = "origins"
 
 FORMAT_NAME = "tributestore-json"
 SCHEMA_VERSION = 1
@@ -107,6 +109,11 @@ class Layout:
         if not TRIBUTE_ID_RE.match(tribute_id):
             raise StorageError(f"refusing unsafe tribute id {tribute_id!r} in store {self.root}")
         return self._join(TOMBSTONES_DIR, str(int(guild_id)), tribute_id)
+
+    def origin_tombstone_file(self, origin_key: str) -> Path:
+        """``tombstones/origins/<sha256 of the key>``: a fallback record deleted by its own key."""
+        digest = hashlib.sha256(origin_key.encode("utf-8", "surrogatepass")).hexdigest()
+        return self._join(TOMBSTONES_DIR, ORIGINS_DIR, digest)
 
     def _check_sha(self, sha: str) -> str:
         if not SHA_RE.match(sha):

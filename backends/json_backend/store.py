@@ -63,6 +63,7 @@ from .layout import (
     JOURNAL_NAME,
     LOCK_NAME,
     MARKER_NAME,
+    ORIGINS_DIR,
     REFS_SUFFIX,
     SCHEMA_VERSION,
     SHA_RE,
@@ -732,19 +733,29 @@ class JsonStore(TributeStore):
     # ------------------------------------------------------------ tombstones
     supports_tombstones = True
 
-    def _put_tombstone(self, guild_id: int, tribute_id: str) -> None:
+    def _put_tombstone(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> None:
         path = self._layout.tombstone_file(guild_id, tribute_id)
+        deleted_at = utcnow().isoformat()
         if not self._exists(path):
-            self._write(path, _encode({"deleted_at": utcnow().isoformat()}))
+            self._write(path, _encode({"deleted_at": deleted_at, "origin_key": origin_key}))
+        if origin_key is not None:
+            origin = self._layout.origin_tombstone_file(origin_key)
+            if not self._exists(origin):
+                self._write(origin, _encode({"deleted_at": deleted_at, "origin_key": origin_key}))
 
     def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
         return self._exists(self._layout.tombstone_file(guild_id, tribute_id))
+
+    def _has_origin_tombstone(self, origin_key: str) -> bool:
+        return self._exists(self._layout.origin_tombstone_file(origin_key))
 
     def _count_tombstones(self) -> int:
         top = self._layout.root / TOMBSTONES_DIR
         if not top.is_dir():
             return 0
-        return sum(len(files) for _dir, _subdirs, files in os.walk(top))
+        return sum(
+            len(files) for directory, _subdirs, files in os.walk(top) if Path(directory).name != ORIGINS_DIR
+        )
 
     def counts(self) -> Counts:
         counts = Counts()

@@ -123,8 +123,15 @@ CREATE TABLE tombstones (
 );
 """
 
+# Version 3: a tombstone may also name the fallback record by the fallback's own key (a legacy
+# THGBot id, global across guilds), so the record stays deleted even if guild inference changes.
+_V3 = """
+ALTER TABLE tombstones ADD COLUMN origin_key {key};
+CREATE INDEX tombstones_by_origin ON tombstones (origin_key);
+"""
+
 #: Migrations in order: ``(version, statements)``; each brings the schema to ``version``.
-MIGRATIONS: Sequence[tuple[int, str]] = ((1, _V1), (2, _V2))
+MIGRATIONS: Sequence[tuple[int, str]] = ((1, _V1), (2, _V2), (3, _V3))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

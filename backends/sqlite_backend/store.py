@@ -731,21 +731,30 @@ class SqliteStore(TributeStore):
     # --------------------------------------------------------- tombstones
     supports_tombstones = True
 
-    def _put_tombstone(self, guild_id: int, tribute_id: str) -> None:
+    def _put_tombstone(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> None:
         with self._connection() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO tombstones (guild_id, tribute_id, deleted_at)"
-                    " VALUES (:guild_id, :tribute_id, :deleted_at)"
+                    "INSERT INTO tombstones (guild_id, tribute_id, deleted_at, origin_key)"
+                    " VALUES (:guild_id, :tribute_id, :deleted_at, :origin_key)"
                     " ON CONFLICT (guild_id, tribute_id) DO NOTHING"
                 ),
-                {"guild_id": guild_id, "tribute_id": tribute_id, "deleted_at": to_text(utcnow())},
+                {
+                    "guild_id": guild_id,
+                    "tribute_id": tribute_id,
+                    "deleted_at": to_text(utcnow()),
+                    "origin_key": origin_key,
+                },
             )
 
     def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
         rows = self._rows(
             f"SELECT 1 AS found FROM tombstones WHERE {_OWNER}", guild_id=guild_id, tribute_id=tribute_id
         )
+        return bool(rows)
+
+    def _has_origin_tombstone(self, origin_key: str) -> bool:
+        rows = self._rows("SELECT 1 AS found FROM tombstones WHERE origin_key = :key", key=origin_key)
         return bool(rows)
 
     def _count_tombstones(self) -> int:

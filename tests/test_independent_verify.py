@@ -1,0 +1,100 @@
+"""``verify --independent``: the destination checked against the raw legacy files, not the reader.
+
+The destination is damaged behind tributestore's back with plain ``sqlite3``;
+the independent check must name every lost item, equipped item, prompt text
+and image by file and key, while the ordinary comparison (against the
+reader's own interpretation) cannot see a loss the reader itself made.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.backend("sqlite")
+
+GUILD = 111111111111111111
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 24
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> Path:
+    legacy = tmp_path / "legacy"
+    (legacy / "inventories").mkdir(parents=True)
+    (legacy / "inventories" / "inventories.json").write_text(
+        json.dumps(
+            {
+                "D1F": {
+                    "capacity": 10,
+                    "items": {"1": "Rope", "2": "Rope", "3": "Bread"},
+                    "equipped": {"1": "Knife"},
+                },
+                "d2m": {"capacity": 10, "items": {"1": "Canteen"}},
+            },
+            indent=2,
+        )
+    )
+    (legacy / "prompts").mkdir()
+    (legacy / "prompts" / "prompt_info.json").write_text(
+        json.dumps(
+            {"D1F": {"message": "Run to the cornucopia.", "channel": "5", "image": "D1F_1700000000.png"}}
+        )
+    )
+    (legacy / "config").mkdir()
+    (legacy / "config" / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
+    (legacy / "prompt_images" / str(GUILD)).mkdir(parents=True)
+    (legacy / "prompt_images" / str(GUILD) / "D1F_1700000000.png").write_bytes(PNG)
+    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    return tmp_path
+
+
+def sql(work: Path, statement: str) -> None:
+    with sqlite3.connect(work / "thg.db") as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(statement)
+
+
+def test_intact_copy_passes(migrated: Path) -> None:
+    result = run("verify", "--independent", "json:///legacy", "sqlite:///thg.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_loss_is_named_by_file_and_key(migrated: Path) -> None:
+    sql(migrated, "DELETE FROM inventory_items WHERE item = 'Rope' AND number = 2")
+    sql(migrated, "DELETE FROM inventory_items WHERE slot = 'equipped'")
+    sql(migrated, "UPDATE prompts SET message = 'something else'")
+    sql(migrated, "DELETE FROM files")
+    result = run("verify", "--independent", "json:///legacy", "sqlite:///thg.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    expected = [
+        'inventories/inventories.json ["D1F"]["items"]: item "Rope" missing in the destination (1 of 2)',
+        'inventories/inventories.json ["D1F"]["equipped"]: item "Knife" missing in the destination (0 of 1)',
+        'prompts/prompt_info.json ["D1F"]: prompt text "Run to the cornucopia." missing in the destination',
+        f"prompt_images/{GUILD}/D1F_1700000000.png: file bytes",
+    ]
+    for needle in expected:
+        assert any(needle in line for line in lines), (needle, lines)
+    assert not any("Canteen" in line or "Bread" in line for line in lines)
+
+
+def test_independent_needs_a_legacy_source(migrated: Path) -> None:
+    result = run("verify", "--independent", "sqlite:///thg.db", "sqlite:///thg.db", cwd=migrated)
+    assert result.returncode == 2 and "legacy directory" in result.stderr

@@ -1,0 +1,138 @@
+"""Ending the transition window never brings a deleted tribute back.
+
+A tribute deleted through the composite (SQLite primary, legacy fallback)
+stays deleted when the window ends, whether by ``tributestore finish-window``
+or by a ``tributestore copy`` of the legacy directory into the primary, even
+when the legacy reader later infers another guild for it.  The destination is
+read back with plain ``sqlite3``, independently of tributestore.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tributestore import open_store
+
+pytestmark = pytest.mark.backend("composite")
+
+GA, GB = 111111111111111111, 222222222222222222
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def window_url(primary: str, fallback: str) -> str:
+    return f"composite:?primary={quote(primary, safe='')}&fallback={quote(fallback, safe='')}"
+
+
+def tributes_in(db: Path) -> set[tuple[int, str]]:
+    """(guild_id, tribute_id) of every tribute row, read with plain sqlite3."""
+    with sqlite3.connect(db) as conn:
+        return {(int(g), str(t)) for g, t in conn.execute("SELECT guild_id, tribute_id FROM tributes")}
+
+
+def legacy_dir(root: Path, image_guild: int) -> Path:
+    """Two tributes whose guild is inferred only from their image folder."""
+    (root / "inventories").mkdir(parents=True)
+    (root / "inventories" / "inventories.json").write_text(
+        json.dumps(
+            {
+                "X1F": {"capacity": 10, "items": {"1": "Rope"}},
+                "X2M": {"capacity": 10, "items": {"1": "Bread"}},
+            },
+            indent=2,
+        )
+    )
+    (root / "config").mkdir()
+    (root / "config" / "config.json").write_text(
+        json.dumps({str(GA): {"log_channel_id": None}, str(GB): {"log_channel_id": None}})
+    )
+    folder = root / "prompt_images" / str(image_guild)
+    folder.mkdir(parents=True)
+    (folder / "X1F_1700000000.png").write_bytes(PNG)
+    (folder / "X2M_1700000001.png").write_bytes(PNG + b"2")
+    return root
+
+
+def test_copy_after_the_window_keeps_deleted_tributes_deleted(tmp_path: Path) -> None:
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/legacy")
+    with open_store(url) as window:
+        victim = next(iter(window.iter_tributes()))
+        window.delete_tribute(*victim.key)
+        assert not window.has_tribute(*victim.key)
+    for extra in ([], ["--on-conflict", "skip"]):
+        result = run("copy", *extra, "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "not copied: 1 tribute(s) deleted from the destination" in result.stdout
+        assert victim.key not in tributes_in(tmp_path / "thg.db")
+        assert len(tributes_in(tmp_path / "thg.db")) == 18
+    # Bringing them back is an explicit choice.
+    result = run("copy", "--ignore-tombstones", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert victim.key in tributes_in(tmp_path / "thg.db")
+
+
+def test_a_shifted_guild_guess_does_not_resurrect_a_delete(tmp_path: Path) -> None:
+    legacy = legacy_dir(tmp_path / "legacy", image_guild=GA)
+    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy}")
+    with open_store(url) as window:
+        assert window.has_tribute(GA, "X1F")
+        window.delete_tribute(GA, "X1F")
+    # A later snapshot of the legacy directory puts the images in the other guild's folder:
+    # the reader now infers guild GB for X1F.
+    (legacy / "prompt_images" / str(GA)).rename(legacy / "prompt_images" / str(GB))
+    with open_store(url) as window:
+        assert not window.has_tribute(GB, "X1F"), "the deleted legacy record came back"
+        assert window.has_tribute(GB, "X2M")
+    result = run("copy", "--on-conflict", "skip", f"json:///{legacy}", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = tributes_in(tmp_path / "thg.db")
+    assert not any(tid == "X1F" for _gid, tid in found), found
+    assert (GB, "X2M") in found
+
+
+def test_finish_window_moves_the_rest_and_says_the_fallback_is_done(tmp_path: Path) -> None:
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    url = window_url("sqlite:///thg.db", "json:///legacy")
+    with open_store(window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/legacy")) as w:
+        tributes = list(w.iter_tributes())
+        w.delete_tribute(*tributes[0].key)
+        w.add_item(*tributes[1].key, "Promoted by a write")
+    result = run("finish-window", url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "copied into the primary: 17 tribute(s)" in result.stdout
+    assert "deleted during the window and kept deleted: 1 tribute(s)" in result.stdout
+    assert "the fallback is no longer needed" in result.stdout
+    found = tributes_in(tmp_path / "thg.db")
+    assert len(found) == 18 and tributes[0].key not in found
+    with sqlite3.connect(tmp_path / "thg.db") as conn:
+        items = [row[0] for row in conn.execute("SELECT item FROM inventory_items")]
+    assert "Promoted by a write" in items
+    again = run("finish-window", url, cwd=tmp_path)
+    assert again.returncode == 0 and "copied into the primary: 0 tribute(s)" in again.stdout
+    stats = run("stats", url, cwd=tmp_path)
+    assert re.search(r"tributes only in the fallback\s*│ 0\s", stats.stdout), stats.stdout
+
+
+def test_finish_window_needs_a_composite(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/thg.db"):
+        pass
+    result = run("finish-window", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 2 and "not a transition window" in result.stderr
