@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Make sure a PostgreSQL server answers on 127.0.0.1:5432 with a database "test" the
-# "postgres" role reaches without a password (what `tox -e postgres` uses by default).
-# Starts the installed cluster when it is down; installs PostgreSQL (Debian packages) when
-# it is missing.  Meant for CI and fresh development machines, run as root.
+# Optional: make sure a persistent PostgreSQL server answers on 127.0.0.1:5432 with a
+# database "test" the "postgres" role reaches without a password (the local server
+# `tox -e postgres` tries first).  Nothing runs this any more: without that server the tests
+# start a throwaway one themselves (tests/postgres_server.py).  Starts the installed cluster
+# when it is down; installs PostgreSQL (Debian packages) when it is missing.  Run as root.
 set -euo pipefail
 
 HOST=127.0.0.1

@@ -3,12 +3,15 @@
 Tests marked ``@pytest.mark.backend("json")`` (or "sqlite", ...) run only when
 that backend is listed in ``TRIBUTESTORE_TEST_BACKENDS`` (comma-separated);
 with the variable unset, every backend's tests run.  Unmarked tests always run.
+A selected test that needs the PostgreSQL server gets it from postgres_server.py.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 
+import postgres_server
 import pytest
 
 
@@ -19,12 +22,22 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = {name.strip() for name in os.environ.get("TRIBUTESTORE_TEST_BACKENDS", "").split(",")}
     wanted.discard("")
-    if not wanted:
-        return
-    selected, deselected = [], []
-    for item in items:
-        markers = [m.args[0] for m in item.iter_markers("backend")]
-        (selected if not markers or any(m in wanted for m in markers) else deselected).append(item)
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+    if wanted:
+        selected, deselected = [], []
+        for item in items:
+            markers = [m.args[0] for m in item.iter_markers("backend")]
+            (selected if not markers or any(m in wanted for m in markers) else deselected).append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+    # The PostgreSQL server, once, when a selected test needs it (postgres_server.py).
+    postgres_server.prepare(config, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    postgres_server.fold_skip(item, report)
+    return report

@@ -1,14 +1,16 @@
 """The PostgreSQL backend against a real server: conformance, copier, concurrent writers, search.
 
-The server comes from ``TRIBUTESTORE_TEST_POSTGRES_URL`` (``tox -e postgres``
-sets it to the local server); without it these tests are skipped.  Each test
-gets a schema of its own (``?schema=...``), dropped afterwards.
+The server comes from ``TRIBUTESTORE_TEST_POSTGRES_URL``, else the local one
+(127.0.0.1:5432), else a throwaway server the tests start from the installed
+binaries (see ``postgres_server.py``); with none of them the tests are skipped
+with one line saying how to provide a server, and under ``CI=true`` the run
+stops with that line as a failure.  Each test gets a schema of its own
+(``?schema=...``), dropped afterwards.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+import postgres_server
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
@@ -32,7 +35,6 @@ from tributestore.copier import copy_store, verify_stores
 from tributestore.testing import ConformanceSuite
 from tributestore.urls import parse_store_url
 
-URL_VARIABLE = "TRIBUTESTORE_TEST_POSTGRES_URL"
 SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
 GUILD = 111111111111111111
 OTHER = 222222222222222222
@@ -40,15 +42,8 @@ OTHER = 222222222222222222
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
-def server_url() -> str:
-    url = os.environ.get(URL_VARIABLE, "").strip()
-    if not url:
-        pytest.skip(
-            f"set {URL_VARIABLE} to run the PostgreSQL tests (e.g. postgresql://postgres@127.0.0.1/test)"
-        )
-    if importlib.util.find_spec("psycopg") is None:
-        pytest.fail(f"{URL_VARIABLE} is set but psycopg is missing: pip install tributestore[postgres]")
-    return url
+def server_url(request: pytest.FixtureRequest) -> str:
+    return postgres_server.session_url(request.config)
 
 
 @pytest.fixture(scope="session")
