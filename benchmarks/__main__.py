@@ -409,7 +409,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_root, ignore_errors=True)
-    text = "\n".join(["Machine:", *(f"- {line}" for line in machine()), "", tables(results)])
+    from .aio_lag import format_table, run  # the asyncio API: the event loop's lag during writes
+
+    lag = format_table(run(writes=200 if args.quick else 1000))
+    text = "\n".join(["Machine:", *(f"- {line}" for line in machine()), "", tables(results), "", lag])
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n")

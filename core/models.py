@@ -29,8 +29,14 @@ from .errors import InvalidInputError
 MAX_SNOWFLAKE = 2**63 - 1
 DEFAULT_CAPACITY = 10
 DEFAULT_EQUIPPED_CAPACITY = 5
-MAX_ITEM_LENGTH = 2000
-MAX_MESSAGE_LENGTH = 20000
+#: An item: the longest text the bot could have stored in one, a slash-command string
+#: option (Discord allows up to 6,000 characters).
+MAX_ITEM_LENGTH = 6000
+#: A prompt message: the bot's add-to-prompt appends without bound, so there is no
+#: limit beyond the backends' own (SQLite and PostgreSQL text hold up to 1 GB).
+MAX_MESSAGE_LENGTH: int | None = None
+#: A tribute's name, user mention or face-claim URL: a slash-command string option too.
+MAX_SHORT_TEXT_LENGTH = 6000
 
 _TRIBUTE_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
 _FORBIDDEN_IN_NAMES = ("/", "\\", "\x00")
@@ -88,7 +94,7 @@ TributeId = Annotated[
 ]
 FileName = Annotated[str, Field(strict=True, min_length=1, max_length=255), AfterValidator(_check_file_name)]
 ItemText = Annotated[str, Field(strict=True, max_length=MAX_ITEM_LENGTH), AfterValidator(_check_item)]
-ShortText = Annotated[str, Field(strict=True, max_length=2048), AfterValidator(_check_text)]
+ShortText = Annotated[str, Field(strict=True, max_length=MAX_SHORT_TEXT_LENGTH), AfterValidator(_check_text)]
 Capacity = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
 Timestamp = Annotated[datetime | None, AfterValidator(_utc)]
 
@@ -155,9 +161,7 @@ class Prompt(Model):
 
     guild_id: Snowflake
     tribute_id: TributeId
-    message: Annotated[
-        str, Field(strict=True, max_length=MAX_MESSAGE_LENGTH), AfterValidator(_check_text)
-    ] = ""
+    message: Annotated[str, Field(strict=True), AfterValidator(_check_text)] = ""
     channel_id: Snowflake | None = None
     files: list[FileName] = Field(default_factory=list)
     created_at: Timestamp = None

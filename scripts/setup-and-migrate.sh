@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,dev,postgres]"
+.venv/bin/python -m pip install --quiet -e ".[test,dev,postgres,discord]"
 rm -rf sample-config thg.db
 .venv/bin/tributestore sample-legacy sample-config
 .venv/bin/tributestore copy json:///sample-config sqlite:///thg.db

@@ -102,36 +102,56 @@ HAND_MADE: list[tuple[str, str, bytes, list[str]]] = [
     ),
     ("huge float", "config/config.json", b'{"1": {"log_channel_id": 1e999}}', ['["1"]["log_channel_id"]']),
     (
-        "huge item",
-        "inventories/inventories.json",
-        b'{"D1F": {"items": {"1": "' + b"x" * 10**6 + b'"}}}',
-        ["2000"],
-    ),
-    (
         "huge item key",
         "inventories/inventories.json",
         b'{"D1F": {"items": {"' + HUGE.encode() + b'": "a"}}}',
         ["digits"],
     ),
     ("non-numeric key", "inventories/inventories.json", b'{"D1F": {"items": {"one": "Knife"}}}', ['["one"]']),
-    (
-        "NUL in item",
-        "inventories/inventories.json",
-        b'{"D1F": {"items": {"1": "a\\u0000b"}}}',
-        ['["1"]', "NUL"],
-    ),
     ("nested too deep", "inventories/inventories.json", nested(100_000), ["nested too deeply"]),
     # A free-text key like "../../etc/passwd" is kept as tribute ETC_PASSWD (with a warning);
     # one with nothing usable left is an error.
     ("bad tribute key", "inventories/inventories.json", b'{"../..": {}}', ["tribute_id"]),
+    ("garbage database", "thgbot.db", b"SQLite format 3\x00" + os.urandom(2000), ["thgbot.db"]),
+]
+
+
+INVENTORIES = "inventories/inventories.json"
+
+#: Content the bot could have written: kept whole (a cut or replaced text keeps its original as a file).
+KEPT: list[tuple[str, str, bytes, str]] = [
+    # (case, file, content, part of the warning)
+    (
+        "huge item",
+        "inventories/inventories.json",
+        b'{"D1F": {"items": {"1": "' + b"x" * 10**6 + b'"}}}',
+        "cut",
+    ),
+    ("NUL in item", "inventories/inventories.json", b'{"D1F": {"items": {"1": "a\\u0000b"}}}', "U+FFFD"),
     (
         "image name too long",
         "prompts/prompt_info.json",
         b'{"D1F": {"image": "' + b"x" * 300 + b'.png"}}',
-        ["255"],
+        "image",
     ),
-    ("garbage database", "thgbot.db", b"SQLite format 3\x00" + os.urandom(2000), ["thgbot.db"]),
 ]
+
+
+@pytest.mark.parametrize(("case", "rel", "content", "part"), KEPT, ids=[c[0] for c in KEPT])
+def test_content_the_bot_could_write_is_kept_not_refused(
+    tmp_path: Path, case: str, rel: str, content: bytes, part: str
+) -> None:
+    legacy = sample_copy(tmp_path / "legacy")
+    (legacy / rel).write_bytes(content)
+    store = open_legacy_store(parse_store_url(f"json:///{legacy}"))
+    warnings = [w for w in store.warnings if Path(rel).name in w and '["D1F"]' in w and part in w]
+    assert len(warnings) == 1, store.warnings
+    if case != "image name too long":  # the stored text is replaced; the original is a file of D1F
+        key = next(t.key for t in store.iter_tributes() if t.tribute_id == "D1F")
+        originals = [f for f in store.list_files(*key) if f.kind == "legacy_original"]
+        assert len(originals) == 1
+        raw = json.loads(content)["D1F"]["items"]["1"]
+        assert json.dumps(raw)[1:-1] in store.read_file(*key, originals[0].name).decode()
 
 
 @pytest.mark.parametrize(("case", "rel", "content", "parts"), HAND_MADE, ids=[c[0] for c in HAND_MADE])

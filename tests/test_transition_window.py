@@ -74,6 +74,7 @@ def test_copy_after_the_window_keeps_deleted_tributes_deleted(tmp_path: Path) ->
     assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
     url = window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/legacy")
     with open_store(url) as window:
+        total = window.counts().tributes
         victim = next(iter(window.iter_tributes()))
         window.delete_tribute(*victim.key)
         assert not window.has_tribute(*victim.key)
@@ -82,7 +83,7 @@ def test_copy_after_the_window_keeps_deleted_tributes_deleted(tmp_path: Path) ->
         assert result.returncode == 0, result.stderr
         assert "not copied: 1 tribute(s) deleted from the destination" in result.stdout
         assert victim.key not in tributes_in(tmp_path / "thg.db")
-        assert len(tributes_in(tmp_path / "thg.db")) == 18
+        assert len(tributes_in(tmp_path / "thg.db")) == total - 1
     # Bringing them back is an explicit choice.
     result = run("copy", "--ignore-tombstones", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -117,11 +118,11 @@ def test_finish_window_moves_the_rest_and_says_the_fallback_is_done(tmp_path: Pa
         w.add_item(*tributes[1].key, "Promoted by a write")
     result = run("finish-window", url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "copied into the primary: 17 tribute(s)" in result.stdout
+    assert f"copied into the primary: {len(tributes) - 2} tribute(s)" in result.stdout
     assert "deleted during the window and kept deleted: 1 tribute(s)" in result.stdout
     assert "the fallback is no longer needed" in result.stdout
     found = tributes_in(tmp_path / "thg.db")
-    assert len(found) == 18 and tributes[0].key not in found
+    assert len(found) == len(tributes) - 1 and tributes[0].key not in found
     with sqlite3.connect(tmp_path / "thg.db") as conn:
         items = [row[0] for row in conn.execute("SELECT item FROM inventory_items")]
     assert "Promoted by a write" in items

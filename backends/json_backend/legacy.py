@@ -28,8 +28,15 @@ from .legacy_reader import (
     LegacyData,
     LegacyFile,
     TributeKey,
+    options_from_url,
     read_legacy_dir,
 )
+
+#: URL options only a legacy directory understands (guild assignment, long items).
+LEGACY_OPTIONS = ("guild", "guild_map", "oversize")
+
+#: Origin keys of legacy records (see :meth:`LegacyStore.origin_key`) start with this.
+ORIGIN_PREFIX = "thgbot-legacy:"
 
 #: The file that marks a directory of the new JSON layout.
 NEW_LAYOUT_MARKER = "tributestore.json"
@@ -52,7 +59,7 @@ def open_legacy_store(url: StoreURL) -> LegacyStore:
     root = url.local_path()
     if not root.is_dir():
         raise LegacyFormatError(f"{root}: not a directory (expected a legacy THGBot data directory)")
-    return LegacyStore(url.raw, root, read_legacy_dir(root))
+    return LegacyStore(url.raw, root, read_legacy_dir(root, options_from_url(url)))
 
 
 class LegacyStore(TributeStore):
@@ -66,6 +73,37 @@ class LegacyStore(TributeStore):
         self._data = data
         #: Recoverable oddities met while reading, sorted; each names the file and key.
         self.warnings: list[str] = list(data.warnings)
+        #: The warnings the operator must act on (``check`` lists them): tributes with no
+        #: known guild, versions kept as ``legacy_conflict``/``legacy_original`` files, cut items.
+        self.problems: list[str] = list(data.problems)
+        #: The other warnings: informational, nothing lost.
+        self.notes: list[str] = sorted(set(data.warnings) - set(data.problems))
+
+    def check(self) -> list[str]:
+        """The reading's problems (see :attr:`problems`); the informational :attr:`notes` are not."""
+        return list(self.problems)
+
+    def details(self) -> dict[str, int]:
+        """For ``tributestore stats``: what the reading could not settle on its own."""
+        return {
+            "unassigned_tributes": len(self._data.unassigned),
+            "kept_versions": self._data.kept_versions,
+            "unreferenced_files": self._data.unreferenced_files,
+            "legacy_problems": len(self.problems),
+            "legacy_notes": len(self.notes),
+        }
+
+    def independent_check(self, destination: TributeStore) -> list[str]:
+        """Every item, prompt text and image of the raw files missing in ``destination``."""
+        from .legacy_presence import check_presence  # local: only copy and verify need it
+
+        return check_presence(self.root, destination)
+
+    def origin_key(self, guild_id: int, tribute_id: str) -> str | None:
+        """The bot's own key for the tribute: its id, global across guilds in the legacy files."""
+        if (guild_id, tribute_id) not in self._data.tributes:
+            return None
+        return f"{ORIGIN_PREFIX}{tribute_id}"
 
     # ------------------------------------------------------------ plumbing
     def transaction(self) -> AbstractContextManager[None]:
@@ -145,6 +183,8 @@ class LegacyStore(TributeStore):
         entry = self._owned(info.guild_id, info.tribute_id).get(info.name)
         if entry is None:
             raise StorageError(f"file {info.name!r} of tribute {info.tribute_id} is not in {self.url}")
+        if entry.content is not None or entry.path is None:  # a kept version, made at open
+            return entry.content or b""
         try:
             data = entry.path.read_bytes()
         except OSError as error:

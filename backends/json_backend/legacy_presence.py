@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -95,7 +96,8 @@ class PresenceCheck:
                 inventory = self.destination.get_inventory(guild_id, bot_id(key))
                 held.update(inventory.items if slot == "items" else inventory.equipped)
             for text, count in sorted(wanted.items()):
-                if held[text] < count:
+                # A text the store could not hold as it was (cut, U+FFFD) is kept in a file.
+                if held[text] < count and not any(self.text_in_files(g, bot_id(key), text) for g in guilds):
                     self.miss(
                         f"{where}: item {_short(text)} missing in the destination ({held[text]} of {count})"
                     )
@@ -130,11 +132,15 @@ class PresenceCheck:
         self.miss(f"{where}: prompt text {_short(message)} missing in the destination")
 
     def text_held(self, guild_id: int, tribute_id: str, message: str) -> bool:
-        bundle = self.destination.export_tribute(guild_id, tribute_id)
-        if bundle.prompt is not None and message in bundle.prompt.message:
+        prompt = self.destination.export_tribute(guild_id, tribute_id).prompt
+        if prompt is not None and message in prompt.message:
             return True
-        forms = {message, json.dumps(message)[1:-1], json.dumps(message, ensure_ascii=False)[1:-1]}
-        for info in bundle.files:
+        return self.text_in_files(guild_id, tribute_id, message)
+
+    def text_in_files(self, guild_id: int, tribute_id: str, text: str) -> bool:
+        """Whether a file of the tribute holds ``text`` (as it is, or as a JSON string)."""
+        forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+        for info in self.destination.list_files(guild_id, tribute_id):
             if info.size > 64 * 1024 * 1024:
                 continue
             content = self.destination.read_file(guild_id, tribute_id, info.name).decode("utf-8", "replace")
@@ -149,6 +155,8 @@ class PresenceCheck:
             return
         held = {info.sha256 for bundle in self.destination.iter_bundles() for info in bundle.files}
         for path in _files_under(top):
+            if self.deleted(_named_for(path.name)):  # <ID>_<time>.png of a tribute deleted meanwhile
+                continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest not in held:
                 where = path.relative_to(self.root)
@@ -166,11 +174,29 @@ def check_presence(root: Path, destination: TributeStore) -> list[str]:
 
 
 def _stream_object(path: Path) -> Iterator[tuple[str, Any]]:
-    """The top-level (key, value) pairs of a JSON object file, streamed; nothing when absent."""
+    """The top-level (key, value) pairs of a JSON object file, streamed; nothing when absent.
+
+    ijson's fast C backend turns an escaped lone surrogate (``\\ud800``) into ``?``; a
+    file holding such an escape is parsed with its exact pure-Python backend instead.
+    """
     if not path.is_file():
         return
+    backend = ijson.get_backend("python") if _has_surrogate_escape(path) else ijson
     with path.open("rb") as handle:
-        yield from ijson.kvitems(handle, "", use_float=True)
+        yield from backend.kvitems(handle, "", use_float=True)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_surrogate_escape(path: Path) -> bool:
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if _SURROGATE_ESCAPE.search(tail + chunk):
+                return True
+            tail = chunk[-5:]
+    return False
 
 
 def _texts(value: object) -> Iterator[str]:
@@ -200,6 +226,12 @@ def _files_under(top: Path) -> Iterator[Path]:
             path = Path(directory) / name
             if path.is_file() and not path.is_symlink():
                 yield path
+
+
+def _named_for(name: str) -> str:
+    """The tribute key a file name starts with, by the bot's naming (``[SPOILER_]<ID>_<time>.png``)."""
+    stem = name.removeprefix("SPOILER_")
+    return re.split(r"[_ .]", stem, maxsplit=1)[0]
 
 
 def _short(text: str) -> str:

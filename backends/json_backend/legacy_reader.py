@@ -1,57 +1,109 @@
 """Load a legacy THGBot data directory into the tributestore models.
 
-Everything is read at once (legacy directories are small) and checked;
-a malformed file raises :class:`LegacyFormatError` naming the file and the
-key path, anything odd but recoverable becomes a warning naming the file and
-key.  Decisions, all deterministic:
+Everything is read at once (legacy directories are small) and checked; a
+malformed file raises :class:`LegacyFormatError` naming the file and the key
+path.  Anything odd but recoverable is a warning naming the file and key;
+the warnings an operator must act on are also *problems* (``check`` lists
+them and exits 1; ``stats`` counts them).  The rule behind every decision:
+**nothing the bot could have shown a user disappears; where two sources
+disagree, the one the bot would have shown wins and the other is kept, as a
+file of that tribute, and reported.**  Decisions, all deterministic:
 
+* **Eras.**  The bot's layout changed over time (see ``docs/legacy-format.md``):
+  single-guild (images as ``prompt_images/<attachment name>``, a flat
+  ``config.json``), multi-guild (``prompt_images/<guild_id>/``, per-guild
+  ``config/config.json``), then tribute-centric (``thgbot.db``).  The era is
+  inferred from what the directory holds: a ``thgbot.db`` with a ``prompts``
+  table is the tribute-centric era, whose bot read prompts from the database
+  first and fell back to ``prompt_info.json``; before it, the JSON files were
+  the only source.  Inventories were read from ``inventories.json`` in every era.
+* **Kept versions.**  A losing version becomes a file of the tribute, kind
+  ``legacy_conflict``, named ``legacy-conflict-<sha256 prefix>.json``: a JSON
+  document naming its source file and key, the source that won, why, and the
+  losing value as it was.  Text the store cannot hold (NUL, lone surrogates,
+  e.g. from ``"\\ud800"`` escapes or non-UTF-8 database text) is stored with
+  each such character replaced by U+FFFD, and the original is kept the same
+  way, kind ``legacy_original``.  Both are problems.
 * **Tribute identity** is the normalised id (``check_tribute_id``), global
   across guilds, as in the bot's JSON files.  Every id seen anywhere
   (``thgbot.db`` tables, ``inventories.json``, ``prompt_info.json``) becomes
   a tribute; ids known only from JSON have no name.
 * **Free-text keys** of ``inventories.json`` / ``prompt_info.json`` (``"Rue's
-  gift"``, ``"Day 3: feast"``) that are no valid id even once normalised get
-  a sanitised id: upper-cased, every character outside ``A-Z 0-9 _ -``
-  becomes ``_``, runs of ``_`` collapsed, leading/trailing ``_``/``-``
-  stripped, at most 64 characters; a warning names the file, key and id, and
-  the key text becomes the tribute's name when it has none.  A sanitised id
-  equal to another key's id merges like a case collision (below).  A key
-  with nothing usable left (``"!!!"``) is a :class:`LegacyFormatError`.
-* **Items**: an empty or white-space-only item text (JSON or the leftover
+  gift"``) that are no valid id even once normalised get a sanitised id:
+  upper-cased, every character outside ``A-Z 0-9 _ -`` becomes ``_``, runs of
+  ``_`` collapsed, leading/trailing ``_``/``-`` stripped, at most 64
+  characters; a warning names the file, key and id, and the key text becomes
+  the tribute's name when it has none.  A sanitised id equal to another key's
+  id merges like a case collision.  A key with nothing usable left (``"!!!"``)
+  is a :class:`LegacyFormatError`.
+* **Items**: a ``null``, empty or white-space-only item (JSON or the leftover
   ``inventory_items`` table) is skipped with a warning, the others renumbered
-  as for gaps.  Capacities of the leftover ``inventories`` table
-  (``capacity``, ``equipped_capacity``) are used for inventories taken from
-  there; an unusable one warns and means the default.
-* **Case collisions** (``d1f`` and ``D1F``): the entries are merged in this
-  order: the key already in normalised form first, then the other keys in
-  code-point order.  Items and equipped items are concatenated in that order
-  (each entry's items sorted by their integer key), capacities are the
-  maximum, and a warning names the keys.  Prompts merge the same way: the
-  first non-empty message is kept and differing ones are appended after a
-  blank line, images are concatenated; the first non-null channel is kept
-  and a differing one is a warning naming both.
-* **Guild of a tribute**: ``thgbot.db`` ``tributes.guild_id``; else the
-  ``prompt_images/<guild_id>/`` folder holding its images (the one holding
-  most of them when several, with a warning); else the only guild of the
-  config file(s); else guild 0, with a warning.
-* **JSON vs thgbot.db**: the JSON files are authoritative for inventories and
-  prompt messages (they are what the bot read); the database fills what JSON
-  lacks (names, users, timestamps, prompt channel, prompts, images and files
-  only it knows, leftover inventories of tributes absent from JSON), and every
-  disagreement is a warning.
-* **Images**: a prompt's image references resolve (relative names against
-  ``prompt_images/<guild_id>/``) to files owned by the tribute, kind
-  ``prompt_image``, listed by name in ``Prompt.files``; a missing one keeps
-  its name in ``Prompt.files`` and gives a warning.  Unreferenced files in a
-  guild folder named ``<TRIBUTE>_<unix>.<ext>`` or ``SPOILER_<TRIBUTE> ...``
-  attach to the tribute with the longest id followed by ``_``, space, ``.``
-  or ``-``; the others give a warning.  A file's ``created_at`` comes from
-  the unix time in its name (9-12 digits: seconds, or milliseconds when
-  over 1e11 as for every legacy unix time; out of range keeps the other
-  source).  Image names (references and files on disk) with white space
-  around them are stripped, with a warning.  A ``prompt_images/`` entry that
-  is not a folder named by a guild id (digits, at most 2**63-1) is not
-  migrated, with a warning.
+  as for gaps; a number is migrated as its text (what the bot displayed),
+  with a warning.  An item longer than ``MAX_ITEM_LENGTH`` (6,000, the most a
+  slash-command option carries) follows the ``oversize`` option: ``cut``
+  (default) stores its first characters ending in ``" [...]"`` and keeps the
+  whole text in a ``legacy_original`` file (a problem); ``fail`` refuses the
+  directory.  Prompt messages have no length limit.
+* **Inventory case collisions** (``d1f`` and ``D1F``, all read by some bot
+  version): merged in this order: the key already in normalised form first,
+  then the other keys in code-point order; items and equipped items are
+  concatenated, capacities are the maximum, and a warning names the keys.
+* **Prompt case collisions**: every bot version looked prompts up by the
+  upper-cased id, so the key already in normalised form wins (else the first
+  in code-point order); each other key whose message or channel differs is
+  kept as a ``legacy_conflict`` file; images of all keys are kept; a missing
+  channel is filled from the other keys.
+* **thgbot.db vs JSON**: a ``thgbot.db`` prompt wins over the JSON one (the
+  tribute-centric bot read it first); a JSON prompt whose message or channel
+  differs is kept as a ``legacy_conflict`` file, and its images stay attached.
+  Several ``prompts`` rows of one tribute (the bot's older many-per-tribute
+  schema, or ids differing in case): the row whose id is already upper-case
+  wins, then the latest row (what the bot's own schema migration kept); the
+  others are kept where they differ.  ``tributes`` rows differing only in
+  the case of their id: the upper-case one wins (the bot looked ids up
+  upper-cased), else the first; its empty fields are filled from the others,
+  and a row that differs is kept as a ``legacy_conflict`` file.  Inventories:
+  ``inventories.json`` wins (every bot version read it); a leftover
+  ``inventory_items`` inventory that differs is kept as a ``legacy_conflict``
+  file, one of a tribute absent from JSON is migrated.  The database fills
+  what JSON lacks (names, users, timestamps, prompts, images, files).
+* **Guild of a tribute**, first match wins: the ``guild_map`` option (a
+  TOML/JSON file ``TRIBUTE = guild_id``); ``thgbot.db`` ``tributes.guild_id``;
+  the ``prompt_images/<guild_id>/`` folder holding its images (the one holding
+  most of them, with a warning, when several); the ``guild`` option; the only
+  guild of the config file(s); else guild 0, a problem naming the options
+  that fix it (``stats`` shows ``unassigned_tributes``).
+* **Config**: ``config/config.json`` then ``config.json``; the first file read
+  wins a setting both hold.  A file may be per guild (``{"<guild_id>": {...}}``),
+  flat (the single-guild era: ``{"guild_id": ..., "log_channel_id": ...}``), or
+  both at once (the multi-guild bot added per-guild keys to the flat object it
+  loaded): per-guild entries win, since the multi-guild bot read only those;
+  a flat value that differs is reported with both values; a flat value for a
+  guild with no per-guild entry is migrated.
+* **Images**: a reference resolves, in order: a relative name against
+  ``prompt_images/<guild_id>/`` of its tribute, then against ``prompt_images/``
+  itself (the single-guild era saved uploads there under their attachment
+  name); an absolute path naming ``.../prompt_images/<guild_id>/<name>`` or
+  ``.../prompt_images/<name>`` against that folder of the data directory (never
+  the inferred guild's); other absolute paths by their name.  Files resolve to
+  files of the tribute, kind ``prompt_image``, listed in ``Prompt.files``; a
+  missing one keeps its name in ``Prompt.files`` with a warning; a reference
+  with no usable file name (``..``, ``sub/..``, NUL, over 255 characters) or
+  leaving the data directory (``../x``) is one warning, never an error.  Every
+  regular file under ``prompt_images/`` is migrated: a file not referenced
+  attaches to the tribute its name starts with (``<TRIBUTE>_``, ``<TRIBUTE>.``,
+  ``<TRIBUTE>-``, ``<TRIBUTE> `` after an optional ``SPOILER_``, longest id
+  first); the rest go to the tribute ``LEGACY_FILES`` of their guild folder
+  (else of the default guild), kind ``legacy_unreferenced``.  Two different
+  files of one tribute with the same name (same name in two guild folders)
+  are both kept, the second as ``<stem> (<folder>)<ext>``; identical bytes are
+  kept once.  A ``created_at`` comes from the unix time in a file's name (9-12
+  digits: seconds, or milliseconds when over 1e11).  Names with white space
+  around them are stripped, with a warning.
+* **Boundary**: nothing outside the data directory is read.  A top-level file
+  (``inventories.json``, ``prompt_info.json``, a config, ``thgbot.db`` and its
+  ``-wal``/``-journal``) that is a symlink leading outside it is refused
+  (:class:`LegacyFormatError`); an image leading outside is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -59,24 +111,28 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
+import tomllib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+from typing import Any, Literal, NoReturn, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from tributestore.errors import InvalidInputError, LegacyFormatError
+from tributestore.errors import ConfigError, InvalidInputError, LegacyFormatError
 from tributestore.models import (
     DEFAULT_CAPACITY,
     DEFAULT_EQUIPPED_CAPACITY,
+    MAX_ITEM_LENGTH,
+    MAX_SHORT_TEXT_LENGTH,
     MAX_SNOWFLAKE,
     FileInfo,
     Guild,
     Inventory,
-    ItemText,
     Prompt,
     Tribute,
     check_file_name,
@@ -84,33 +140,54 @@ from tributestore.models import (
     describe_validation_error,
 )
 from tributestore.store import guess_media_type
+from tributestore.urls import StoreURL
 
 from .legacy_db import DbRows, read_thgbot_db
 
 TributeKey = tuple[int, str]
 M = TypeVar("M", bound=BaseModel)
+Oversize = Literal["cut", "fail"]
 
 INVENTORIES = "inventories/inventories.json"
 PROMPTS = "prompts/prompt_info.json"
 CONFIGS = ("config/config.json", "config.json")
 DATABASE = "thgbot.db"
 IMAGES = "prompt_images"
+#: The tribute that receives files under ``prompt_images/`` that no tribute owns.
+ORPHANS = "LEGACY_FILES"
+OVERSIZE_POLICIES: tuple[Oversize, ...] = ("cut", "fail")
+CUT_MARK = " [...]"
 
 _GUILD_FIELDS = ("log_channel_id", "category_id", "gm_id", "admin_id")
 _INVENTORY_KEYS = frozenset({"capacity", "equipped_capacity", "items", "equipped"})
 _PROMPT_KEYS = frozenset({"message", "channel", "image"})
 _UNIX_NAME_RE = re.compile(r"_(\d{9,12})\.[^.]+$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_ITEM = TypeAdapter(ItemText)
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 _MAX_CAPACITY = 1_000_000  # the models' Capacity bound
+
+
+@dataclass(frozen=True)
+class LegacyOptions:
+    """How to read a legacy directory: the URL options ``guild``, ``guild_map``, ``oversize``."""
+
+    #: The guild of tributes whose guild neither thgbot.db nor their images tell.
+    guild: int | None = None
+    #: tribute id -> guild id, from the ``guild_map`` file (it wins over every inference).
+    guild_map: Mapping[str, int] = field(default_factory=dict)
+    #: Where ``guild_map`` came from (for messages).
+    guild_map_source: str = "guild_map"
+    #: What to do with an item longer than the store holds.
+    oversize: Oversize = "cut"
 
 
 @dataclass
 class LegacyFile:
-    """A tribute-owned file of the legacy directory: its metadata and where its bytes are."""
+    """A tribute-owned file: its metadata and where its bytes are (a path, or ``content``)."""
 
     info: FileInfo
-    path: Path
+    path: Path | None
+    content: bytes | None = None
 
 
 @dataclass
@@ -122,7 +199,16 @@ class LegacyData:
     inventories: dict[TributeKey, Inventory] = field(default_factory=dict)
     prompts: dict[TributeKey, Prompt] = field(default_factory=dict)
     files: dict[TributeKey, dict[str, LegacyFile]] = field(default_factory=dict)
+    #: Every oddity, sorted; each names the file and key.
     warnings: list[str] = field(default_factory=list)
+    #: The warnings the operator must act on (a subset of ``warnings``).
+    problems: list[str] = field(default_factory=list)
+    #: Tribute ids placed in guild 0 because no guild is known for them.
+    unassigned: list[str] = field(default_factory=list)
+    #: How many ``legacy_conflict`` / ``legacy_original`` files were made.
+    kept_versions: int = 0
+    #: How many unreferenced files went to a ``LEGACY_FILES`` tribute.
+    unreferenced_files: int = 0
 
 
 @dataclass
@@ -154,10 +240,20 @@ class _Prompt:
     rel: str
     key: str
     created_at: datetime | None = None
+    raw: Any = None  # the entry / row as read, for a kept version
 
     @property
     def where(self) -> str:
         return f"{self.rel} {self.key}"
+
+
+@dataclass
+class _Kept:
+    """A version kept as a file of a tribute (kind ``legacy_conflict`` or ``legacy_original``)."""
+
+    kind: str
+    name: str
+    content: bytes
 
 
 def _jp(*keys: object) -> str:
@@ -183,29 +279,122 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def read_legacy_dir(root: Path) -> LegacyData:
+def storable(text: str) -> bool:
+    """Whether every store can hold ``text`` (no NUL, no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def replace_unstorable(text: str) -> str:
+    """``text`` with each NUL and lone surrogate replaced by U+FFFD."""
+    return _UNSTORABLE_RE.sub("\ufffd", text)
+
+
+#: The URL options of a legacy directory (``json:///config?guild=123&guild_map=map.toml``).
+URL_OPTIONS = ("guild", "guild_map", "oversize")
+
+
+def options_from_url(url: StoreURL) -> LegacyOptions:
+    """The :class:`LegacyOptions` a store URL asks for; :class:`ConfigError` naming a bad one."""
+    guild = url.options.get("guild")
+    gid = None if guild is None else _guild_option(guild, f"store URL {url.display!r}: option guild")
+    oversize = url.options.get("oversize", "cut")
+    if oversize not in OVERSIZE_POLICIES:
+        raise ConfigError(
+            f"store URL {url.display!r}: option oversize must be cut or fail (got {oversize[:40]!r})"
+        )
+    mapping: dict[str, int] = {}
+    source = "guild_map"
+    if url.options.get("guild_map"):
+        path = Path(url.options["guild_map"])
+        path = path if path.is_absolute() else url.base_dir / path
+        source = str(path)
+        mapping = read_guild_map(path)
+    policy: Oversize = "fail" if oversize == "fail" else "cut"
+    return LegacyOptions(guild=gid, guild_map=mapping, guild_map_source=source, oversize=policy)
+
+
+def read_guild_map(path: Path) -> dict[str, int]:
+    """A guild map file: TOML (``D1F = 1395951775160340551``) or JSON (``{"D1F": ...}``).
+
+    Keys are tribute ids (or legacy keys, normalised like them); values guild ids,
+    as integers or digit strings.  A TOML file may put them in a ``[guilds]`` table.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"guild map {path}: cannot read it ({error.strerror or error})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+        data: object = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError and TOMLDecodeError
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise ConfigError(f"guild map {path}: not valid {kind} ({error})") from None
+    if isinstance(data, dict) and set(data) == {"guilds"} and isinstance(data["guilds"], dict):
+        data = data["guilds"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"guild map {path}: must map tribute ids to guild ids")
+    mapping: dict[str, int] = {}
+    for key, value in data.items():
+        try:
+            tid = check_tribute_id(key)
+        except InvalidInputError:
+            tid = _sanitised_id(str(key))
+            if not tid:
+                raise ConfigError(f"guild map {path}: {key!r} is not a tribute id") from None
+        mapping[tid] = _guild_option(value, f"guild map {path}: {key}")
+    return mapping
+
+
+def _guild_option(value: object, where: str) -> int:
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdecimal()) or len(text) > 19 or not 0 < int(text) <= MAX_SNOWFLAKE:
+        raise ConfigError(f"{where} must be a Discord guild id (digits), got {value!r}")
+    return int(text)
+
+
+def read_legacy_dir(root: Path, options: LegacyOptions | None = None) -> LegacyData:
     """Read and check the legacy THGBot directory ``root``."""
-    return _Reader(root).read()
+    return _Reader(root, options or LegacyOptions()).read()
 
 
 class _Reader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, options: LegacyOptions) -> None:
         self.root = root
+        self.real_root = root.resolve()
+        self.options = options
         self.warnings: set[str] = set()
+        self.problems: set[str] = set()
         self.guilds: dict[int, Guild] = {}
+        self.guild_sources: dict[tuple[int, str], str] = {}  # (guild, setting) -> where it came from
         self.config_guilds: set[int] = set()
         self.db_tributes: dict[str, dict[str, Any]] = {}
         self.db_guild: dict[str, int] = {}
         self.inventories: dict[str, _Inventory] = {}
         self.db_inventories: dict[str, _Inventory] = {}
+        self.db_inventory_where: dict[str, str] = {}
         self.prompts: dict[str, _Prompt] = {}
         self.refs: dict[str, list[_ImageRef]] = {}
         self.ids: set[str] = set()
         self.key_names: dict[str, str] = {}  # sanitised id -> the free-text key it came from
+        self.kept: dict[str, list[_Kept]] = {}
 
     # ------------------------------------------------------------ messages
     def warn(self, where: str, message: str) -> None:
         self.warnings.add(f"{where}: {message}")
+
+    def problem(self, where: str, message: str) -> None:
+        """A warning the operator must act on (``check`` lists it)."""
+        line = f"{where}: {message}"
+        self.warnings.add(line)
+        self.problems.add(line)
 
     def fail(self, rel: str, where: str, message: str) -> NoReturn:
         location = f"{self.root / rel}: {where}" if where else f"{self.root / rel}"
@@ -235,9 +424,67 @@ class _Reader:
             f"{rel} {_jp(key)}",
             f"free-text key {key!r} migrated as tribute {tid} (the key kept as its name when it has none)",
         )
-        if len(key) <= 2048 and "\x00" not in key:  # what a tribute name may hold
+        if len(key) <= MAX_SHORT_TEXT_LENGTH and storable(key):  # what a tribute name may hold
             self.key_names.setdefault(tid, key)
         return tid
+
+    # ------------------------------------------------------------ kept versions
+    def keep(self, tid: str, kind: str, document: dict[str, Any]) -> str:
+        """Keep ``document`` as a file of ``tid`` (kind ``legacy_conflict``/``legacy_original``); its name."""
+        body = {"tributestore": kind, "tribute": tid, **document}
+        try:
+            content = (json.dumps(body, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode()
+        except UnicodeEncodeError:  # lone surrogates: kept as \\u escapes
+            content = (json.dumps(body, indent=2, default=_jsonable) + "\n").encode()
+        name = f"{kind.replace('_', '-')}-{hashlib.sha256(content).hexdigest()[:12]}.json"
+        kept = self.kept.setdefault(tid, [])
+        if all(entry.name != name for entry in kept):
+            kept.append(_Kept(kind, name, content))
+        self.ids.add(tid)
+        return name
+
+    def conflict(
+        self, tid: str, loser: str, winner: str, reason: str, value: object, what: str = "version"
+    ) -> None:
+        """Keep the losing ``value`` (from ``loser``) as a file of ``tid``, and report it."""
+        name = self.keep(
+            tid,
+            "legacy_conflict",
+            {"source": loser, "kept_instead": winner, "reason": reason, "value": value},
+        )
+        self.problem(
+            loser,
+            f"{what} differs from {winner}, which is migrated ({reason}); "
+            f"this one kept as file {name!r} of tribute {tid}",
+        )
+
+    def text(self, value: str, tid: str, rel: str, where: str, what: str) -> str:
+        """``value``, with what the store cannot hold replaced by U+FFFD and the original kept."""
+        if storable(value):
+            return value
+        fixed = replace_unstorable(value)
+        count = sum(1 for a, b in zip(value, fixed, strict=True) if a != b)
+        name = self.keep(
+            tid,
+            "legacy_original",
+            {
+                "source": f"{rel} {where}".strip(),
+                "field": what,
+                "reason": "holds characters no store can hold (NUL, lone surrogates); "
+                "stored with each replaced by U+FFFD",
+                "original": value,
+            },
+        )
+        self.problem(
+            f"{rel} {where}".strip(),
+            f"{what}: {count} character(s) no store can hold (NUL, lone surrogates) replaced by U+FFFD; "
+            f"the original kept as file {name!r} of tribute {tid}",
+        )
+        return fixed
+
+    def optional_field(self, value: object, tid: str, rel: str, where: str, what: str) -> str | None:
+        text = self.optional_text(value, rel, where)
+        return None if text is None else self.text(text, tid, rel, where, what)
 
     # ------------------------------------------------------------ values
     def snowflake(self, value: object, rel: str, where: str) -> int | None:
@@ -290,7 +537,23 @@ class _Reader:
             return value
         self.fail(rel, where, f"must be text, got {type(value).__name__} {value!r}")
 
+    def inside(self, rel: str) -> None:
+        """Refuse a top-level file that leads outside the data directory (a symlink)."""
+        path = self.root / rel
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError) as error:
+            self.fail(rel, "", f"cannot resolve it ({error})")
+        if not real.is_relative_to(self.real_root):
+            self.fail(
+                rel,
+                "",
+                f"links outside the data directory (to {real}); not read. "
+                "Copy the file into the directory to migrate it",
+            )
+
     def load_json(self, rel: str) -> object:
+        self.inside(rel)
         path = self.root / rel
         try:
             raw = path.read_bytes()
@@ -319,34 +582,52 @@ class _Reader:
     # ------------------------------------------------------------ steps
     def read(self) -> LegacyData:
         for rel in CONFIGS:
-            if (self.root / rel).exists():
+            if _lexists(self.root / rel):
                 self.read_config(rel)
-        if (self.root / DATABASE).exists():
+        if _lexists(self.root / DATABASE):
             self.read_db()
-        if (self.root / INVENTORIES).exists():
+        if _lexists(self.root / INVENTORIES):
             self.read_inventories()
-        if (self.root / PROMPTS).exists():
+        if _lexists(self.root / PROMPTS):
             self.read_prompts()
-        folders = self.scan_images()
-        return self.assemble(folders)
+        folders, loose = self.scan_images()
+        return self.assemble(folders, loose)
 
     # config ---------------------------------------------------------------
     def read_config(self, rel: str) -> None:
         data = self.object_of(self.load_json(rel), rel, "", "the config")
         if not data:
             return
-        per_guild = all(
-            key.isascii() and key.isdecimal() and isinstance(value, dict) for key, value in data.items()
-        )
-        if per_guild:
-            for key, value in data.items():
-                gid = self.snowflake(key, rel, _jp(key)) if len(key) > 20 else int(key)
-                self.config_guild(rel, gid or 0, value, (key,))
-        elif "guild_id" in data:
-            gid = self.snowflake(data["guild_id"], rel, _jp("guild_id"))
+        per_guild = {
+            key: value
+            for key, value in data.items()
+            if key.isascii() and key.isdecimal() and isinstance(value, dict)
+        }
+        flat = {key: value for key, value in data.items() if key not in per_guild}
+        for key, value in per_guild.items():
+            gid = self.snowflake(key, rel, _jp(key)) if len(key) > 20 else int(key)
+            self.config_guild(rel, gid or 0, value, (key,))
+        if not flat:
+            return
+        if "guild_id" in flat:
+            gid = self.snowflake(flat["guild_id"], rel, _jp("guild_id"))
             if gid is None:
                 self.fail(rel, _jp("guild_id"), "the flat (old) config names no guild")
-            self.config_guild(rel, gid, {k: v for k, v in data.items() if k != "guild_id"}, ())
+            settings = {k: v for k, v in flat.items() if k != "guild_id"}
+            if per_guild:
+                self.warn(
+                    f"{rel} (flat settings)",
+                    f"flat single-guild settings of guild {gid} and per-guild entries in one file "
+                    "(the multi-guild bot added its entries to the old object); "
+                    "per-guild entries win, the flat values fill what they lack",
+                )
+            self.config_guild(rel, gid, settings, ())
+        elif per_guild:
+            for name, value in flat.items():
+                self.warn(
+                    f"{rel} {_jp(name)}",
+                    f"flat setting naming no guild (no guild_id), not migrated (value {value!r})",
+                )
         else:
             self.fail(
                 rel,
@@ -360,26 +641,32 @@ class _Reader:
             if name in _GUILD_FIELDS:
                 values[name] = self.snowflake(value, rel, _jp(*keys, name))
             else:
-                self.warn(f"{rel} {_jp(*keys, name)}", "unknown setting, not migrated")
+                self.warn(f"{rel} {_jp(*keys, name)}", f"unknown setting, not migrated (value {value!r})")
+        where = f"{rel} {_jp(*keys) or '(flat settings)'}"
         guild = self.build(Guild, values, rel, _jp(*keys) or "(flat config)")
         old = self.guilds.get(gid)
-        if old is not None:  # a second config file: the first one read wins
-            merged = old.model_dump()
-            for name in _GUILD_FIELDS:
-                new = getattr(guild, name)
-                if merged[name] is None:
-                    merged[name] = new
-                elif new is not None and new != merged[name]:
-                    self.warn(
-                        f"{rel} {_jp(*keys, name)}",
-                        f"{new} differs from {merged[name]} in the other config file, which is kept",
-                    )
-            guild = Guild.model_validate(merged)
-        self.guilds[gid] = guild
+        merged = old.model_dump() if old is not None else {"guild_id": gid}
+        for name in _GUILD_FIELDS:
+            new = getattr(guild, name)
+            if new is None:
+                continue
+            if merged.get(name) is None:
+                merged[name] = new
+                self.guild_sources[(gid, name)] = where
+            elif new != merged[name]:
+                self.warn(
+                    f"{rel} {_jp(*keys, name)}",
+                    f"{name} {new} differs from {merged[name]} of {self.guild_sources[(gid, name)]}, "
+                    "which is kept (what the bot read)",
+                )
+        self.guilds[gid] = Guild.model_validate(merged)
         self.config_guilds.add(gid)
 
     # thgbot.db --------------------------------------------------------------
     def read_db(self) -> None:
+        for rel in (DATABASE, f"{DATABASE}-wal", f"{DATABASE}-journal"):
+            if _lexists(self.root / rel):
+                self.inside(rel)
         db: DbRows = read_thgbot_db(self.root / DATABASE, DATABASE)
         self.warnings.update(db.warnings)
         rel = DATABASE
@@ -387,46 +674,101 @@ class _Reader:
         def where(table: str, number: int, column: str) -> str:
             return f"table {table} row {number} column {column}"
 
+        # tributes: rows whose ids differ only in case are one tribute
+        rows_of: dict[str, list[tuple[int, str, dict[str, Any], int | None, dict[str, Any]]]] = {}
         for number, row in enumerate(db.rows("tributes"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("tributes", number, "tribute_id"))
             at = functools.partial(where, "tributes", number)
             fields = {
-                "name": self.optional_text(row.get("tribute_name"), rel, at("tribute_name")),
+                "name": self.optional_field(row.get("tribute_name"), tid, rel, at("tribute_name"), "name"),
                 "user_id": self.snowflake(row.get("user_id"), rel, at("user_id")),
-                "user_mention": self.optional_text(row.get("user_mention"), rel, at("user_mention")),
-                "face_claim_url": self.optional_text(row.get("face_claim_url"), rel, at("face_claim_url")),
+                "user_mention": self.optional_field(
+                    row.get("user_mention"), tid, rel, at("user_mention"), "user_mention"
+                ),
+                "face_claim_url": self.optional_field(
+                    row.get("face_claim_url"), tid, rel, at("face_claim_url"), "face_claim_url"
+                ),
                 "prompt_channel_id": self.snowflake(
                     row.get("prompt_channel_id"), rel, at("prompt_channel_id")
                 ),
                 "created_at": self.timestamp(row.get("created_at"), rel, at("created_at")),
             }
             gid = self.snowflake(row.get("guild_id"), rel, where("tributes", number, "guild_id"))
-            if tid in self.db_tributes:
-                self.warn(
-                    f"{rel} table tributes row {number}",
-                    f"tribute {row.get('tribute_id')!r} repeats tribute {tid} (ids are case-insensitive); "
-                    "the first row is kept",
-                )
-                continue
+            rows_of.setdefault(tid, []).append((number, str(row.get("tribute_id")), fields, gid, row))
+        for tid, rows in rows_of.items():
+            # the bot looked tributes up by the upper-cased id: that row wins, else the first
+            rows.sort(key=lambda entry: (entry[1] != tid, entry[0]))
+            number, _, fields, gid, _ = rows[0]
+            fields = dict(fields)
+            for other_number, raw_id, other, other_gid, raw_row in rows[1:]:
+                differs = [
+                    name
+                    for name, value in other.items()
+                    if value is not None and fields.get(name) is not None and value != fields[name]
+                ]
+                if other_gid is not None and gid is not None and other_gid != gid:
+                    differs.append("guild_id")
+                filled = [name for name, value in other.items() if value is not None and fields[name] is None]
+                for name in filled:
+                    fields[name] = other[name]
+                gid = gid if gid is not None else other_gid
+                loser = f"{rel} table tributes row {other_number}"
+                winner = f"table tributes row {number}"
+                if differs:
+                    self.conflict(
+                        tid,
+                        loser,
+                        winner,
+                        f"ids differing only in case are one tribute; the bot looked up {tid!r}",
+                        raw_row,
+                        what=f"tribute {raw_id!r} ({', '.join(differs)})",
+                    )
+                else:
+                    self.warn(
+                        loser,
+                        f"tribute {raw_id!r} repeats tribute {tid} of {winner} (ids are case-insensitive); "
+                        + (f"its {', '.join(filled)} filled in" if filled else "nothing differs"),
+                    )
             self.db_tributes[tid] = fields
             self.ids.add(tid)
             if gid is not None:
                 self.db_guild[tid] = gid
 
+        # prompts: the tribute-centric bot read these first (see the module documentation)
+        prompt_rows: dict[str, list[tuple[int, str, _Prompt]]] = {}
         for number, row in enumerate(db.rows("prompts"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("prompts", number, "tribute_id"))
             message = self.optional_text(row.get("message"), rel, where("prompts", number, "message"))
             prompt = _Prompt(
-                message=message or "",
+                message=self.text(message or "", tid, rel, where("prompts", number, "message"), "message"),
                 channel_id=self.snowflake(row.get("channel_id"), rel, where("prompts", number, "channel_id")),
                 rel=rel,
                 key=f"table prompts row {number}",
                 created_at=self.timestamp(row.get("created_at"), rel, where("prompts", number, "created_at")),
+                raw=row,
             )
-            if tid in self.prompts:
-                self.warn(prompt.where, f"second prompt of tribute {tid}; the first row is kept")
-                continue
-            self.prompts[tid] = prompt
+            prompt_rows.setdefault(tid, []).append((number, str(row.get("tribute_id")), prompt))
+        for tid, prompt_list in prompt_rows.items():
+            # upper-case id first (the bot's lookup), then the latest row (what its migration kept)
+            prompt_list.sort(key=lambda entry: (entry[1] != tid, -entry[0]))
+            best = prompt_list[0][2]
+            for _, _, older in prompt_list[1:]:
+                if older.message != best.message or (
+                    older.channel_id is not None and older.channel_id != best.channel_id
+                ):
+                    self.conflict(
+                        tid,
+                        older.where,
+                        best.key,
+                        "one prompt per tribute: the upper-case id, then the latest row, wins",
+                        older.raw,
+                        what="prompt",
+                    )
+                else:
+                    self.warn(older.where, f"repeats the prompt of tribute {tid} of {best.key}")
+                if best.channel_id is None:
+                    best.channel_id = older.channel_id
+            self.prompts[tid] = best
             self.ids.add(tid)
 
         for table, in_prompt, id_columns in (
@@ -475,14 +817,11 @@ class _Reader:
         items: dict[str, list[tuple[int, str]]] = {}
         for number, row in enumerate(db.rows("inventory_items"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("inventory_items", number, "tribute_id"))
-            name = row.get("item_name")
-            if isinstance(name, str) and not name.strip():
-                self.warn(f"{rel} {where('inventory_items', number, 'item_name')}", "empty item skipped")
-                self.ids.add(tid)
-                capacities.setdefault(tid, (None, None))
-                continue
-            text = self.item(name, rel, where("inventory_items", number, "item_name"))
-            items.setdefault(tid, []).append((_int_or_none(row.get("item_number")) or 0, text))
+            self.ids.add(tid)
+            capacities.setdefault(tid, (None, None))
+            text = self.item(row.get("item_name"), rel, where("inventory_items", number, "item_name"), tid)
+            if text is not None:
+                items.setdefault(tid, []).append((_int_or_none(row.get("item_number")) or 0, text))
         for tid in sorted(capacities.keys() | items.keys()):
             ordered = [text for _, text in sorted(items.get(tid, []), key=lambda pair: pair[0])]
             capacity, equipped_capacity = capacities.get(tid, (None, None))
@@ -499,22 +838,56 @@ class _Reader:
             return None
         return number
 
-    def item(self, value: object, rel: str, where: str) -> str:
+    def item(self, value: object, rel: str, where: str, tid: str) -> str | None:
+        """An item's text, or ``None`` for a ``null``/blank one (skipped, with a warning)."""
+        at = f"{rel} {where}"
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.warn(at, "null item skipped" if value is None else "empty item skipped")
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool | _HugeInt) and math.isfinite(value):
+            self.warn(at, f"a number, not text: migrated as the item {str(value)!r} (as the bot showed it)")
+            return str(value)
         if not isinstance(value, str):
             self.fail(rel, where, f"an item must be text, got {_json_type(value)} {value!r}")
-        try:
-            return _ITEM.validate_python(value)
-        except ValidationError as error:
-            self.fail(rel, where, describe_validation_error(error, "item"))
+        text = self.text(value, tid, rel, where, "item")
+        if len(text) <= MAX_ITEM_LENGTH:
+            return text
+        if self.options.oversize == "fail":
+            self.fail(
+                rel,
+                where,
+                f"an item of {len(text)} characters is longer than the store holds ({MAX_ITEM_LENGTH}); "
+                "refused by the option oversize=fail (oversize=cut stores it cut and keeps the whole text)",
+            )
+        name = self.keep(
+            tid,
+            "legacy_original",
+            {
+                "source": at,
+                "field": "item",
+                "reason": f"longer than the store holds ({MAX_ITEM_LENGTH} characters); "
+                f"stored cut, ending in {CUT_MARK!r} (option oversize=cut)",
+                "original": value,
+            },
+        )
+        self.problem(
+            at,
+            f"item of {len(text)} characters cut to {MAX_ITEM_LENGTH} (option oversize=cut); "
+            f"the whole text kept as file {name!r} of tribute {tid}",
+        )
+        return text[: MAX_ITEM_LENGTH - len(CUT_MARK)] + CUT_MARK
 
-    def item_at(self, value: object, rel: str, key: str, slot: str, number: str) -> str:
-        """:meth:`item`, naming the key path only on failure (a hot path: every legacy item)."""
-        if isinstance(value, str):
-            try:
-                return _ITEM.validate_python(value)
-            except ValidationError:
-                pass
-        return self.item(value, rel, _jp(key, slot, number))  # raises, naming the key path
+    def item_at(self, value: object, rel: str, key: str, tid: str, slot: str, number: str) -> str | None:
+        """:meth:`item`, naming the key path only when needed (a hot path: every legacy item)."""
+        if (
+            isinstance(value, str)
+            and len(value) <= MAX_ITEM_LENGTH
+            and (value.isascii() or storable(value))
+            and "\x00" not in value
+            and value.strip()
+        ):
+            return value
+        return self.item(value, rel, _jp(key, slot, number), tid)
 
     # inventories.json -------------------------------------------------------
     def read_inventories(self) -> None:
@@ -526,7 +899,7 @@ class _Reader:
                 tid = check_tribute_id(key)
             except InvalidInputError:
                 tid = self.key_id(rel, key)
-            groups.setdefault(tid, []).append((key, self.inventory(rel, key, entry)))
+            groups.setdefault(tid, []).append((key, self.inventory(rel, key, tid, entry)))
         for tid, entries in groups.items():
             entries.sort(key=lambda pair: (pair[0] != tid, pair[0]))
             if len(entries) > 1:
@@ -549,7 +922,7 @@ class _Reader:
             )
             self.ids.add(tid)
 
-    def inventory(self, rel: str, key: str, entry: object) -> _Inventory:
+    def inventory(self, rel: str, key: str, tid: str, entry: object) -> _Inventory:
         data = entry if isinstance(entry, dict) else self.object_of(entry, rel, _jp(key), "an inventory")
         for name in sorted(data.keys() - _INVENTORY_KEYS):
             self.warn(f"{rel} {_jp(key, name)}", "unknown inventory field, not migrated")
@@ -562,13 +935,13 @@ class _Reader:
                 self.fail(rel, _jp(key, name), f"must not be negative, got {value!r}")
             capacities.append(value)
         return _Inventory(
-            items=self.numbered_items(rel, key, "items", data.get("items")),
-            equipped=self.numbered_items(rel, key, "equipped", data.get("equipped")),
+            items=self.numbered_items(rel, key, tid, "items", data.get("items")),
+            equipped=self.numbered_items(rel, key, tid, "equipped", data.get("equipped")),
             capacity=capacities[0],
             equipped_capacity=capacities[1],
         )
 
-    def numbered_items(self, rel: str, key: str, slot: str, value: object) -> list[str]:
+    def numbered_items(self, rel: str, key: str, tid: str, slot: str, value: object) -> list[str]:
         if value is None:
             return []
         entries = (
@@ -580,10 +953,9 @@ class _Reader:
                 self.fail(rel, _jp(key, slot, number), 'item key must be a decimal number like "1"')
             if len(number) > 1000:  # int() refuses more than 4300 digits
                 self.fail(rel, _jp(key, slot, number[:20] + "..."), f"item key has {len(number)} digits")
-            if isinstance(text, str) and not text.strip():
-                self.warn(f"{rel} {_jp(key, slot, number)}", "empty item skipped")
-                continue
-            numbered.append((int(number), number, self.item_at(text, rel, key, slot, number)))
+            item = self.item_at(text, rel, key, tid, slot, number)
+            if item is not None:
+                numbered.append((int(number), number, item))
         numbered.sort(key=lambda entry: (entry[0], entry[1]))
         if [entry[0] for entry in numbered] != list(range(1, len(numbered) + 1)):
             self.warn(
@@ -599,56 +971,62 @@ class _Reader:
         groups: dict[str, list[tuple[str, _Prompt, list[_ImageRef]]]] = {}
         for key, entry in data.items():
             tid = self.key_id(rel, key)
-            prompt, refs = self.prompt(rel, key, entry)
+            prompt, refs = self.prompt(rel, key, tid, entry)
             groups.setdefault(tid, []).append((key, prompt, refs))
         for tid, entries in groups.items():
+            # every bot version looked prompts up by the upper-cased id: that key wins
             entries.sort(key=lambda entry: (entry[0] != tid, entry[0]))
             first = entries[0][1]
             if len(entries) > 1:
                 keys = ", ".join(repr(entry[0]) for entry in entries)
                 self.warn(
                     f"{rel} {_jp(entries[0][0])}",
-                    f"keys {keys} are the same tribute {tid}: prompts merged in that order "
-                    "(differing messages appended after a blank line, images concatenated)",
+                    f"keys {keys} are the same tribute {tid}: the first is migrated, "
+                    "the others kept where they differ, images of all attached",
                 )
                 for _, other, _ in entries[1:]:
-                    if other.message.strip() and other.message != first.message:
-                        first.message = (
-                            f"{first.message}\n\n{other.message}" if first.message.strip() else other.message
+                    if other.message != first.message or (
+                        other.channel_id is not None
+                        and first.channel_id is not None
+                        and other.channel_id != first.channel_id
+                    ):
+                        self.conflict(
+                            tid,
+                            other.where,
+                            first.where,
+                            f"keys differing only in case are one tribute; the bot looked up {tid!r}",
+                            other.raw,
+                            what="prompt",
                         )
                     if first.channel_id is None:
                         first.channel_id = other.channel_id
-                    elif other.channel_id is not None and other.channel_id != first.channel_id:
-                        self.warn(
-                            f"{other.where}{_jp('channel')}",
-                            f"channel {other.channel_id} differs from channel {first.channel_id} "
-                            f"of {first.where}, which is kept",
-                        )
-            self.merge_db_prompt(tid, first)
-            self.prompts[tid] = first
+            db = self.prompts.get(tid)
+            if db is not None:
+                self.prefer_db_prompt(tid, db, first)
+            else:
+                self.prompts[tid] = first
             refs = [ref for entry in entries for ref in entry[2]]
             self.refs[tid] = refs + self.refs.get(tid, [])
             self.ids.add(tid)
 
-    def merge_db_prompt(self, tid: str, prompt: _Prompt) -> None:
-        old = self.prompts.get(tid)
-        if old is None:
-            return
-        prompt.created_at = old.created_at
-        if prompt.channel_id is None:
-            prompt.channel_id = old.channel_id
-        elif old.channel_id is not None and old.channel_id != prompt.channel_id:
-            self.warn(
-                old.where, f"channel {old.channel_id} differs from {prompt.where}; the JSON one is kept"
-            )
-        if old.message.strip() and old.message != prompt.message:
-            self.warn(
-                old.where,
-                f"message differs from {prompt.where}; the JSON one is kept "
-                f"(database message: {_short(old.message)})",
+    def prefer_db_prompt(self, tid: str, db: _Prompt, stale: _Prompt) -> None:
+        """The tribute-centric bot read thgbot.db first: its prompt wins; a differing JSON one is kept."""
+        if db.channel_id is None and stale.channel_id is not None:
+            db.channel_id = stale.channel_id
+            self.warn(stale.where, f"channel {stale.channel_id} used: {db.where} has none")
+        if (stale.message.strip() and stale.message != db.message) or (
+            stale.channel_id is not None and stale.channel_id != db.channel_id
+        ):
+            self.conflict(
+                tid,
+                stale.where,
+                db.where,
+                "the tribute-centric bot read prompts from thgbot.db first",
+                stale.raw,
+                what="prompt",
             )
 
-    def prompt(self, rel: str, key: str, entry: object) -> tuple[_Prompt, list[_ImageRef]]:
+    def prompt(self, rel: str, key: str, tid: str, entry: object) -> tuple[_Prompt, list[_ImageRef]]:
         data = self.object_of(entry, rel, _jp(key), "a prompt")
         for name in sorted(data.keys() - _PROMPT_KEYS):
             self.warn(f"{rel} {_jp(key, name)}", "unknown prompt field, not migrated")
@@ -657,23 +1035,27 @@ class _Reader:
             self.fail(rel, _jp(key, "message"), f"must be text, got {_json_type(message)}")
         channel = self.snowflake(data.get("channel"), rel, _jp(key, "channel"))
         image = data.get("image")
-        images: list[tuple[str, str]] = []
+        images: list[tuple[str | None, str]] = []  # (name, key path)
         if isinstance(image, str):
             images.append((image, _jp(key, "image")))
         elif isinstance(image, list):
             for index, name in enumerate(image):
-                if not isinstance(name, str):
+                if name is not None and not isinstance(name, str):
                     self.fail(rel, _jp(key, "image", index), f"must be a file name, got {_json_type(name)}")
                 images.append((name, _jp(key, "image", index)))
         elif image is not None:
             self.fail(rel, _jp(key, "image"), f"must be a file name or a list, got {_json_type(image)}")
         refs: list[_ImageRef] = []
-        for name, where in images:
-            if not name.strip():
-                self.warn(f"{rel} {where}", "empty image name ignored")
+        for image_name, where in images:
+            if image_name is None or not image_name.strip():
+                what = "null" if image_name is None else "empty"
+                self.warn(f"{rel} {where}", f"{what} image name ignored")
                 continue
-            refs.append(_ImageRef(raw=self.stripped_name(name, f"{rel} {where}"), rel=rel, key=where))
-        prompt = _Prompt(message=message or "", channel_id=channel, rel=rel, key=_jp(key))
+            refs.append(_ImageRef(raw=self.stripped_name(image_name, f"{rel} {where}"), rel=rel, key=where))
+        text = message or ""
+        if not storable(text):
+            text = self.text(text, tid, rel, _jp(key, "message"), "message")
+        prompt = _Prompt(message=text, channel_id=channel, rel=rel, key=_jp(key), raw=entry)
         return prompt, refs
 
     def stripped_name(self, name: str, where: str) -> str:
@@ -683,29 +1065,63 @@ class _Reader:
         return name.strip()
 
     # prompt_images/ ---------------------------------------------------------
-    def scan_images(self) -> dict[int, list[Path]]:
+    def scan_images(self) -> tuple[dict[int, list[Path]], list[tuple[Path, int | None]]]:
+        """Guild folders' files, and every other file under ``prompt_images/`` with its folder's guild.
+
+        The second list holds the single-guild era's files (``prompt_images/<name>``, guild
+        ``None``) first, then files of folders the bot never wrote (sub-folders, folders
+        not named by a guild id).
+        """
         folders: dict[int, list[Path]] = {}
+        loose: list[tuple[Path, int | None]] = []
+        nested: list[tuple[Path, int | None]] = []
         base = self.root / IMAGES
         if not base.is_dir():
-            return folders
+            return folders, loose
         for child in sorted(base.iterdir()):
             rel = f"{IMAGES}/{child.name}"
-            if not child.is_dir():
-                self.warn(rel, "file outside a guild folder, not migrated")
+            if not _inside(child, self.real_root):
+                self.warn(rel, "links outside the data directory, not read")
+            elif child.is_file():
+                loose.append((child, None))
+            elif not child.is_dir():
+                self.warn(rel, "not a regular file, not migrated")
             elif _guild_folder_id(child.name) is None:
-                self.warn(rel, "folder name is not a guild id, not migrated")
+                self.warn(rel, "folder name is not a guild id; its files are migrated as unreferenced files")
+                nested.extend((path, None) for path in self.walk(child))
             else:
+                gid = int(child.name)  # a guild id (checked above)
                 files = []
-                root = self.root.resolve()
                 for entry in sorted(child.iterdir()):
-                    if entry.is_file() and _inside(entry, root):
-                        files.append(entry)
+                    where = f"{rel}/{entry.name}"
+                    if not _inside(entry, self.real_root):
+                        self.warn(where, "links outside the data directory, not read")
                     elif entry.is_file():
-                        self.warn(f"{rel}/{entry.name}", "links outside the data directory, not read")
+                        files.append(entry)
+                    elif entry.is_dir():
+                        self.warn(
+                            where, "a folder inside a guild folder; its files are migrated as unreferenced"
+                        )
+                        nested.extend((path, gid) for path in self.walk(entry))
                     else:
-                        self.warn(f"{rel}/{entry.name}", "not a regular file, not migrated")
-                folders[int(child.name)] = files  # a guild id (checked above)
-        return folders
+                        self.warn(where, "not a regular file, not migrated")
+                folders[gid] = files
+        return folders, loose + nested
+
+    def walk(self, top: Path) -> list[Path]:
+        """The regular files under ``top`` (symlinks leading outside skipped, with a warning)."""
+        found: list[Path] = []
+        for entry in sorted(top.iterdir()):
+            where = _rel(entry, self.root)
+            if not _inside(entry, self.real_root):
+                self.warn(where, "links outside the data directory, not read")
+            elif entry.is_file():
+                found.append(entry)
+            elif entry.is_dir() and not entry.is_symlink():
+                found.extend(self.walk(entry))
+            else:
+                self.warn(where, "not a regular file, not migrated")
+        return found
 
     def owner_by_name(self, name: str) -> str | None:
         """The tribute a ``<TRIBUTE>_<unix>.ext`` / ``SPOILER_<TRIBUTE> ...`` name belongs to."""
@@ -722,34 +1138,47 @@ class _Reader:
 
     def resolve(self, ref: _ImageRef, gid: int) -> Path | None:
         """The existing file a reference names, or ``None`` (with a warning)."""
-        folder = self.root / IMAGES / str(gid)
-        path = PurePath(ref.raw)
+        path = _pure(ref.raw)
         if ".." in path.parts:
-            self.warn(ref.where, f"image path {ref.raw!r} leaves the data directory; not migrated")
+            self.warn(ref.where, f"image path {ref.raw!r} leaves the data directory; not read")
             return None
-        if path.is_absolute():
-            candidates = [Path(path), folder / path.name]
+        images = self.root / IMAGES
+        folder = images / str(gid)
+        candidates: list[Path] = []
+        if path.anchor:  # absolute (POSIX or Windows)
+            if isinstance(path, PurePosixPath):
+                candidates.append(Path(path))
+            tail = _after_images(path.parts)
+            if tail:  # the folder it names, in this data directory
+                candidates.append(images.joinpath(*tail))
+            else:
+                candidates += [folder / path.name, images / path.name]
         elif len(path.parts) > 1:
-            candidates = [self.root / path, folder / path, folder / path.name]
+            candidates += [self.root / path, images / path, folder / path, folder / path.name]
         else:
-            candidates = [folder / path]
-        root = self.root.resolve()
+            candidates += [folder / path, images / path]  # the single-guild era saved in prompt_images/
         for number, candidate in enumerate(candidates):
             try:
                 # Never read outside the data directory (an absolute path or a symlink
                 # could name /etc/passwd); the bot's own absolute paths point inside it.
-                found = candidate.resolve().is_relative_to(root) and candidate.is_file()
+                found = candidate.resolve().is_relative_to(self.real_root) and candidate.is_file()
             except (OSError, ValueError, RuntimeError):  # too long a name, a symlink loop
                 found = False
             if found:
-                if number:
+                if number and candidate.parent == images and not path.anchor and len(path.parts) == 1:
+                    self.warn(
+                        ref.where,
+                        f"image {ref.raw!r} found in {IMAGES}/ itself, where the single-guild bot "
+                        "saved uploads; migrated",
+                    )
+                elif number:
                     self.warn(
                         ref.where,
                         f"image {ref.raw!r} not found there; using {_rel(candidate, self.root)}",
                     )
                 return candidate
         looked = _rel(candidates[0], self.root)
-        if not _inside(candidates[0], root) and _exists(candidates[0]):
+        if not _inside(candidates[0], self.real_root) and _exists(candidates[0]):
             self.warn(
                 ref.where,
                 f"image {ref.raw!r} is outside the data directory and not read; "
@@ -760,6 +1189,12 @@ class _Reader:
         return None
 
     # assemble ---------------------------------------------------------------
+    def default_guild(self) -> int | None:
+        """The guild of what nothing places: the ``guild`` option, else the only config guild."""
+        if self.options.guild is not None:
+            return self.options.guild
+        return next(iter(self.config_guilds)) if len(self.config_guilds) == 1 else None
+
     def assign_guilds(self, folders: dict[int, list[Path]]) -> dict[str, int]:
         by_name: dict[str, Counter[int]] = {}
         for gid, paths in folders.items():
@@ -770,18 +1205,35 @@ class _Reader:
                     by_name.setdefault(owner, Counter())[gid] += 1
             for tid, refs in self.refs.items():
                 for ref in refs:
-                    pure = PurePath(ref.raw)
-                    if not pure.is_absolute() and len(pure.parts) == 1 and ref.raw in names:
+                    pure = _pure(ref.raw)
+                    tail = _after_images(pure.parts) if pure.anchor else ()
+                    if (not pure.anchor and len(pure.parts) == 1 and ref.raw in names) or (
+                        len(tail) == 2 and tail[0] == str(gid) and tail[1] in names
+                    ):
                         by_name.setdefault(tid, Counter())[gid] += 1
-        only = next(iter(self.config_guilds)) if len(self.config_guilds) == 1 else None
+        mapped = self.options.guild_map
+        for tid in sorted(mapped.keys() - self.ids):
+            self.warn(
+                f"{self.options.guild_map_source} {tid}",
+                "names a tribute the legacy directory does not hold; ignored",
+            )
+        default = self.default_guild()
         assigned: dict[str, int] = {}
+        unplaced: list[str] = []
         for tid in sorted(self.ids):
-            if tid in self.db_guild:
-                assigned[tid] = self.db_guild[tid]
-                continue
             seen = by_name.get(tid)
-            if seen:
-                ranked = sorted(seen.items(), key=lambda pair: (-pair[1], pair[0]))
+            ranked = sorted(seen.items(), key=lambda pair: (-pair[1], pair[0])) if seen else []
+            if tid in mapped:
+                assigned[tid] = mapped[tid]
+                inferred = self.db_guild.get(tid, ranked[0][0] if ranked else None)
+                if inferred is not None and inferred != mapped[tid]:
+                    self.warn(
+                        f"{self.options.guild_map_source} {tid}",
+                        f"assigns guild {mapped[tid]}; the legacy data says guild {inferred}; the map wins",
+                    )
+            elif tid in self.db_guild:
+                assigned[tid] = self.db_guild[tid]
+            elif ranked:
                 assigned[tid] = ranked[0][0]
                 if len(ranked) > 1:
                     self.warn(
@@ -789,45 +1241,65 @@ class _Reader:
                         f"images of tribute {tid} are in several guild folders "
                         f"({', '.join(str(g) for g, _ in ranked)}); assigned to guild {ranked[0][0]}",
                     )
-            elif only is not None:
-                assigned[tid] = only
+            elif default is not None:
+                assigned[tid] = default
             else:
                 assigned[tid] = 0
-                self.warn(
-                    f"{self.source_of(tid)}",
-                    f"no guild known for tribute {tid} (not in thgbot.db, no images, "
-                    f"{len(self.config_guilds)} guilds in the config); assigned to guild 0",
-                )
+                unplaced.append(tid)
+        if unplaced:
+            shown = ", ".join(unplaced[:50]) + (
+                f", ... ({len(unplaced) - 50} more)" if len(unplaced) > 50 else ""
+            )
+            self.problem(
+                "guild assignment",
+                f"{len(unplaced)} tribute(s) have no known guild (not in thgbot.db, no images in a guild "
+                f"folder, {len(self.config_guilds)} guilds in the config) and are placed in guild 0, where "
+                f"a bot looking them up per guild never finds them: {shown}; assign them with the URL "
+                "option guild=GUILD_ID (all of them) or guild_map=FILE (per tribute)",
+            )
         return assigned
 
-    def source_of(self, tid: str) -> str:
-        if tid in self.inventories:
-            return f"{INVENTORIES} tribute {tid}"
-        if tid in self.prompts:
-            return self.prompts[tid].where
-        return f"{DATABASE} tribute {tid}"
-
-    def assemble(self, folders: dict[int, list[Path]]) -> LegacyData:
+    def assemble(self, folders: dict[int, list[Path]], loose: list[tuple[Path, int | None]]) -> LegacyData:
         data = LegacyData(guilds=dict(self.guilds))
         assigned = self.assign_guilds(folders)
         claimed: set[Path] = set()
+        attached_as: dict[TributeKey, dict[Path, str]] = {}
         prompt_files: dict[str, list[str]] = {}
 
-        def attach(tid: str, path: Path, kind: str, created: datetime | None, where: str) -> str:
-            key = (assigned[tid], tid)
+        def attach(
+            key: TributeKey, path: Path, kind: str, created: datetime | None, where: str, note: str
+        ) -> str:
+            real = path.resolve()
+            done = attached_as.setdefault(key, {})
+            if real in done:
+                return done[real]
+            rel = _rel(path, self.root)
             name = path.name.strip()
+            messages = [note] if note else []
             if name != path.name:
-                self.warn(_rel(path, self.root), f"file name has white space around it; stored as {name!r}")
+                messages.append(f"file name has white space around it; stored as {name!r}")
+            if not storable(name):
+                name = replace_unstorable(name)
+                messages.append(f"file name is not valid text; stored as {name!r}")
             try:
                 check_file_name(name)
             except InvalidInputError as error:
-                raise LegacyFormatError(f"{self.root / _rel(path, self.root)}: {error}") from None
-            owned = data.files.setdefault(key, {})
-            if name in owned:
-                if owned[name].path.resolve() != path.resolve():
-                    self.warn(where, f"a different file named {name!r} is already attached; not migrated")
-                return name
+                raise LegacyFormatError(f"{self.root / rel}: {error}") from None
             content = path.read_bytes()
+            digest = hashlib.sha256(content).hexdigest()
+            owned = data.files.setdefault(key, {})
+            if name in owned and owned[name].info.sha256 != digest:
+                name = _unique_name(owned, name, _rel(path.parent, self.root))
+                messages.append(
+                    f"another file of that name is attached to tribute {key[1]}; "
+                    f"this one attached as {name!r}"
+                )
+            if messages:
+                self.warn(where, "; ".join(messages))
+            done[real] = name
+            claimed.add(real)
+            if name in owned:  # the same bytes under the same name: kept once
+                return name
             match = _UNIX_NAME_RE.search(name)
             if match:  # 9-12 digits: unix seconds, or milliseconds when huge (as in timestamp())
                 created = _unix_time(float(match.group(1))) or created
@@ -835,57 +1307,114 @@ class _Reader:
                 FileInfo,
                 {
                     "guild_id": key[0],
-                    "tribute_id": tid,
+                    "tribute_id": key[1],
                     "name": name,
                     "kind": kind,
                     "media_type": guess_media_type(name),
                     "size": len(content),
-                    "sha256": hashlib.sha256(content).hexdigest(),
+                    "sha256": digest,
                     "created_at": created,
                 },
-                _rel(path, self.root),
+                rel,
                 "",
             )
             owned[name] = LegacyFile(info=info, path=path)
-            claimed.add(path.resolve())
             return name
 
         for tid in sorted(self.refs):
             for ref in self.refs[tid]:
+                name = _pure(ref.raw).name
+                if not _usable_name(name):  # '..', NUL, too long: no file can have that name
+                    self.warn(
+                        ref.where,
+                        f"image {ref.raw!r} names no usable file; not migrated, not kept in the prompt",
+                    )
+                    continue
                 found = self.resolve(ref, assigned[tid])
                 if found is not None:
-                    name = attach(tid, found, ref.kind, ref.created_at, ref.where)
-                else:
-                    name = PurePath(ref.raw).name
-                    try:
-                        check_file_name(name)
-                    except InvalidInputError as error:
-                        self.fail(ref.rel, ref.key, str(error))
+                    name = attach((assigned[tid], tid), found, ref.kind, ref.created_at, ref.where, "")
                 if ref.in_prompt:
                     names = prompt_files.setdefault(tid, [])
                     if name not in names:
                         names.append(name)
 
-        for gid, paths in sorted(folders.items()):
+        for gid in folders:
             data.guilds.setdefault(gid, Guild(guild_id=gid))
-            for path in paths:
-                if path.resolve() in claimed:
+        orphans: set[TributeKey] = set()
+        default = self.default_guild()
+        unplaced = [(path, gid) for gid, paths in sorted(folders.items()) for path in paths] + loose
+        for path, folder_gid in unplaced:
+            if folder_gid is not None:
+                data.guilds.setdefault(folder_gid, Guild(guild_id=folder_gid))
+            if path.resolve() in claimed:
+                continue
+            where = _rel(path, self.root)
+            owner = self.owner_by_name(path.name)
+            if owner is not None:
+                note = ""
+                if folder_gid is not None and assigned[owner] != folder_gid:
+                    note = f"named for tribute {owner} of guild {assigned[owner]}; attached to it"
+                attach((assigned[owner], owner), path, "prompt_image", None, where, note)
+                continue
+            home = folder_gid if folder_gid is not None else default if default is not None else 0
+            key = (home, ORPHANS)
+            orphans.add(key)
+            data.unreferenced_files += 1
+            attach(
+                key,
+                path,
+                "legacy_unreferenced",
+                None,
+                where,
+                f"referenced by no tribute, its name names none; "
+                f"kept as a file of tribute {ORPHANS} of guild {home}",
+            )
+
+        for tid in sorted(self.inventories.keys() & self.db_inventories.keys()):
+            stale = self.db_inventories[tid]
+            if Counter(stale.items) - Counter(self.inventories[tid].items):  # items JSON lacks
+                self.conflict(
+                    tid,
+                    f"{DATABASE} table inventory_items tribute {tid}",
+                    INVENTORIES,
+                    "every bot version read inventories from inventories.json",
+                    {"items": stale.items, "capacity": stale.capacity},
+                    what="leftover database inventory",
+                )
+        for tid, kept in sorted(self.kept.items()):
+            key = (assigned[tid], tid)
+            owned = data.files.setdefault(key, {})
+            for entry in kept:
+                if entry.name in owned:
                     continue
-                where = _rel(path, self.root)
-                owner = self.owner_by_name(path.name)
-                if owner is None:
-                    self.warn(where, "matches no tribute (not referenced, name has no known tribute id)")
-                    continue
-                if assigned[owner] != gid:
-                    self.warn(
-                        where,
-                        f"named for tribute {owner} of guild {assigned[owner]}; attached to it anyway",
-                    )
-                attach(owner, path, "prompt_image", None, where)
+                info = FileInfo(
+                    guild_id=key[0],
+                    tribute_id=tid,
+                    name=entry.name,
+                    kind=entry.kind,
+                    media_type="application/json",
+                    size=len(entry.content),
+                    sha256=hashlib.sha256(entry.content).hexdigest(),
+                )
+                owned[entry.name] = LegacyFile(info=info, path=None, content=entry.content)
+                data.kept_versions += 1
+
+        for key in sorted(orphans):
+            if key[1] in self.ids and assigned[key[1]] == key[0]:
+                continue  # a legacy tribute of that id: its own row below
+            data.guilds.setdefault(key[0], Guild(guild_id=key[0]))
+            data.tributes[key] = Tribute(
+                guild_id=key[0], tribute_id=ORPHANS, name="Files no legacy tribute references"
+            )
+            data.inventories[key] = Inventory(guild_id=key[0], tribute_id=ORPHANS)
+            if key[0] == 0:
+                data.unassigned.append(ORPHANS)
 
         for tid in sorted(self.ids):
             gid = assigned[tid]
             key = (gid, tid)
+            if gid == 0:
+                data.unassigned.append(tid)
             data.guilds.setdefault(gid, Guild(guild_id=gid))
             fields = self.db_tributes.get(tid, {})
             if fields.get("name") is None and tid in self.key_names:
@@ -903,11 +1432,6 @@ class _Reader:
                         f"{DATABASE} table inventory_items tribute {tid}",
                         "inventory known only from the leftover database tables; migrated from there",
                     )
-            elif inventory is not None and leftover is not None and leftover.items != inventory.items:
-                self.warn(
-                    f"{DATABASE} table inventory_items tribute {tid}",
-                    f"leftover database inventory differs from {INVENTORIES}; the JSON one is kept",
-                )
             inventory = inventory or _Inventory([], [], None, None)
             data.inventories[key] = self.build(
                 Inventory,
@@ -944,7 +1468,10 @@ class _Reader:
                     f"{DATABASE} table prompt_images tribute {tid}",
                     "prompt images of a tribute without a prompt; attached as files only",
                 )
+        data.files = {key: owned for key, owned in data.files.items() if owned}
+        data.unassigned.sort()
         data.warnings = sorted(self.warnings)
+        data.problems = sorted(self.problems)
         return data
 
 
@@ -1052,3 +1579,50 @@ def _exists(path: Path) -> bool:
         return path.is_file()
     except (OSError, ValueError):
         return False
+
+
+def _lexists(path: Path) -> bool:
+    """Whether ``path`` exists, a dangling or outside-leading symlink included."""
+    return path.exists() or path.is_symlink()
+
+
+def _pure(raw: str) -> PurePath:
+    """An image reference as a path: Windows-style when it holds a backslash."""
+    return PureWindowsPath(raw) if "\\" in raw else PurePosixPath(raw)
+
+
+def _after_images(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """The parts after the last ``prompt_images`` of a path (empty when none)."""
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] == IMAGES:
+            return parts[index + 1 :]
+    return ()
+
+
+def _usable_name(name: str) -> bool:
+    """Whether ``name`` can be a stored file's name."""
+    try:
+        check_file_name(name)
+    except InvalidInputError:
+        return False
+    return storable(name)
+
+
+def _unique_name(owned: Mapping[str, object], name: str, folder: str) -> str:
+    """``<stem> (<folder>)<ext>``, numbered when needed: a name ``owned`` does not hold yet."""
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    label = folder.replace("/", " ")
+    for number in range(1, 10_000):
+        tag = f" ({label})" if number == 1 else f" ({label} {number})"
+        candidate = stem[: 255 - len(tag) - len(ext)] + tag + ext
+        if candidate not in owned:
+            return candidate
+    raise LegacyFormatError(f"too many files named {name!r}")  # pragma: no cover
+
+
+def _jsonable(value: object) -> object:
+    """JSON for what ``json`` cannot encode (database BLOBs, ...)."""
+    if isinstance(value, bytes):
+        return {"bytes_hex": value.hex()}
+    return repr(value)

@@ -51,8 +51,14 @@ TINY_WEBP = bytes.fromhex(
 TINY_MP3 = b"\xff\xfb\x90\x64" + bytes(413)
 
 CONFIG_PER_GUILD = {
+    # mixed (class 5): the multi-guild bot loaded an old flat config and added its per-guild
+    # entries to the same object; the per-guild entry of G3 wins over the stale flat values
+    "log_channel_id": 1288877766655500001,
+    "category_id": None,
+    "guild_id": G3,
     str(G1): {"log_channel_id": 1395951855535788100, "category_id": 1395951855535788000},
     str(G2): {"log_channel_id": None, "category_id": 1402233445566700001},
+    str(G3): {"log_channel_id": 1288877766655500002, "category_id": 1288877766655500003},
 }
 CONFIG_FLAT = {  # the very old single-guild format
     "log_channel_id": 1288877766655500001,
@@ -61,6 +67,11 @@ CONFIG_FLAT = {  # the very old single-guild format
     "gm_id": 301234567890123456,
     "admin_id": 301234567890123457,
 }
+
+#: An item longer than the old 2,000-character limit (the bot's string options allow 6,000).
+LETTER = "Letter from home: " + "Stay warm, eat what you find, come back to us. " * 52
+#: A prompt grown by add-to-prompt past the old 20,000-character limit.
+SAGA = "\n\n".join(f"Chapter {n}: the storm moves east and the careers follow." * 7 for n in range(1, 56))
 
 INVENTORIES: dict[str, Any] = {
     # lower-case and upper-case keys of one tribute, different contents: merged
@@ -91,9 +102,9 @@ INVENTORIES: dict[str, Any] = {
     },
     "D2M": {"capacity": 10, "items": {}, "equipped_capacity": 5, "equipped": {}},  # empty
     "d3f": {"capacity": 10, "items": {"1": "Slingshot"}},  # lower-case only
-    "D3M": {
+    "D3M": {  # a null item (class 8): skipped like an empty one
         "capacity": 10,
-        "items": {"1": "Fishing line", "2": "Hook"},
+        "items": {"1": "Fishing line", "2": "Hook", "3": None},
         "equipped_capacity": 5,
         "equipped": {},
     },
@@ -109,9 +120,17 @@ INVENTORIES: dict[str, Any] = {
         "equipped_capacity": 3,
         "equipped": {"1": "Axe", "2": "Helmet"},
     },
-    "D6F": {"capacity": 10, "items": {"1": "Berries (poison?)"}, "equipped_capacity": 5, "equipped": {}},
+    "D6F": {
+        "capacity": 10,
+        "items": {"1": "Berries (poison?)", "2": "Lucky charm"},
+        "equipped_capacity": 5,
+        "equipped": {},
+    },
     "D6M": {"capacity": 10, "items": {}},
-    "D8M": {"capacity": 10, "items": {"1": "Map", "2": "Whistle", "3": "Flare"}},
+    "D8M": {  # realistic content (class 4): a 2,462-character item
+        "capacity": 10,
+        "items": {"1": "Map", "2": "Whistle", "3": "Flare", "4": LETTER},
+    },
     "D10F": {"capacity": 10, "items": {"1": "Trident"}, "equipped_capacity": 5, "equipped": {"1": "Net"}},
     "Ivy Rose": {"capacity": 8, "items": {"1": "Hairpin"}},  # key as typed, with a space
     "OLD1": {"capacity": 10, "items": {"1": "Rusty key"}},  # a tribute known nowhere else
@@ -128,13 +147,22 @@ PROMPTS: dict[str, Any] = {
         "channel": "1395951855535788203",
         "image": "D1M_1770963055.png",
     },
-    "D2F": {"message": "Rain all night.", "channel": None, "image": "D2F_1771000000.jpg"},  # guild by folder
+    "D2F": {  # guild by folder; '..' names no file (class 8): one warning
+        "message": "Rain all night.",
+        "channel": None,
+        "image": ["D2F_1771000000.jpg", ".."],
+    },
     "D2M": {},  # stub
     "D3F": {"message": "\n\n...", "image": "SPOILER_D3F the arena.png"},  # no channel; spaces
     "D3M": {"message": "The river is rising.", "channel": 0, "image": "D3M_1771111111.png"},  # file missing
     "d5m": {"message": "You hear a cannon.", "channel": "1402233445566700333"},  # collides with D5M
     "D5M": {"message": "Night falls.", "channel": "1402233445566700333"},
-    "D7F": {"message": "Tracker jackers above you.", "channel": "1395951855535788207"},
+    "D7F": {  # single-guild era (class 3): the upload saved as prompt_images/<attachment name>
+        "message": "Tracker jackers above you.",
+        "channel": "1395951855535788207",
+        "image": "tracker jackers.png",
+    },
+    "D12F": {"message": SAGA, "channel": "1288877766655500012"},  # class 4: over 20,000 characters
     "D10F": {"message": "Waves crash on the shore.", "channel": "1288877766655500010"},  # not D1F's
     "IVY_ROSE": {"message": "A sponsor gift arrives.", "channel": "1395951855535788204"},
     "EVENT1": {
@@ -154,12 +182,17 @@ IMAGES: dict[int, dict[str, bytes]] = {
         "D2F_1771000000.jpg": TINY_JPEG,
         "D4F_1771500000.png": tiny_png(90, 90, 200),  # unreferenced, gives D4F its guild
         "D1F_face.jpg": TINY_JPEG,  # thgbot.db files row
-        "ZZZ_1770000000.png": tiny_png(0, 0, 0),  # matches no tribute
+        "ZZZ_1770000000.png": tiny_png(0, 0, 0),  # matches no tribute: kept under LEGACY_FILES
+        "D5M.png": tiny_png(50, 50, 51),  # older naming; another D5M.png is in G2's folder (class 3)
     },
     G2: {
         "SPOILER_D3F the arena.png": tiny_png(1, 2, 3),
         "EVENT1_1771200000.webp": TINY_WEBP,
         "D6F_1771600000.png": tiny_png(4, 5, 6),  # unreferenced
+        "D5M.png": tiny_png(50, 50, 52),  # same name as G1's, other bytes: both kept
+    },
+    0: {  # 0: prompt_images/ itself, the single-guild era (no guild folder)
+        "tracker jackers.png": tiny_png(60, 60, 0),
     },
     G3: {
         "D11M_1771400000.png": tiny_png(7, 8, 9),  # thgbot.db prompt_images row (old absolute path)
@@ -252,6 +285,8 @@ TRIBUTES: list[tuple[Any, ...]] = [
     ("D6F", "Willow Fen", 111111111111111108, "<@111111111111111108>", G2, "2025-07-25 08:00:00", None, None),
     ("D6M", "Hale Birch", 111111111111111109, "<@111111111111111109>", G2, 1753500000, None, None),
     ("D7F", "Juniper Moss", 111111111111111110, "<@111111111111111110>", G1, 1753600000, None, None),
+    # class 2: a row of the same tribute differing in case and content; 'D7F' is what the bot showed
+    ("d7f", "Juniper M.", 111111111111111199, "<@111111111111111199>", G1, 1753600001, None, None),
     ("IVY_ROSE", "Ivy Rose", 111111111111111111, "<@111111111111111111>", G1, 1753700000, None, None),
     (
         "D8M",
@@ -321,8 +356,8 @@ def write_sample(target: Path) -> None:
     (target / "inventories" / "inventories.json").write_text(json.dumps(INVENTORIES, indent=4) + "\n")
     (target / "prompts" / "prompt_info.json").write_text(json.dumps(PROMPTS, separators=(",", ":")))
     for guild_id, files in IMAGES.items():
-        folder = target / "prompt_images" / str(guild_id)
-        folder.mkdir(parents=True)
+        folder = target / "prompt_images" / (str(guild_id) if guild_id else "")
+        folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
     write_db(target / "thgbot.db")

@@ -16,6 +16,7 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             opener="tributestore.backends.json_backend.store:open_json_store",
             summary="one JSON file per tribute; also opens a legacy THGBot data directory read-only",
             example="json:///data/tributes",
-            options=("create", "read_only", "lock_timeout", "timeout"),
+            # guild, guild_map, oversize: options of a legacy THGBot directory (see legacy_reader)
+            options=("create", "read_only", "lock_timeout", "timeout", "guild", "guild_map", "oversize"),
         )
     )

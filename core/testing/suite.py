@@ -25,7 +25,7 @@ from ..errors import (
     NotFoundError,
     StoreNotFoundError,
 )
-from ..models import Counts, FileInfo
+from ..models import MAX_ITEM_LENGTH, Counts, FileInfo
 from ..store import TributeStore
 
 GUILD = 111111111111111111
@@ -304,7 +304,7 @@ class InventoryTests(StoreFixtures):
             (lambda s: s.add_item(GUILD, "D1F", ""), "items"),
             (lambda s: s.add_item(GUILD, "D1F", "nul\x00"), "items"),
             (lambda s: s.add_item(GUILD, "D1F", 5), "items"),
-            (lambda s: s.add_item(GUILD, "D1F", "x" * 5000), "items"),
+            (lambda s: s.add_item(GUILD, "D1F", "x" * (MAX_ITEM_LENGTH + 1)), "items"),
             (lambda s: s.remove_item(GUILD, "D1F", "1"), "number"),
         ],
     )
