@@ -6,12 +6,21 @@ against the store it was taken from.  The manifest lists the content digest
 of every tribute and guild row, so :func:`check_backup` can tell a whole
 backup from one a killed copy left half-written (no manifest) or one changed
 since (digests differ) before :func:`restore_backup` touches anything.
+
+While a backup is being written, its writer holds an exclusive ``flock`` on
+``<backup>/.lock.backup``; :func:`find_incomplete_backups` (``tributestore
+check``) thus tells a backup in progress (skipped) from one a killed copy
+left behind (named, and removed only on request).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +38,17 @@ BACKUP_SCHEME = "json"
 MANIFEST_NAME = "tributestore-backup.json"
 MANIFEST_FORMAT = "tributestore-backup"
 MANIFEST_VERSION = 1
+#: The directory ``copy`` writes backups into by default (relative to where it runs).
+DEFAULT_BACKUP_DIR = "tributestore-backups"
+#: Held (flock) by the process writing a backup; its name starts with the JSON store's ``.lock``.
+IN_PROGRESS_NAME = ".lock.backup"
+#: Top-level entries a JSON store (hence a backup) directory may hold.
+_STORE_ENTRIES = frozenset(
+    {"tributestore.json", "guilds", "blobs", "tombstones", "journal.json", MANIFEST_NAME}
+)
+
+if sys.platform != "win32":
+    import fcntl
 
 
 def guild_digest(guild: Guild) -> str:
@@ -53,11 +73,36 @@ def backup_store(store: TributeStore, backup_dir: Path) -> Path:
     target = backup_dir.resolve() / f"backup-{stamp}"
     # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
     url = StoreURL(raw=path_url(BACKUP_SCHEME, target), scheme=BACKUP_SCHEME, path=str(target))
-    with open_url(url, "write") as backup:
+    with _in_progress(target), open_url(url, "write") as backup:
         report = copy_store(store, backup, on_conflict="fail", verify=True)
         if not report.ok:
             raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")
         guilds, tributes = _digests(backup)
+        _write_manifest(target, store, guilds, tributes)
+    return target
+
+
+@contextmanager
+def _in_progress(target: Path) -> Iterator[None]:
+    """Create the backup directory and hold its in-progress lock while the backup is written."""
+    try:
+        target.mkdir(parents=True)
+        fd = os.open(target / IN_PROGRESS_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StorageError(f"cannot create backup directory {target}: {error.strerror}") from None
+    try:
+        if sys.platform != "win32":
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+        with suppress(OSError):
+            (target / IN_PROGRESS_NAME).unlink()
+    finally:
+        os.close(fd)
+
+
+def _write_manifest(
+    target: Path, store: TributeStore, guilds: dict[str, str], tributes: dict[str, str]
+) -> None:
     manifest = {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -67,7 +112,6 @@ def backup_store(store: TributeStore, backup_dir: Path) -> Path:
         "tributes": tributes,
     }
     _write_last(target / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True).encode())
-    return target
 
 
 def _write_last(path: Path, data: bytes) -> None:
@@ -171,6 +215,80 @@ def backup_root(url: StoreURL) -> Path | None:
     return root
 
 
+@dataclass
+class IncompleteBackup:
+    """A ``backup-*`` directory without its manifest (:func:`find_incomplete_backups`)."""
+
+    path: Path
+    #: Another process is writing it right now (its in-progress lock is held): not incomplete yet.
+    in_progress: bool
+    #: It holds entries no backup holds: never removed by :func:`remove_incomplete_backup`.
+    foreign: str | None = None
+
+
+def backup_dirs_for(store_path: Path | None, cwd: Path | None = None) -> list[Path]:
+    """Where backups of a store are looked for: ``./tributestore-backups`` (where ``copy`` ran,
+    its default) and ``tributestore-backups`` beside the store's own file or directory."""
+    found: list[Path] = []
+    candidates = [(cwd or Path.cwd()) / DEFAULT_BACKUP_DIR]
+    if store_path is not None:
+        candidates.append(store_path.absolute().parent / DEFAULT_BACKUP_DIR)
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved not in found:
+            found.append(resolved)
+    return found
+
+
+def _held_by_writer(path: Path) -> bool:
+    """Whether a live process holds ``path``'s in-progress lock (False when there is none)."""
+    if sys.platform == "win32":
+        return False
+    try:
+        fd = os.open(path / IN_PROGRESS_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def find_incomplete_backups(directories: Iterable[Path]) -> list[IncompleteBackup]:
+    """The ``backup-*`` directories in ``directories`` that have no manifest, in name order."""
+    result = []
+    for directory in directories:
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError:  # missing, or not a directory
+            continue
+        for path in entries:
+            if not path.name.startswith("backup-") or not path.is_dir() or (path / MANIFEST_NAME).exists():
+                continue
+            foreign = None
+            for entry in sorted(os.listdir(path)):
+                if entry not in _STORE_ENTRIES and not entry.startswith("."):
+                    foreign = entry
+                    break
+            result.append(IncompleteBackup(path, _held_by_writer(path), foreign))
+    return result
+
+
+def remove_incomplete_backup(backup: IncompleteBackup) -> None:
+    """Delete an incomplete backup directory (refused when in progress or holding other files)."""
+    if backup.in_progress or _held_by_writer(backup.path):
+        raise StorageError(f"backup {backup.path} is being written by another process: not removed")
+    if backup.foreign is not None or (backup.path / MANIFEST_NAME).exists():
+        raise StorageError(f"{backup.path} does not look like an incomplete backup: not removed")
+    try:
+        shutil.rmtree(backup.path)
+    except OSError as error:
+        raise StorageError(f"cannot remove {backup.path}: {error.strerror}") from None
+
+
 def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]:
     """Make ``destination`` equal to ``backup``: tributes not in it are deleted, others overwritten.
 
@@ -195,11 +313,16 @@ def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]
 
 __all__ = [
     "BACKUP_SCHEME",
+    "DEFAULT_BACKUP_DIR",
     "MANIFEST_NAME",
     "BackupCheck",
+    "IncompleteBackup",
+    "backup_dirs_for",
     "backup_root",
     "backup_store",
     "check_backup",
+    "find_incomplete_backups",
     "read_manifest",
+    "remove_incomplete_backup",
     "restore_backup",
 ]

@@ -20,8 +20,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from . import __version__
-from .backup import BACKUP_SCHEME, backup_root, check_backup, restore_backup
-from .config import open_url, resolve_config
+from .backup import (
+    BACKUP_SCHEME,
+    MANIFEST_NAME,
+    backup_dirs_for,
+    backup_root,
+    check_backup,
+    find_incomplete_backups,
+    remove_incomplete_backup,
+    restore_backup,
+)
+from .config import open_store, open_url, resolve_config
 from .copier import CopyReport, copy_store, verify_stores
 from .errors import ConfigError, StorageError, StoreNotFoundError, TributeStoreError, VerificationError
 from .models import Counts
@@ -35,7 +44,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 def open_for_cli(url: str | None, mode: OpenMode) -> TributeStore:
     """Open a store named on the command line: ``read`` for anything only read (must exist)."""
-    return open_url(resolve_config(url).url, mode)
+    return open_store(url, mode=mode)
 
 
 class NoteHandler(logging.Handler):
@@ -99,11 +108,16 @@ def config(url: str | None) -> None:
       1. the environment variable TRIBUTESTORE_URL;
       2. the [store] table (url = "...") of the TOML file named by
          TRIBUTESTORE_CONFIG, else ./tributestore.toml;
-      3. the default sqlite:///tributestore.db.
+      3. the default: an SQLite file tributestore.db in $SNAP_DATA when set,
+         else in the user data directory (~/.local/share/tributestore on
+         Linux), else in the current directory; an existing ./tributestore.db
+         (the old default) keeps being used.
     """
     resolved = resolve_config(url)
     out.print(f"url: {resolved.url.display}")
     out.print(f"from: {resolved.source}")
+    if resolved.notice:
+        out.print(f"note: {resolved.notice}")
     out.print(f"backend: {registry().for_url(resolved.url).name}")
     for key in sorted(resolved.url.options):
         out.print(f"option {key}: {mask_password(resolved.url.options[key])}")
@@ -131,14 +145,47 @@ def stats(url: str | None) -> None:
 
 @cli.command()
 @click.argument("url", required=False)
-def check(url: str | None) -> None:
+@click.option(
+    "--remove-incomplete-backups",
+    is_flag=True,
+    help="Delete the incomplete backups found (a copy killed while backing up leaves one).",
+)
+def check(url: str | None, remove_incomplete_backups: bool) -> None:
     """Check a store's integrity (orphans, foreign keys, schema version, file hashes).
 
     URL is the store (default: the configured one, see 'tributestore config --help').
+    The check reads one committed state: writes in progress are waited for or
+    read again, never reported as damage (a lock not obtained in time is an
+    error, exit code 5). It also names incomplete backups (backup-* directories
+    without their manifest) in ./tributestore-backups and in the
+    tributestore-backups directory beside the store's file or directory;
+    --remove-incomplete-backups deletes them (never one being written).
     Exits with status 1 when a problem is found.
     """
+    resolved = resolve_config(url).url
     with open_for_cli(url, "read") as store:
         problems = store.check()
+        for note in getattr(store, "notes", ()):  # what opening it repaired, losing nothing
+            out.print(f"note: {note}")
+    store_path = None
+    if resolved.path and not resolved.netloc and resolved.path != ":memory:":
+        store_path = resolved.local_path()
+    for backup in find_incomplete_backups(backup_dirs_for(store_path)):
+        if backup.in_progress:
+            out.print(f"note: backup {backup.path} is being written by another process (skipped)")
+        elif backup.foreign is not None:
+            problems.append(
+                f"incomplete backup {backup.path} (no {MANIFEST_NAME}) holds {backup.foreign!r}, "
+                "which no backup holds: inspect and remove it by hand"
+            )
+        elif remove_incomplete_backups:
+            remove_incomplete_backup(backup)
+            out.print(f"removed incomplete backup {backup.path}")
+        else:
+            problems.append(
+                f"incomplete backup {backup.path} (no {MANIFEST_NAME}: a copy was interrupted while "
+                "backing up; restore refuses it); remove it with --remove-incomplete-backups"
+            )
     if not problems:
         out.print(f"no problems found in {store.url}")
         return

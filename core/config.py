@@ -6,7 +6,12 @@ Where the URL comes from, first match wins:
 2. the environment variable ``TRIBUTESTORE_URL``;
 3. the ``[store]`` table of a TOML file: the one ``TRIBUTESTORE_CONFIG`` names,
    else ``tributestore.toml`` in the current directory if there is one;
-4. the embedded default, an SQLite file ``tributestore.db`` in the current directory.
+4. the embedded default, an SQLite file ``tributestore.db`` (see :func:`default_store`):
+   in ``$SNAP_DATA`` when set (a snap's writable data directory), else in the
+   platform's user data directory (``platformdirs``, e.g.
+   ``~/.local/share/tributestore``), else in the current directory.  A store
+   that already exists at the old default, ``./tributestore.db``, keeps being
+   used, with a one-line notice, never replaced by an empty one elsewhere.
 
 In the TOML file, ``url`` names the store and every other key of ``[store]``
 is an option for the backend (as ``?key=value`` would be); relative paths
@@ -18,20 +23,28 @@ resolve against the file's own directory::
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from .errors import ConfigError
 from .plugins import registry
 from .store import TributeStore
-from .urls import OPEN_MODES, OpenMode, StoreURL, parse_store_url
+from .urls import OPEN_MODES, OpenMode, StoreURL, parse_store_url, path_url
 
 ENV_URL = "TRIBUTESTORE_URL"
 ENV_CONFIG = "TRIBUTESTORE_CONFIG"
 DEFAULT_CONFIG_FILE = "tributestore.toml"
-DEFAULT_URL = "sqlite:///tributestore.db"
+ENV_SNAP_DATA = "SNAP_DATA"
+#: The embedded default store's file name (and its scheme).
+DEFAULT_FILE = "tributestore.db"
+DEFAULT_SCHEME = "sqlite"
+
+log = logging.getLogger("tributestore")
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,30 @@ class ResolvedConfig:
 
     url: StoreURL
     source: str
+    #: Said once when the store is opened (the old default location still in use).
+    notice: str | None = None
+
+
+def default_store() -> ResolvedConfig:
+    """The embedded default store, and which rule chose its place."""
+    old = Path.cwd() / DEFAULT_FILE
+    snap = os.environ.get(ENV_SNAP_DATA, "").strip()
+    if snap:
+        place, rule = Path(snap) / DEFAULT_FILE, f"default: ${ENV_SNAP_DATA} (a snap's data directory)"
+    else:
+        try:
+            place = platformdirs.user_data_path("tributestore") / DEFAULT_FILE
+            rule = "default: the user data directory (platformdirs)"
+        except Exception:  # noqa: BLE001 - no home directory: the working directory is left
+            place, rule = old, "default: the working directory (no user data directory)"
+    notice = None
+    if old.is_file() and old.absolute() != place.absolute():
+        notice = (
+            f"using the existing store {old.absolute()} at the old default location (the working "
+            f"directory); a new install would use {place}"
+        )
+        place, rule = old, "default: the existing store in the working directory (the old default location)"
+    return ResolvedConfig(parse_store_url(path_url(DEFAULT_SCHEME, place.absolute())), rule, notice)
 
 
 def _read_toml_store(path: Path) -> tuple[str, dict[str, str]]:
@@ -83,7 +120,7 @@ def resolve_config(url: str | None = None, config_file: str | Path | None = None
     else:
         path = Path(DEFAULT_CONFIG_FILE)
         if not path.is_file():
-            return ResolvedConfig(parse_store_url(DEFAULT_URL), "default")
+            return default_store()
     raw_url, options = _read_toml_store(path)
     base_dir = path.resolve().parent
     return ResolvedConfig(parse_store_url(raw_url, base_dir, options), f"config file {path}")
@@ -105,4 +142,7 @@ def open_store(
     where; ``mode="read"`` refuses, with :class:`~tributestore.errors.StoreNotFoundError`
     naming the resolved path, a store that does not exist, and creates nothing.
     """
-    return open_url(resolve_config(url, config_file).url, mode)
+    resolved = resolve_config(url, config_file)
+    if resolved.notice:
+        log.warning("%s", resolved.notice)
+    return open_url(resolved.url, mode)

@@ -65,6 +65,10 @@ class StorageError(TributeStoreError):
     exit_code = 5
 
 
+class LockTimeoutError(StorageError):
+    """A write lock was not obtained within the configured timeout; the message names the lock."""
+
+
 class CorruptDataError(StorageError):
     """Stored data exists but cannot be understood; the message names the file or table."""
 

@@ -58,6 +58,7 @@ def _check_tribute_id(value: str) -> str:
 def _check_file_name(value: str) -> str:
     if value in (".", "..") or any(ch in value for ch in _FORBIDDEN_IN_NAMES):
         raise ValueError("must not be '.' or '..' nor contain '/', '\\' or NUL")
+    _check_text(value)
     if value != value.strip():
         raise ValueError("must not start or end with white space")
     return value
@@ -66,6 +67,11 @@ def _check_file_name(value: str) -> str:
 def _check_text(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain lone surrogates (U+D800-U+DFFF)") from None
     return value
 
 
@@ -82,7 +88,10 @@ def _utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # datetime.max with a negative offset, datetime.min with a positive one
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 Snowflake = Annotated[int, Field(strict=True, ge=0, le=MAX_SNOWFLAKE)]
@@ -221,13 +230,28 @@ def describe_validation_error(error: ValidationError, what: str | None = None) -
     parts = []
     for detail in error.errors():
         loc = ".".join(str(part) for part in detail["loc"]) or "value"
-        given = repr(detail.get("input"))
-        if len(given) > 60:
-            given = given[:57] + "..."
+        given = shown(detail.get("input"))
         message = detail["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {message} (got {given})")
     prefix = f"invalid {what or error.title}: "
     return prefix + "; ".join(parts)
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value for an error message, bounded whatever it is (never ``repr()`` of unbounded input).
+
+    Ints past 128 bits are described (their decimal text may be refused by Python's
+    conversion limit and is useless in a message); other values are cut at ``limit``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an int of {value.bit_length()} bits"
+    if isinstance(value, str | bytes):
+        text = repr(value[: limit + 1])
+    elif isinstance(value, int | float | bool | None | datetime):
+        text = repr(value)
+    else:
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def validated(model: type[M], data: dict[str, Any] | None = None, **fields: Any) -> M:
@@ -242,30 +266,38 @@ def check_tribute_id(value: object) -> str:
     """Normalise and validate a tribute id given on its own."""
     normalised = normalise_tribute_id(value)
     if not isinstance(normalised, str):
-        raise InvalidInputError(f"invalid tribute_id: must be a string (got {value!r})")
+        raise InvalidInputError(f"invalid tribute_id: must be a string (got {shown(value)})")
     try:
         return _check_tribute_id(normalised)
     except ValueError as error:
-        raise InvalidInputError(f"invalid tribute_id: {error} (got {value!r})") from None
+        raise InvalidInputError(f"invalid tribute_id: {error} (got {shown(value)})") from None
+
+
+def check_text(value: str, what: str) -> str:
+    """Validate text given on its own (no NUL, no lone surrogate): one line naming ``what``."""
+    try:
+        return _check_text(value)
+    except ValueError as error:
+        raise InvalidInputError(f"invalid {what}: {error} (got {shown(value)})") from None
 
 
 def check_guild_id(value: object) -> int:
     """Validate a guild id given on its own (a Discord snowflake, an int)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SNOWFLAKE:
-        raise InvalidInputError(f"invalid guild_id: must be an int from 0 to 2**63-1 (got {value!r})")
+        raise InvalidInputError(f"invalid guild_id: must be an int from 0 to 2**63-1 (got {shown(value)})")
     return value
 
 
 def check_file_name(value: object) -> str:
     """Validate a file name given on its own."""
     if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"invalid file name: must be a non-empty string (got {value!r})")
+        raise InvalidInputError(f"invalid file name: must be a non-empty string (got {shown(value)})")
     if len(value) > 255:
-        raise InvalidInputError(f"invalid file name: longer than 255 characters (got {value[:40]!r}...)")
+        raise InvalidInputError(f"invalid file name: longer than 255 characters (got {shown(value, 40)})")
     try:
         return _check_file_name(value)
     except ValueError as error:
-        raise InvalidInputError(f"invalid file name: {error} (got {value!r})") from None
+        raise InvalidInputError(f"invalid file name: {error} (got {shown(value)})") from None
 
 
 def utcnow() -> datetime:

@@ -6,6 +6,13 @@ capacities, timestamps, "not found" errors and read-only refusal.  A backend
 implements the small storage primitives (the ``_``-prefixed abstract
 methods) and :meth:`transaction`; every public write runs inside one
 transaction, so a read-modify-write is never torn and never loses an update.
+
+Every public read that returns more than one row or file runs inside
+:meth:`TributeStore.snapshot` (one tribute's parts: ``export_tribute``,
+``get_inventory``, ``list_files``, ``read_file``, each bundle of
+``iter_bundles``) or :meth:`TributeStore._consistent` (several tributes:
+``list_tributes``, ``list_guilds``, ``search_items``), so it observes one
+committed state.  A store object may be shared by threads (see the README).
 """
 
 from __future__ import annotations
@@ -14,9 +21,9 @@ import hashlib
 import mimetypes
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -39,12 +46,15 @@ from .models import (
     TributeBundle,
     check_file_name,
     check_guild_id,
+    check_text,
     check_tribute_id,
     describe_validation_error,
+    shown,
     utcnow,
     validated,
 )
 
+T = TypeVar("T")
 OnConflict = Literal["fail", "skip", "overwrite"]
 FileData = Mapping[str, bytes] | Callable[[FileInfo], bytes]
 
@@ -88,6 +98,21 @@ class TributeStore(ABC):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes: all happen or none. Re-entrant: a nested call joins the outer one."""
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads of this thread inside the block see one committed state of each tribute.
+
+        SQL backends hold one read transaction (the whole store as of its start);
+        the JSON backend reads each tribute document once.  Re-entrant; inside a
+        transaction it joins the transaction.  Keep it short: it is for one
+        multi-part read, not for holding a view open.
+        """
+        return nullcontext()
+
+    def _consistent(self, read: Callable[[], T]) -> T:
+        """Run ``read`` (which may span several tributes) on one committed state of the store."""
+        with self.snapshot():
+            return read()
 
     # ------------------------------------------------------------ primitives
     @abstractmethod
@@ -253,7 +278,7 @@ class TributeStore(ABC):
         return guild
 
     def list_guilds(self) -> list[Guild]:
-        return self._list_guilds()
+        return self._consistent(self._list_guilds)
 
     # -------------------------------------------------------------- tributes
     def create_tribute(self, guild_id: int, tribute_id: str, /, **fields: Any) -> Tribute:
@@ -300,7 +325,8 @@ class TributeStore(ABC):
             self._delete_tribute(tribute.guild_id, tribute.tribute_id)
 
     def list_tributes(self, guild_id: int) -> list[Tribute]:
-        return list(self._iter_tributes(check_guild_id(guild_id)))
+        gid = check_guild_id(guild_id)
+        return self._consistent(lambda: list(self._iter_tributes(gid)))
 
     def iter_tributes(self, guild_id: int | None = None) -> Iterator[Tribute]:
         """Every tribute (of one guild, or of all), streaming, ordered by guild then id."""
@@ -308,8 +334,9 @@ class TributeStore(ABC):
 
     # ------------------------------------------------------------- inventory
     def get_inventory(self, guild_id: int, tribute_id: str) -> Inventory:
-        tribute = self._require_tribute(guild_id, tribute_id)
-        return self._get_inventory(tribute.guild_id, tribute.tribute_id)
+        with self.snapshot():
+            tribute = self._require_tribute(guild_id, tribute_id)
+            return self._get_inventory(tribute.guild_id, tribute.tribute_id)
 
     def _change_inventory(
         self, guild_id: int, tribute_id: str, change: Callable[[Inventory], object]
@@ -350,6 +377,7 @@ class TributeStore(ABC):
 
     def remove_item(self, guild_id: int, tribute_id: str, number: int, *, slot: Slot = "items") -> str:
         """Remove item ``number`` (1-based); the following items are renumbered."""
+        slot = check_slot(slot)
         removed: list[str] = []
 
         def remove(inventory: Inventory) -> None:
@@ -409,11 +437,11 @@ class TributeStore(ABC):
     def search_items(self, query: str, guild_id: int | None = None) -> list[ItemHit]:
         """Items and equipped items containing ``query``, case-insensitively (``casefold``)."""
         if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError(f"invalid search: query must be non-empty text (got {query!r})")
-        if "\x00" in query:
-            raise InvalidInputError("invalid search: query must not contain NUL characters")
+            raise InvalidInputError(f"invalid search: query must be non-empty text (got {shown(query)})")
+        check_text(query, "search query")
         gid = None if guild_id is None else check_guild_id(guild_id)
-        return list(self._search_items(query.casefold(), gid))
+        folded = query.casefold()
+        return self._consistent(lambda: list(self._search_items(folded, gid)))
 
     # ---------------------------------------------------------------- prompt
     def set_prompt(
@@ -437,7 +465,7 @@ class TributeStore(ABC):
                 tribute_id=tribute.tribute_id,
                 message=message,
                 channel_id=channel_id,
-                files=list(files),
+                files=_file_names(files),
                 created_at=old.created_at if old else now,
                 updated_at=now,
             )
@@ -445,8 +473,9 @@ class TributeStore(ABC):
         return prompt
 
     def get_prompt(self, guild_id: int, tribute_id: str) -> Prompt:
-        tribute = self._require_tribute(guild_id, tribute_id)
-        prompt = self._get_prompt(tribute.guild_id, tribute.tribute_id)
+        with self.snapshot():
+            tribute = self._require_tribute(guild_id, tribute_id)
+            prompt = self._get_prompt(tribute.guild_id, tribute.tribute_id)
         if prompt is None:
             raise NotFoundError(f"tribute {tribute.tribute_id} in guild {tribute.guild_id} has no prompt")
         return prompt
@@ -497,8 +526,9 @@ class TributeStore(ABC):
         return info
 
     def get_file(self, guild_id: int, tribute_id: str, name: str) -> FileInfo:
-        tribute = self._require_tribute(guild_id, tribute_id)
-        info = self._get_file(tribute.guild_id, tribute.tribute_id, check_file_name(name))
+        with self.snapshot():
+            tribute = self._require_tribute(guild_id, tribute_id)
+            info = self._get_file(tribute.guild_id, tribute.tribute_id, check_file_name(name))
         if info is None:
             raise NotFoundError(
                 f"file {name!r} not found for tribute {tribute.tribute_id} in guild {tribute.guild_id}"
@@ -506,11 +536,13 @@ class TributeStore(ABC):
         return info
 
     def read_file(self, guild_id: int, tribute_id: str, name: str) -> bytes:
-        return self._read_file(self.get_file(guild_id, tribute_id, name))
+        with self.snapshot():
+            return self._read_file(self.get_file(guild_id, tribute_id, name))
 
     def list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
-        tribute = self._require_tribute(guild_id, tribute_id)
-        return self._list_files(tribute.guild_id, tribute.tribute_id)
+        with self.snapshot():
+            tribute = self._require_tribute(guild_id, tribute_id)
+            return self._list_files(tribute.guild_id, tribute.tribute_id)
 
     def delete_file(self, guild_id: int, tribute_id: str, name: str) -> None:
         self._writable()
@@ -520,9 +552,10 @@ class TributeStore(ABC):
 
     # ------------------------------------------------------------ whole-store
     def export_tribute(self, guild_id: int, tribute_id: str) -> TributeBundle:
-        """Everything the tribute owns (file bytes via :meth:`read_file`)."""
-        tribute = self._require_tribute(guild_id, tribute_id)
-        return self._bundle(tribute)
+        """Everything the tribute owns (file bytes via :meth:`read_file`), as one committed state."""
+        with self.snapshot():
+            tribute = self._require_tribute(guild_id, tribute_id)
+            return self._bundle(tribute)
 
     def _bundle(self, tribute: Tribute) -> TributeBundle:
         gid, tid = tribute.guild_id, tribute.tribute_id
@@ -534,9 +567,19 @@ class TributeStore(ABC):
         )
 
     def iter_bundles(self, guild_id: int | None = None) -> Iterator[TributeBundle]:
-        """Every tribute with all it owns, streaming (for the copier)."""
-        for tribute in self.iter_tributes(guild_id):
-            yield self._bundle(tribute)
+        """Every tribute with all it owns, streaming (for the copier).
+
+        Each bundle is one committed state of its tribute (read again inside a
+        snapshot; a tribute deleted meanwhile is skipped); the iteration as a
+        whole is not one snapshot, so a long copy never holds writers off.
+        """
+        for listed in self.iter_tributes(guild_id):
+            with self.snapshot():
+                tribute = self._get_tribute(listed.guild_id, listed.tribute_id)
+                if tribute is not None:
+                    bundle = self._bundle(tribute)
+            if tribute is not None:
+                yield bundle
 
     def import_tribute(
         self, bundle: TributeBundle, file_data: FileData, *, on_conflict: OnConflict = "fail"
@@ -613,13 +656,26 @@ def file_bytes(info: FileInfo, file_data: FileData) -> bytes:
     return data
 
 
+def _file_names(files: object) -> list[object]:
+    """``set_prompt``'s ``files``: a list or tuple of names (a lone string is no list of names)."""
+    if isinstance(files, str | bytes) or not isinstance(files, list | tuple):
+        raise InvalidInputError(f"invalid Prompt: files must be a list of file names (got {shown(files)})")
+    return list(files)
+
+
+def check_slot(slot: object) -> Slot:
+    if slot == "items" or slot == "equipped":
+        return "items" if slot == "items" else "equipped"
+    raise InvalidInputError(f"invalid slot: must be 'items' or 'equipped' (got {shown(slot)})")
+
+
 def _pop(inventory: Inventory, slot: Slot, number: int) -> str:
-    entries: list[str] = getattr(inventory, slot)
+    entries: list[str] = getattr(inventory, check_slot(slot))
     if isinstance(number, bool) or not isinstance(number, int):
-        raise InvalidInputError(f"invalid item number: must be an int (got {number!r})")
+        raise InvalidInputError(f"invalid item number: must be an int (got {shown(number)})")
     if not 1 <= number <= len(entries):
         raise NotFoundError(
-            f"{slot} of tribute {inventory.tribute_id} has no item {number} (it holds {len(entries)})"
+            f"{slot} of tribute {inventory.tribute_id} has no item {shown(number)} (it holds {len(entries)})"
         )
     return entries.pop(number - 1)
 

@@ -9,10 +9,15 @@ A selected test that needs the PostgreSQL server gets it from postgres_server.py
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+import uuid
+from collections.abc import Generator, Iterator
 
 import postgres_server
 import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tributestore.backends.sqlite_backend import postgres
+from tributestore.urls import parse_store_url
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,3 +46,25 @@ def pytest_runtest_makereport(
     report = yield
     postgres_server.fold_skip(item, report)
     return report
+
+
+# ---------------------------------------------------------------- PostgreSQL fixtures
+@pytest.fixture(scope="session")
+def server_url(request: pytest.FixtureRequest) -> str:
+    return postgres_server.session_url(request.config)
+
+
+@pytest.fixture(scope="session")
+def admin(server_url: str) -> Iterator[Engine]:
+    engine = create_engine(postgres.sqlalchemy_url(parse_store_url(server_url)))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def schema_url(server_url: str, admin: Engine) -> Iterator[str]:
+    """The server URL with a fresh, unique ``?schema=``; the schema is dropped afterwards."""
+    name = f"tributestore_test_{uuid.uuid4().hex[:12]}"
+    yield server_url + ("&" if "?" in server_url else "?") + f"schema={name}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))

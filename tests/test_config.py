@@ -15,15 +15,48 @@ from tributestore.urls import parse_store_url
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(ENV_URL, raising=False)
     monkeypatch.delenv(ENV_CONFIG, raising=False)
+    monkeypatch.delenv("SNAP_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # platformdirs' user data directory
     monkeypatch.chdir(tmp_path)
 
 
-def test_default_is_an_embedded_sqlite_file(tmp_path: Path) -> None:
+def test_default_is_an_embedded_sqlite_file_in_the_user_data_directory(tmp_path: Path) -> None:
     resolved = resolve_config()
-    assert resolved.source == "default" and resolved.url.scheme == "sqlite"
+    assert resolved.source == "default: the user data directory (platformdirs)"
+    assert resolved.url.scheme == "sqlite" and resolved.notice is None
     with open_store() as store:
         store.create_tribute(1, "D1F")
-    assert (tmp_path / "tributestore.db").is_file()
+    assert (tmp_path / "xdg" / "tributestore" / "tributestore.db").is_file()
+    assert not (tmp_path / "tributestore.db").exists()
+
+
+def test_default_in_a_snap_is_under_snap_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    snap = tmp_path / "var" / "snap" / "thgbot" / "x1"
+    snap.mkdir(parents=True)
+    monkeypatch.setenv("SNAP_DATA", str(snap))
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd").chmod(0o555)  # a snap's working directory is read-only
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert resolve_config().source == "default: $SNAP_DATA (a snap's data directory)"
+    with open_store() as store:
+        store.create_tribute(1, "D1F")
+    assert (snap / "tributestore.db").is_file()
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_an_existing_store_at_the_old_default_keeps_being_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_store("sqlite:///tributestore.db") as old:
+        old.create_tribute(1, "OLD1")
+    resolved = resolve_config()
+    assert "old default location" in resolved.source and resolved.notice is not None
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tributestore"), open_store() as store:
+        assert store.has_tribute(1, "OLD1")
+    assert [r.getMessage() for r in caplog.records] == [resolved.notice]
+    assert str(tmp_path / "tributestore.db") in resolved.notice
+    assert not (tmp_path / "xdg").exists(), "an empty store was created in the new place"
 
 
 def test_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

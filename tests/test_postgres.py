@@ -14,14 +14,12 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-import postgres_server
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 
 from tributestore import (
     ConfigError,
@@ -40,28 +38,7 @@ GUILD = 111111111111111111
 OTHER = 222222222222222222
 
 
-# ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def server_url(request: pytest.FixtureRequest) -> str:
-    return postgres_server.session_url(request.config)
-
-
-@pytest.fixture(scope="session")
-def admin(server_url: str) -> Iterator[Engine]:
-    engine = create_engine(postgres.sqlalchemy_url(parse_store_url(server_url)))
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def schema_url(server_url: str, admin: Engine) -> Iterator[str]:
-    """The server URL with a fresh, unique ``?schema=``; the schema is dropped afterwards."""
-    name = f"tributestore_test_{uuid.uuid4().hex[:12]}"
-    yield server_url + ("&" if "?" in server_url else "?") + f"schema={name}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-
-
+# ------------------------------------------- fixtures (server_url, admin, schema_url: conftest.py)
 @pytest.fixture
 def store(schema_url: str) -> Iterator[TributeStore]:
     with open_store(schema_url) as opened:

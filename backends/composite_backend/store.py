@@ -87,6 +87,12 @@ class CompositeStore(TributeStore):
         self.primary.close()
         self.fallback.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One committed state of the primary and one of the fallback for the block's reads."""
+        with self.primary.snapshot(), self.fallback.snapshot():
+            yield
+
     # ------------------------------------------------------------ transactions
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -3,7 +3,9 @@
 ::
 
     <root>/tributestore.json                      marker: format and schema version
-    <root>/.lock                                  store-wide write lock (filelock)
+    <root>/.lock                                  store-wide write lock (flock)
+    <root>/.lock.queue                            the writers' queue in front of it (FairLock)
+    <root>/.generation                            commit counter: odd while a commit touches files
     <root>/journal.json                           only while a commit is in flight
     <root>/guilds/<guild_id>/guild.json           the guild and its settings
     <root>/guilds/<guild_id>/tributes/<ID>.json   a tribute with inventory, prompt, file list
@@ -25,6 +27,8 @@ from tributestore.errors import StorageError
 
 MARKER_NAME = "tributestore.json"
 LOCK_NAME = ".lock"
+#: Commit counter lock-free readers validate against (odd while a commit is writing files).
+GENERATION_NAME = ".generation"
 JOURNAL_NAME = "journal.json"
 GUILDS_DIR = "guilds"
 BLOBS_DIR = "blobs"
@@ -58,6 +62,7 @@ class Layout:
         self._root_str = str(self.root)
         self.marker = self.root / MARKER_NAME
         self.lock = self.root / LOCK_NAME
+        self.generation = self.root / GENERATION_NAME
         self.journal = self.root / JOURNAL_NAME
         self.guilds = self.root / GUILDS_DIR
         self.blobs = self.root / BLOBS_DIR

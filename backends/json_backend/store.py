@@ -1,7 +1,7 @@
 """The ``json`` backend: one JSON file per tribute, content-addressed blobs, journaled commits.
 
 Writes happen only inside :meth:`JsonStore.transaction`, which holds the
-store-wide ``.lock`` (a :class:`filelock.FileLock`, so it excludes other
+store-wide ``.lock`` (an ``flock``, behind a fair queue, so it excludes other
 processes too) and buffers every change as ``path -> new bytes`` (or ``None``
 for a deletion); reads inside the transaction see the buffer.  On success the
 buffer is committed with a journal:
@@ -13,8 +13,22 @@ buffer is committed with a journal:
 
 A crash before step 3 leaves a ``prepare`` journal, whose temporaries are
 removed on the next open or transaction (rolled back); a crash after it
-leaves a ``commit`` journal, which is replayed (rolled forward).  Reads
-outside a transaction take no lock: every file is replaced atomically.
+leaves a ``commit`` journal, which is replayed (rolled forward).
+
+The lock is a :class:`~tributestore.fairlock.FairLock`: writers of every
+process and thread queue in arrival order (``.lock.queue``), blocking in the
+kernel, and give up with ``LockTimeoutError`` after ``lock_timeout``.
+
+Reads outside a transaction take no lock: every file is replaced atomically.
+One tribute (document, inventory, prompt, file list) is one file, and
+:meth:`JsonStore.snapshot` reads each document once, so a multi-part read of
+one tribute is one committed state.  Reads spanning several files of several
+tributes (listings, search, counts, ``check``) are validated against
+``.generation``, a counter each commit makes odd before it touches any file
+and even when done (a seqlock): a read that overlapped a commit is run again,
+and after a few tries under the lock.  A blob a commit removed while
+``read_file`` was between the document and the blob is read again from the
+new document.
 """
 
 from __future__ import annotations
@@ -23,24 +37,28 @@ import hashlib
 import json
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 from tributestore.errors import (
+    ConfigError,
     CorruptDataError,
+    LockTimeoutError,
     NotFoundError,
     SchemaVersionError,
     StorageError,
     StoreNotFoundError,
+    TributeStoreError,
 )
+from tributestore.fairlock import FairLock
 from tributestore.models import (
     Counts,
     FileInfo,
@@ -50,10 +68,12 @@ from tributestore.models import (
     Prompt,
     Slot,
     Tribute,
+    TributeBundle,
+    check_guild_id,
     describe_validation_error,
     utcnow,
 )
-from tributestore.store import TributeStore, bytes_match
+from tributestore.store import T, TributeStore, bytes_match
 from tributestore.urls import StoreURL
 
 from .atomic import TEMP_SUFFIX, atomic_write, fsync_dir, make_dirs, remove_empty_dirs, write_fsync
@@ -77,6 +97,10 @@ from .layout import (
 __all__ = ["JsonStore", "open_json_store"]
 
 DEFAULT_LOCK_TIMEOUT = 60.0
+#: Lock-free tries of a read spanning several tributes before it runs under the lock.
+READ_TRIES = 8
+#: Tries of ``check`` (a long walk) before it runs under the lock.
+CHECK_TRIES = 3
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,6 +121,14 @@ class _TxState(threading.local):
         self.buffer: dict[Path, Change] = {}
         #: One undo map per nested transaction level (savepoints).
         self.undo: list[dict[Path, Change | _Undo]] = []
+
+
+class _SnapState(threading.local):
+    """Per-thread snapshot: each tribute document read once while ``depth > 0``."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.docs: dict[Path, _TributeDoc | None] = {}
 
 
 @dataclass
@@ -136,7 +168,7 @@ def open_json_store(url: StoreURL) -> TributeStore:
     In ``write`` mode a missing or empty directory becomes a new store
     (unless ``?create=false``).
     """
-    from .legacy import looks_like_legacy, open_legacy_store  # local: the reader is large
+    from .legacy import LEGACY_OPTIONS, looks_like_legacy, open_legacy_store  # local: the reader is large
 
     path = url.local_path()
     timeout = url.seconds("timeout", DEFAULT_LOCK_TIMEOUT)
@@ -144,6 +176,12 @@ def open_json_store(url: StoreURL) -> TributeStore:
     create, read_only = url.flag("create", True), url.flag("read_only", False)
     if looks_like_legacy(path):
         return open_legacy_store(url)
+    legacy_only = sorted(set(url.options) & set(LEGACY_OPTIONS))
+    if legacy_only:
+        raise ConfigError(
+            f"store URL {url.display!r}: option {legacy_only[0]!r} applies to a legacy THGBot data "
+            f"directory, and {path.absolute()} is not one"
+        )
     if url.must_exist:
         if not path.exists():
             raise url.missing("no JSON store or legacy THGBot directory", path)
@@ -193,12 +231,23 @@ class JsonStore(TributeStore):
             # Refused before the lock: a directory that is not a store gets no .lock file.
             self._refuse_foreign_directory()
         self._tx = _TxState()
-        self._thread_lock = threading.Lock()
-        self._file_lock = FileLock(str(self._layout.lock), thread_local=False)
+        self._snap = _SnapState()
+        self._lock = FairLock(self._layout.lock, what=f"store {self.url}")
         if read_only or (
-            self._layout.marker.exists() and not self._layout.journal.exists() and not self._root_temps()
+            self._layout.marker.exists()
+            and not self._layout.journal.exists()
+            and not self._root_temps()
+            and self._generation() % 2 == 0
         ):
             # Nothing to set up or recover: opening needs no lock (so it never waits for a writer).
+            self._check_marker(create=False)
+            return
+        if self._layout.marker.exists():
+            # A journal or temporaries: a crash's leftovers, or a live writer's commit. Recover
+            # only when no writer holds the lock (a live one finishes its own commit): never wait.
+            with self._lock.try_hold() as held:
+                if held:
+                    self._replay_journal()
             self._check_marker(create=False)
             return
         with self._locked():
@@ -242,7 +291,7 @@ class JsonStore(TributeStore):
         leftovers = [
             entry
             for entry in os.listdir(self.root)
-            if entry != LOCK_NAME and not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX))
+            if not entry.startswith(LOCK_NAME) and not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX))
         ]
         if leftovers:
             raise StorageError(
@@ -261,26 +310,98 @@ class JsonStore(TributeStore):
             )
 
     # --------------------------------------------------------------- locking
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        timeout = self._lock_timeout
-        if not self._thread_lock.acquire(timeout=-1 if timeout < 0 else timeout):
-            raise StorageError(f"store {self.url} is locked by another thread (waited {timeout}s)")
+    def _locked(self) -> AbstractContextManager[None]:
+        """The store-wide write lock, in arrival order among all writers (FairLock)."""
+        return self._lock.hold(self._lock_timeout)
+
+    # ------------------------------------------------------------ generation
+    def _generation(self) -> int:
+        """The commit counter (0 when never written): odd while a commit is touching files."""
         try:
-            try:
-                self._file_lock.acquire(timeout=timeout)
-            except Timeout:
-                raise StorageError(
-                    f"store {self.url} is locked by another process ({self._layout.lock}, waited {timeout}s)"
-                ) from None
-            except OSError as error:
-                raise StorageError(f"cannot lock {self._layout.lock}: {error.strerror}") from None
-            try:
-                yield
-            finally:
-                self._file_lock.release()
+            with open(self._layout.generation, "rb") as handle:
+                raw = handle.read(32)
+        except FileNotFoundError:
+            return 0
+        except OSError as error:
+            raise StorageError(f"cannot read {self._layout.generation}: {error.strerror}") from None
+        try:
+            return int(raw.split(b"\n", 1)[0] or b"0")
+        except ValueError:
+            return -1  # torn or damaged: odd, never equal to a value read before
+
+    def _set_generation(self, *, busy: bool) -> None:
+        """Make the counter odd (``busy``: a commit starts touching files) or even (done); lock held.
+
+        Not fsync'd: it only tells concurrent readers that something changed.
+        """
+        current = max(self._generation(), 0)
+        if busy:
+            new = current + (1 if current % 2 == 0 else 2)
+        elif current % 2:
+            new = current + 1
+        else:
+            return
+        fd = os.open(self._layout.generation, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, b"%019d\n" % new, 0)
         finally:
-            self._thread_lock.release()
+            os.close(fd)
+
+    # -------------------------------------------------------------- snapshots
+    def snapshot(self) -> AbstractContextManager[None]:
+        return self._snapshot()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Each tribute document is read once inside the block (one committed state per tribute)."""
+        self._check_open()
+        snap = self._snap
+        if snap.depth == 0:
+            snap.docs = {}
+        snap.depth += 1
+        try:
+            yield
+        finally:
+            snap.depth -= 1
+            if snap.depth == 0:
+                snap.docs = {}
+
+    def _consistent(self, read: Callable[[], T], *, tries: int = READ_TRIES) -> T:
+        """Run ``read`` on one committed state of the whole store (seqlock, then the lock)."""
+        self._check_open()
+        if self._tx.depth or self._snap.depth:  # the lock is held, or an outer read validates
+            return read()
+        pause = 0.001
+        for _ in range(tries):
+            before = self._generation()
+            if before % 2:  # a commit is touching files: it takes milliseconds
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+                continue
+            try:
+                with self.snapshot():
+                    result = read()
+            except TributeStoreError:
+                if self._generation() == before:
+                    raise
+                continue
+            if self._generation() == before:
+                return result
+        try:
+            lock = self._locked()
+            lock.__enter__()
+        except LockTimeoutError:
+            raise
+        except StorageError:  # the lock cannot be taken here (read-only files): read as is
+            with self.snapshot():
+                return read()
+        try:
+            if not self.read_only:
+                self._replay_journal()  # a commit a crash interrupted
+            with self.snapshot():
+                return read()
+        finally:
+            lock.__exit__(None, None, None)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -409,6 +530,7 @@ class JsonStore(TributeStore):
         )
         renames = [(path.parent / f".{path.name}.{txid}{TEMP_SUFFIX}", path) for path, _ in writes]
         try:
+            self._set_generation(busy=True)  # lock-free readers overlapping from here on read again
             atomic_write(
                 layout.journal,
                 _encode({"state": "prepare", "txid": txid, "temps": [layout.rel(t) for t, _ in renames]}),
@@ -465,6 +587,7 @@ class JsonStore(TributeStore):
         fsync_dir(self.root)
         for path in deletes:
             remove_empty_dirs(path.parent, self.root)
+        self._set_generation(busy=False)
 
     def _root_temps(self) -> list[Path]:
         """Temporaries of :func:`atomic_write` (journal, marker) a crash left in the root.
@@ -485,6 +608,9 @@ class JsonStore(TributeStore):
                 temp.unlink()
         raw = self._read_disk(layout.journal)
         if raw is None:
+            if self._generation() % 2:  # a crash between the journal's removal and this
+                with suppress(OSError):
+                    self._set_generation(busy=False)
             return
         journal = self._parse_json(layout.journal, raw)
         state = journal.get("state")
@@ -500,6 +626,7 @@ class JsonStore(TributeStore):
                     remove_empty_dirs(temp.parent, self.root)
                 layout.journal.unlink()
                 fsync_dir(self.root)
+                self._set_generation(busy=False)
             elif state == "commit":
                 renames = [(layout.from_rel(t), layout.from_rel(p)) for t, p in journal.get("renames", [])]
                 deletes = [layout.from_rel(p) for p in journal.get("deletes", [])]
@@ -514,10 +641,14 @@ class JsonStore(TributeStore):
     # ------------------------------------------------------------- documents
     def _load_doc(self, guild_id: int, tribute_id: str) -> _TributeDoc | None:
         path = self._layout.tribute_file(guild_id, tribute_id)
+        memo = self._snap.docs if self._snap.depth and not self._tx.depth else None
+        if memo is not None and path in memo:
+            return memo[path]  # inside a snapshot: the document as first read
         raw = self._read(path)
-        if raw is None:
-            return None
-        return self._parse_doc(path, raw, guild_id, tribute_id)
+        doc = None if raw is None else self._parse_doc(path, raw, guild_id, tribute_id)
+        if memo is not None:
+            memo[path] = doc
+        return doc
 
     def _parse_doc(self, path: Path, raw: bytes, guild_id: int, tribute_id: str) -> _TributeDoc:
         document = self._parse_json(path, raw)
@@ -714,6 +845,24 @@ class JsonStore(TributeStore):
             raise CorruptDataError(f"{blob}: contents do not match sha256 {info.sha256}")
         return data
 
+    def read_file(self, guild_id: int, tribute_id: str, name: str) -> bytes:
+        """The file's bytes; when a commit removed its blob after the document was read
+        (the file was replaced or deleted meanwhile), the document is read again."""
+        for _ in range(READ_TRIES):
+            with self.snapshot():
+                info = self.get_file(guild_id, tribute_id, name)
+                blob = self._layout.blob_file(info.sha256)
+                data = self._read(blob)
+            if data is not None:
+                if not bytes_match(info, data):
+                    raise CorruptDataError(f"{blob}: contents do not match sha256 {info.sha256}")
+                return data
+            with self.snapshot():
+                again = self.get_file(guild_id, tribute_id, name)  # NotFoundError: deleted meanwhile
+            if again == info:  # the document still names it: really missing
+                break
+        return self._read_file(info)
+
     def _list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
         doc = self._load_doc(guild_id, tribute_id)
         return [] if doc is None else sorted(doc.files, key=_file_key)
@@ -730,6 +879,17 @@ class JsonStore(TributeStore):
         self._save_doc(doc)
 
     # ------------------------------------------------------------ whole-store
+    def iter_bundles(self, guild_id: int | None = None) -> Iterator[TributeBundle]:
+        """Every tribute with all it owns, each bundle from one read of its document."""
+        gid = None if guild_id is None else check_guild_id(guild_id)
+        for doc in self._iter_docs(gid):
+            yield TributeBundle(
+                tribute=doc.tribute,
+                inventory=doc.inventory,
+                prompt=doc.prompt,
+                files=sorted(doc.files, key=_file_key),
+            )
+
     # ------------------------------------------------------------ tombstones
     supports_tombstones = True
 
@@ -758,6 +918,9 @@ class JsonStore(TributeStore):
         )
 
     def counts(self) -> Counts:
+        return self._consistent(self._counts)
+
+    def _counts(self) -> Counts:
         counts = Counts()
         for guild_id in self._guild_ids():
             if self._exists(self._layout.guild_file(guild_id)):
@@ -771,9 +934,14 @@ class JsonStore(TributeStore):
         return counts
 
     def check(self) -> list[str]:
-        """Walk the whole tree and describe every inconsistency found (empty when sound)."""
+        """Walk the whole tree and describe every inconsistency found (empty when sound).
+
+        The walk is validated like any multi-tribute read: one that overlapped a
+        commit (whose journal, temporaries and half-renamed files are work in
+        flight, not damage) runs again, and after a few tries under the lock.
+        """
         self._check_open()
-        return _Checker(self).run()
+        return self._consistent(lambda: _Checker(self).run(), tries=CHECK_TRIES)
 
 
 class _Checker:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from tributestore.errors import CorruptDataError, StorageError
+from tributestore.errors import CorruptDataError, LockTimeoutError, StorageError
 
 #: ``Connection.info`` key telling the ``begin`` listener which BEGIN to emit.
 BEGIN_KEY = "tributestore_begin"
@@ -121,7 +121,7 @@ def translate_error(error: BaseException, where: str, timeout: float) -> Storage
     message = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     lowered = message.lower()
     if "locked" in lowered or "busy" in lowered:
-        return StorageError(
+        return LockTimeoutError(
             f"{where} is locked by another process or thread (gave up after {timeout:g} s): {message}"
         )
     if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
@@ -195,7 +195,7 @@ def translate_postgres_error(error: BaseException, where: str, timeout: float) -
     message = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     lowered = message.lower()
     if "lock timeout" in lowered:
-        return StorageError(
+        return LockTimeoutError(
             f"{where} is locked by another process or machine (gave up after {timeout:g} s): {message}"
         )
     if "connection" in lowered and ("refused" in lowered or "failed" in lowered or "timeout" in lowered):

@@ -111,6 +111,7 @@ class PostgresStore(SqliteStore):
         self._must_exist = url.must_exist
         self._local = threading.local()
         self._memory_lock = None
+        self._queue = None  # writers queue in pg_advisory_xact_lock, which serves them in order
         self._closed = False
         #: Why searches scan instead of using the trigram index (``None``: they use it, or fts=off).
         self.trigram_problem: str | None = None

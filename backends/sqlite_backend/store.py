@@ -13,7 +13,15 @@ connection; the outermost call starts ``BEGIN IMMEDIATE`` (the write lock, so
 read-modify-write sequences of several processes serialize and none loses an
 update), nested calls join it through a savepoint (a failing nested block
 undoes only its own writes).  Reads outside a transaction run in a short
-read transaction of their own, so each one sees a consistent snapshot.
+read transaction of their own, so each one sees a consistent snapshot;
+:meth:`SqliteStore.snapshot` holds one read transaction (a thread-local
+connection, as the write transaction's) across a multi-part read.
+
+Fair writers: before ``BEGIN IMMEDIATE`` (whose busy handler polls, letting a
+process committing back to back win every race) a writer takes a place in
+the queue ``<database>-queue`` (:class:`tributestore.fairlock.FairLock`), so
+writers of every process and thread start in arrival order; the whole wait
+(queue and ``BEGIN IMMEDIATE``) is bounded by ``timeout``.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
@@ -34,10 +43,12 @@ from sqlalchemy import text as _text
 from tributestore.errors import (
     ConfigError,
     CorruptDataError,
+    LockTimeoutError,
     NotFoundError,
     StorageError,
     StoreNotFoundError,
 )
+from tributestore.fairlock import FairLock
 from tributestore.models import (
     Counts,
     FileInfo,
@@ -155,6 +166,12 @@ class SqliteStore(TributeStore):
         self._local = threading.local()
         # One shared connection in memory: its users take turns.
         self._memory_lock = threading.RLock() if self.path is None else None
+        #: The writers' queue (files only: in memory the lock above already serializes).
+        self._queue: FairLock | None = None
+        if self.path is not None:
+            self._queue = FairLock(
+                self.path, what=self.where, exclusive=False, queue_path=Path(f"{self.path}-queue")
+            )
         self._closed = False
         try:
             if self.path is not None:
@@ -245,7 +262,18 @@ class SqliteStore(TributeStore):
         statement = begin_statement(self.dialect, write=write)
         if statement:
             conn.info[BEGIN_KEY] = statement
-        return conn.begin()
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if not write or deadline is None:
+            return conn.begin()
+        # What the queue left of the timeout is BEGIN IMMEDIATE's busy timeout, then restored.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        left = max(1, int((deadline - time.monotonic()) * 1000))
+        raw.execute(f"PRAGMA busy_timeout = {left}")
+        try:
+            return conn.begin()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -263,9 +291,12 @@ class SqliteStore(TributeStore):
             with self._errors():
                 savepoint.commit()
             return
-        with self._guard():
+        if getattr(self._local, "read_conn", None) is not None and self._memory_lock is not None:
+            raise StorageError(f"{self.where}: cannot write inside store.snapshot() (one connection)")
+        with self._guard(), self._writers_queue():
             with self._errors():
                 conn, tx = self._start(write=True)
+            self._local.deadline = None
             self._local.conn = conn
             try:
                 try:
@@ -284,9 +315,47 @@ class SqliteStore(TributeStore):
         return self._transaction()
 
     @contextmanager
+    def _writers_queue(self) -> Iterator[None]:
+        """A place in the writers' queue (arrival order) until the transaction ends."""
+        if self._queue is None:
+            yield
+            return
+        self._local.deadline = None if self.timeout < 0 else time.monotonic() + self.timeout
+        try:
+            with self._queue.hold(self.timeout):
+                yield
+        finally:
+            self._local.deadline = None
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        return self._snapshot()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction, on a thread-local connection every read primitive reuses."""
+        local = self._local
+        if getattr(local, "conn", None) is not None or getattr(local, "read_conn", None) is not None:
+            yield  # inside a transaction or a snapshot already: join it
+            return
+        with self._guard():
+            with self._errors():
+                conn, tx = self._start(write=False)
+            local.read_conn = conn
+            try:
+                yield
+                with self._errors():
+                    tx.commit()
+            finally:
+                local.read_conn = None
+                with suppress(*DRIVER_ERRORS):
+                    conn.close()
+
+    @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        """The thread's transaction connection, else one in a read transaction of its own."""
-        current: Connection | None = getattr(self._local, "conn", None)
+        """The thread's transaction (or snapshot) connection, else one in a read transaction of its own."""
+        current: Connection | None = getattr(self._local, "conn", None) or getattr(
+            self._local, "read_conn", None
+        )
         if current is not None:
             with self._errors():
                 yield current
@@ -555,7 +624,9 @@ class SqliteStore(TributeStore):
         """Every tribute with all it owns, streaming: a few queries per page of tributes.
 
         (The base class asks for each tribute's parts one by one: five queries per
-        tribute.)  Each page's parts are read in one read transaction.
+        tribute.)  Each page's tributes and parts are read again in one read
+        transaction, so every bundle is one committed state of its tribute (one
+        deleted since the listing is skipped).
         """
         page: list[Tribute] = []
         for tribute in self._iter_tributes(None if guild_id is None else check_guild_id(guild_id)):
@@ -652,6 +723,15 @@ class SqliteStore(TributeStore):
             (t.guild_id, t.tribute_id): {"items": [], "equipped": [], "files": []} for t in tributes
         }
         with self._connection() as conn:
+            fresh = {
+                (row["guild_id"], row["tribute_id"]): row
+                for row in (
+                    dict(row._mapping)
+                    for row in conn.execute(
+                        text(f"SELECT {', '.join(_TRIBUTE_COLUMNS)} FROM tributes" + within), span
+                    )
+                )
+            }
             capacities = conn.execute(
                 text("SELECT guild_id, tribute_id, capacity, equipped_capacity FROM inventories" + within),
                 span,
@@ -711,8 +791,11 @@ class SqliteStore(TributeStore):
             if key in parts:
                 parts[key]["files"].append(self._model(FileInfo, row, "files"))
         bundles = []
-        for tribute in tributes:
-            key = (tribute.guild_id, tribute.tribute_id)
+        for listed in tributes:
+            key = (listed.guild_id, listed.tribute_id)
+            if key not in fresh:  # deleted since the page was listed
+                continue
+            tribute = self._model(Tribute, fresh[key], "tributes")
             found = parts[key]
             inventory = {"guild_id": key[0], "tribute_id": key[1], "items": found["items"]}
             inventory["equipped"] = found["equipped"]
@@ -772,12 +855,41 @@ class SqliteStore(TributeStore):
         return Counts(**rows[0])
 
     def check(self) -> list[str]:
-        """Problems: SQLite integrity, dangling references, schema version, file bytes, items."""
+        """Problems: SQLite integrity, dangling references, schema version, file bytes, items.
+
+        Reads one snapshot (a read transaction), so writes in flight are not
+        seen half-done; the full-text index check (a write statement in SQLite)
+        runs in a write transaction of its own.  A lock not obtained within the
+        timeout raises :class:`~tributestore.errors.LockTimeoutError`: "busy"
+        is never reported as damage.
+        """
         try:
-            with self._connection() as conn:
-                return self._check(conn)
+            with self.snapshot(), self._connection() as conn:
+                problems = self._check(conn)
+            if self.dialect == "sqlite":
+                problems.extend(f"{self.where}: {problem}" for problem in self._fts_problems())
+        except LockTimeoutError:
+            raise
         except StorageError as error:
             return [str(error)]
+        return problems
+
+    def _fts_problems(self) -> list[str]:
+        """FTS5's integrity check, under the write lock (it is an INSERT: in a read
+        transaction it fails with "database is locked" whenever a writer is active)."""
+        if self._local_conn() is not None or getattr(self._local, "read_conn", None) is not None:
+            with self._connection() as conn:
+                return search.fts_problems(conn)
+        try:
+            with self.transaction(), self._connection() as conn:
+                return search.fts_problems(conn)
+        except LockTimeoutError:
+            raise
+        except StorageError:  # a read-only file or directory: FTS5 cannot run its check there
+            return []
+
+    def _local_conn(self) -> Connection | None:
+        return getattr(self._local, "conn", None)
 
     def _check(self, conn: Connection) -> list[str]:
         problems: list[str] = []
@@ -797,8 +909,6 @@ class SqliteStore(TributeStore):
                 problems.append(f"{where}: schema version is {version}, expected {schema.CURRENT_VERSION}")
         problems.extend(self._check_files(conn))
         problems.extend(self._check_items(conn))
-        if self.dialect == "sqlite":
-            problems.extend(f"{where}: {problem}" for problem in search.fts_problems(conn))
         return problems
 
     def _check_files(self, conn: Connection) -> list[str]:
