@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 import pytest
+from helpers import local_store_url
 
 from tributestore import CapacityError, NotFoundError, TributeStore, open_store
 from tributestore.aio import AsyncTributeStore, StoreClosedError, open_async_store
@@ -21,15 +21,7 @@ GUILD = 1395951775160340551
 BACKENDS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in ("sqlite", "json", "composite")]
 
 
-def store_url(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp}/thg.db"
-    if backend == "json":
-        return f"json:///{tmp}/store"
-    open_store(f"json:///{tmp}/f").close()  # an empty fallback
-    primary = quote(f"sqlite:///{tmp}/p.db", safe="")
-    fallback = quote(f"json:///{tmp}/f", safe="")
-    return f"composite:?primary={primary}&fallback={fallback}"
+store_url = local_store_url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,27 +11,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli as run
 
 from tributestore import backup as backup_module
 from tributestore import open_store
 from tributestore.backup import IN_PROGRESS_NAME, MANIFEST_NAME, backup_store, find_incomplete_backups
 
 GUILD = 4242
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def make_store(path: Path) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from helpers import local_store_url
 
 from tributestore import (
     AlreadyExistsError,
@@ -49,15 +50,7 @@ SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
 Row = dict[str, Any]
 
 
-def store_url(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp}/thg.db"
-    if backend == "json":
-        return f"json:///{tmp}/store"
-    open_store(f"json:///{tmp}/f").close()  # an empty fallback
-    primary = quote(f"sqlite:///{tmp}/p.db", safe="")
-    fallback = quote(f"json:///{tmp}/f", safe="")
-    return f"composite:?primary={primary}&fallback={fallback}"
+store_url = local_store_url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,26 +10,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli as run
 
 pytestmark = pytest.mark.backend("sqlite")
 
 GUILD = 111111111111111111
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 24
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 @pytest.fixture

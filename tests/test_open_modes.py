@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import run_cli as run
 
 from tributestore import StoreNotFoundError, open_store
 from tributestore.backup import MANIFEST_NAME
@@ -24,17 +25,6 @@ from tributestore.backup import MANIFEST_NAME
 GUILD = 1395951775160340551
 #: Tributes the bundled sample legacy directory holds.
 SAMPLE_TRIBUTES = 21
-
-
-def run(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        input=stdin,
-        timeout=300,
-    )
 
 
 def tribute_count(db: Path) -> int:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote
 
 import pytest
+from helpers import local_store_url
 
 discord = pytest.importorskip("discord")
 
@@ -40,15 +40,7 @@ def _load_example() -> ModuleType:
 cog_module = _load_example()
 
 
-def store_url(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp}/thg.db"
-    if backend == "json":
-        return f"json:///{tmp}/store"
-    open_store(f"json:///{tmp}/f").close()  # an empty fallback
-    primary = quote(f"sqlite:///{tmp}/p.db", safe="")
-    fallback = quote(f"json:///{tmp}/f", safe="")
-    return f"composite:?primary={primary}&fallback={fallback}"
+store_url = local_store_url
 
 
 # ------------------------------------------------------------- stand-ins

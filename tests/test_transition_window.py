@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from helpers import run_cli as run
 
 from tributestore import open_store
 
@@ -25,16 +24,6 @@ pytestmark = pytest.mark.backend("composite")
 
 GA, GB = 111111111111111111, 222222222222222222
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from tributestore.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def window_url(primary: str, fallback: str) -> str:
