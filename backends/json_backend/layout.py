@@ -11,6 +11,8 @@
     <root>/guilds/<guild_id>/tributes/<ID>.json   a tribute with inventory, prompt, file list
     <root>/blobs/<sha[:2]>/<sha>                  file bytes, content-addressed
     <root>/blobs/<sha[:2]>/<sha>.refs/<ref>       one marker per (guild, tribute, file name)
+    <root>/tombstones/<guild_id>/<ID>             a composite primary's record of a deleted fallback tribute
+    <root>/tombstones/origins/<sha256>            the same, by the fallback record's own (origin) key
 
 Only validated ids and hex digests ever become path components (file names
 never do), and every path built is checked to stay inside the root.
