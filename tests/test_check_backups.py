@@ -20,6 +20,9 @@ from tributestore import backup as backup_module
 from tributestore import open_store
 from tributestore.backup import IN_PROGRESS_NAME, MANIFEST_NAME, backup_store, find_incomplete_backups
 
+#: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("json")
+
 GUILD = 4242
 
 

@@ -18,6 +18,9 @@ from tributestore.backup import restore_backup
 from tributestore.copier import copy_store, verify_stores
 from tributestore.models import Counts
 
+#: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("sqlite")
+
 SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
 
 

@@ -24,6 +24,9 @@ from tributestore.errors import (
     TributeStoreError,
 )
 
+#: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("json")
+
 GUILD = 111111111111111111
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 

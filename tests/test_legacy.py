@@ -25,6 +25,9 @@ from tributestore.backends.json_backend.make_sample_legacy import (
 from tributestore.errors import LegacyFormatError, NotFoundError, ReadOnlyStoreError
 from tributestore.urls import parse_store_url
 
+#: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("json")
+
 GA = 1395951775160340551
 GB = 1402233445566778899
 PNG = tiny_png(1, 2, 3)

@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+#: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("json")
+
 GA = 1395951775160340551
 GB = 1402233445566778899
 GC = 1288877766655544433

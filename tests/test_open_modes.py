@@ -22,6 +22,9 @@ from helpers import run_cli as run
 from tributestore import StoreNotFoundError, open_store
 from tributestore.backup import MANIFEST_NAME
 
+#: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("sqlite")
+
 GUILD = 1395951775160340551
 #: Tributes the bundled sample legacy directory holds.
 SAMPLE_TRIBUTES = 21
@@ -257,10 +260,9 @@ def test_check_and_config_show_a_composites_parts(work: Path) -> None:
 
 def test_interrupted_copy_says_rerunning_resumes(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/big.db") as store, store.transaction():
-        for number in range(2000):
+        for number in range(600):
             store.create_tribute(GUILD, f"T{number}")
-            for item in range(5):
-                store.add_item(GUILD, f"T{number}", f"item {item}")
+            store.add_item(GUILD, f"T{number}", f"item {number}")
     command = [sys.executable, "-c", "from tributestore.cli import main; main()", "copy"]
     process = subprocess.Popen(
         [*command, "sqlite:///big.db", "json:///x"],

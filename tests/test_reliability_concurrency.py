@@ -140,10 +140,12 @@ def test_four_processes_promote_one_legacy_tribute(tmp_path: Path) -> None:
     with open_store(f"json:///{legacy}") as store:
         before = store.export_tribute(GUILD, "D1F")
         legacy_files = {f.name: store.read_file(GUILD, "D1F", f.name) for f in before.files}
+        # What the legacy data itself asks the operator to decide (unassigned tributes, kept versions).
+        legacy_problems = [f"fallback: {problem}" for problem in store.check()]
     assert before.inventory.items, "the sample's D1F should hold items"
     seconds = hammer(tmp_path, url, "D1F")
     with open_store(url) as store:
-        assert store.check() == []
+        assert store.check() == legacy_problems, "the writers damaged the primary or the fallback"
         after = store.export_tribute(GUILD, "D1F")
         assert_every_write_once(after.inventory.items, before.inventory.items)
         assert after.inventory.equipped == before.inventory.equipped

@@ -24,6 +24,9 @@ from tributestore.backends.sqlite_backend import schema, search
 from tributestore.backends.sqlite_backend import store as sqlite_store
 from tributestore.models import Counts
 
+#: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
+pytestmark = pytest.mark.backend("sqlite")
+
 GUILD = 111111111111111111
 OTHER = 222222222222222222
 MAX_ID = 2**63 - 1
