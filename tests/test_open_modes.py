@@ -300,3 +300,24 @@ def test_library_read_mode_refuses_and_write_mode_logs_creation(
     with caplog.at_level(logging.WARNING, logger="tributestore"), open_store("sqlite:///bot.db", mode="read"):
         pass
     assert caplog.records == []
+
+
+def test_a_composite_with_a_mistyped_fallback_creates_no_primary(tmp_path: Path) -> None:
+    assert run("sample-legacy", "config", cwd=tmp_path).returncode == 0
+    (tmp_path / "tributestore.toml").write_text(
+        '[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "json:///confg?guild=7"\n'
+    )
+    before = snapshot(tmp_path)
+    result = run(
+        "copy", "json:///config", "composite:?primary=sqlite:///thg.db&fallback=json:///confg", cwd=tmp_path
+    )
+    one_line_error(result, 3, str(tmp_path / "confg"), "does not exist")
+    bot = subprocess.run(
+        [sys.executable, "-c", "from tributestore import open_store; open_store()"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bot.returncode != 0 and "StoreNotFoundError" in bot.stderr and "confg does not exist" in bot.stderr
+    assert snapshot(tmp_path) == before, "the primary was created although the fallback is missing"

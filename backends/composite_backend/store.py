@@ -370,11 +370,12 @@ def open_composite_store(url: StoreURL) -> CompositeStore:
             f"composite store {url.display!r}: fallback_errors must be fail or warn (got {errors!r})"
         )
     dual_write = url.flag("dual_write")
-    primary = open_url(urls["primary"], url.mode)
+    # The fallback first: a missing one (read mode) is refused before the primary is created.
+    fallback = open_url(urls["fallback"], "write" if dual_write and not url.must_exist else "read")
     try:
-        fallback = open_url(urls["fallback"], "write" if dual_write and not url.must_exist else "read")
+        primary = open_url(urls["primary"], url.mode)
     except BaseException:
-        primary.close()
+        fallback.close()
         raise
     described = f"composite:?primary={primary.url}&fallback={fallback.url}"
     try:

@@ -176,12 +176,6 @@ def open_json_store(url: StoreURL) -> TributeStore:
     create, read_only = url.flag("create", True), url.flag("read_only", False)
     if looks_like_legacy(path):
         return open_legacy_store(url)
-    legacy_only = sorted(set(url.options) & set(LEGACY_OPTIONS))
-    if legacy_only:
-        raise ConfigError(
-            f"store URL {url.display!r}: option {legacy_only[0]!r} applies to a legacy THGBot data "
-            f"directory, and {path.absolute()} is not one"
-        )
     if url.must_exist:
         if not path.exists():
             raise url.missing("no JSON store or legacy THGBot directory", path)
@@ -190,6 +184,13 @@ def open_json_store(url: StoreURL) -> TributeStore:
                 f"store {url.display!r}: {path.absolute()} is neither a tributestore JSON store "
                 f"(no {MARKER_NAME}) nor a legacy THGBot data directory; nothing was created"
             )
+    legacy_only = sorted(set(url.options) & set(LEGACY_OPTIONS))
+    if legacy_only:
+        what = "is not one" if path.exists() else "does not exist"
+        raise ConfigError(
+            f"store URL {url.display!r}: option {legacy_only[0]!r} applies to a legacy THGBot data "
+            f"directory, and {path.absolute()} {what}"
+        )
     return JsonStore(
         path,
         url=url.display,
