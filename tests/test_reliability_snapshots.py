@@ -50,8 +50,8 @@ BACKENDS = [
 
 
 @pytest.fixture
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    backend = request.param if hasattr(request, "param") else request.node.callspec.params["backend"]
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[str]:
+    """The store of the test's ``backend`` parameter."""
     if backend == "json":
         yield f"json:///{tmp_path}/js"
     elif backend == "sqlite":
@@ -210,7 +210,6 @@ def _namespace(source: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("store_url", ["backend"], indirect=True)
 def test_readers_see_only_committed_states(tmp_path: Path, store_url: str, backend: str) -> None:
     reader = _namespace(READER)
     blob = reader["blob"]
@@ -348,7 +347,6 @@ print("done")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("store_url", ["backend"], indirect=True)
 def test_add_remove_equip_unequip_across_threads_and_processes(
     tmp_path: Path, store_url: str, backend: str
 ) -> None:
@@ -411,7 +409,6 @@ print(n)
 
 
 @pytest.mark.parametrize("backend", BACKENDS[:2])
-@pytest.mark.parametrize("store_url", ["backend"], indirect=True)
 def test_writer_against_a_back_to_back_committer_waits_in_turn(
     tmp_path: Path, store_url: str, backend: str
 ) -> None:
