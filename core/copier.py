@@ -62,7 +62,6 @@ class CopyReport:
     #: Source tributes the destination records as deleted (a composite primary's tombstones): not copied.
     tombstoned: int = 0
     conflicts: list[str] = field(default_factory=list)
-    guilds_written: int = 0
     written: Counts = field(default_factory=Counts)
     backup: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -236,7 +235,6 @@ def write_copy(
         with destination.transaction():
             for guild in guilds:
                 destination.put_guild(guild.guild_id, **guild.model_dump(exclude={"guild_id"}))
-    report.guilds_written = len(guilds)
     report.written = report.written.model_copy(update={"guilds": len(guilds)})
 
     def read_source(info: FileInfo) -> bytes:

@@ -664,13 +664,15 @@ def _file_names(files: object) -> list[object]:
 
 
 def check_slot(slot: object) -> Slot:
-    if slot == "items" or slot == "equipped":
-        return "items" if slot == "items" else "equipped"
+    if slot == "items":
+        return "items"
+    if slot == "equipped":
+        return "equipped"
     raise InvalidInputError(f"invalid slot: must be 'items' or 'equipped' (got {shown(slot)})")
 
 
 def _pop(inventory: Inventory, slot: Slot, number: int) -> str:
-    entries: list[str] = getattr(inventory, check_slot(slot))
+    entries: list[str] = getattr(inventory, slot)
     if isinstance(number, bool) or not isinstance(number, int):
         raise InvalidInputError(f"invalid item number: must be an int (got {shown(number)})")
     if not 1 <= number <= len(entries):

@@ -35,6 +35,7 @@ from typing import Any
 import ijson
 
 from tributestore.errors import StorageError
+from tributestore.models import FileInfo
 from tributestore.store import TributeStore
 
 INVENTORIES = Path("inventories") / "inventories.json"
@@ -132,15 +133,20 @@ class PresenceCheck:
         self.miss(f"{where}: prompt text {_short(message)} missing in the destination")
 
     def text_held(self, guild_id: int, tribute_id: str, message: str) -> bool:
-        prompt = self.destination.export_tribute(guild_id, tribute_id).prompt
-        if prompt is not None and message in prompt.message:
+        bundle = self.destination.export_tribute(guild_id, tribute_id)
+        if bundle.prompt is not None and message in bundle.prompt.message:
             return True
-        return self.text_in_files(guild_id, tribute_id, message)
+        return self.text_in_files(guild_id, tribute_id, message, bundle.files)
 
-    def text_in_files(self, guild_id: int, tribute_id: str, text: str) -> bool:
-        """Whether a file of the tribute holds ``text`` (as it is, or as a JSON string)."""
+    def text_in_files(
+        self, guild_id: int, tribute_id: str, text: str, files: list[FileInfo] | None = None
+    ) -> bool:
+        """Whether a file of the tribute (``files``, else listed here) holds ``text``, as it is
+        or as a JSON string."""
         forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-        for info in self.destination.list_files(guild_id, tribute_id):
+        if files is None:
+            files = self.destination.list_files(guild_id, tribute_id)
+        for info in files:
             if info.size > 64 * 1024 * 1024:
                 continue
             content = self.destination.read_file(guild_id, tribute_id, info.name).decode("utf-8", "replace")
