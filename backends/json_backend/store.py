@@ -1048,7 +1048,7 @@ class _Checker:
             if not directory.is_dir() or len(prefix) != 2:
                 self.problem(directory, "unexpected entry in blobs/")
                 continue
-            for name in sorted(os.listdir(directory)):
+            for name in sorted(self.store._list_names(directory)):  # a concurrent commit may remove it
                 if name.startswith("."):
                     continue
                 path = directory / name
@@ -1072,7 +1072,7 @@ class _Checker:
             self.problem(path, "orphan blob: no file refers to it")
 
     def check_refs(self, directory: Path, sha: str) -> None:
-        markers = [name for name in sorted(os.listdir(directory)) if not name.startswith(".")]
+        markers = [name for name in sorted(self.store._list_names(directory)) if not name.startswith(".")]
         if markers and not self.layout.blob_file(sha).is_file():
             self.problem(directory, "references a blob that does not exist")
         for marker in markers:
