@@ -3,7 +3,7 @@
 For each size N a legacy THGBot directory of N tributes x 10 items is
 generated (see :mod:`benchmarks.generate`), then, on that same data:
 
-1. ``tributestore copy json:///LEGACY sqlite:///DB --no-backup`` runs in a child
+1. ``tributestore copy thgbot:///LEGACY sqlite:///DB --no-backup`` runs in a child
    process (with verification); rows/s and the child's peak RSS are taken;
 2. the same rows go into a fresh file with the same schema and pragmas by raw
    ``sqlite3.executemany`` in one transaction (the physical limit);
@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 from tributestore import open_store
 from tributestore.copier import copy_store
+from tributestore.plugins import registry
 
 from .generate import generate
 
@@ -47,6 +48,13 @@ BROAD = ("meat", "kn", "canteen", "(1/3 uses.)")
 SELECTIVE = ("rusty spear", "golden trident", "poisoned mace")
 MISSES = ("xq", "unobtainium")
 QUERIES = BROAD + SELECTIVE + MISSES
+
+
+def legacy_url(path: Path) -> str:
+    """The URL of a legacy THGBot directory: ``thgbot:``, or ``json:`` on a tributestore from before
+    the thgbot plugin (so an older checkout can be measured with the same benchmarks)."""
+    scheme = "thgbot" if "thgbot" in registry().by_scheme else "json"
+    return f"{scheme}:///{path}"
 
 
 @dataclass
@@ -120,7 +128,7 @@ def run_copy_measured(legacy: Path, database: Path) -> tuple[float, float]:
         "-c",
         "from tributestore.cli import main; main()",
         "copy",
-        f"json:///{legacy}",
+        legacy_url(legacy),
         f"sqlite:///{database}",
         "--no-backup",
     ]
@@ -255,7 +263,7 @@ def bench_size(n: int, work: Path, *, quick: bool) -> Result:
 
     log(f"[N={n}] composite reads")
     composite_url = f"composite:?primary={quote(f'sqlite:///{database}', safe='')}" + (
-        f"&fallback={quote(f'json:///{legacy}', safe='')}"
+        f"&fallback={quote(legacy_url(legacy), safe='')}"
     )
     with open_store(f"sqlite:///{database}") as plain, open_store(composite_url) as composite:
         for op in ("get_tribute", "get_inventory"):

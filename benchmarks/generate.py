@@ -1,7 +1,7 @@
 """Generate a legacy THGBot data directory of N tributes x 10 items (deterministic).
 
-The layout is the one described in ``legacy-thgbot-format.md`` and read by
-``tributestore.backends.json_backend.legacy_reader``:
+The layout is the one described in ``docs/legacy-format.md`` and read by
+``tributestore.backends.thgbot_backend.reader`` (URL ``thgbot:///DIR``):
 
 - ``config/config.json``: two guilds (per-guild format);
 - ``thgbot.db``: the bot's ``tributes`` table (names, users, guild of every tribute;

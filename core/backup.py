@@ -26,14 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .defaults import BACKUP_SCHEME, BACKUP_STORE_ENTRIES
 from .digest import bundle_digest, file_problems
 from .errors import CorruptDataError, StorageError, VerificationError
 from .models import Guild
 from .store import TributeStore
 from .urls import StoreURL, path_url
 
-#: The backend a backup is written with (its URL scheme).
-BACKUP_SCHEME = "json"
 #: The manifest file in a backup directory; its presence means the backup is whole.
 MANIFEST_NAME = "tributestore-backup.json"
 MANIFEST_FORMAT = "tributestore-backup"
@@ -42,10 +41,8 @@ MANIFEST_VERSION = 1
 DEFAULT_BACKUP_DIR = "tributestore-backups"
 #: Held (flock) by the process writing a backup; its name starts with the JSON store's ``.lock``.
 IN_PROGRESS_NAME = ".lock.backup"
-#: Top-level entries a JSON store (hence a backup) directory may hold.
-_STORE_ENTRIES = frozenset(
-    {"tributestore.json", "guilds", "blobs", "tombstones", "journal.json", MANIFEST_NAME}
-)
+#: Top-level entries a backup directory may hold.
+_STORE_ENTRIES = BACKUP_STORE_ENTRIES | {MANIFEST_NAME}
 
 if sys.platform != "win32":
     import fcntl

@@ -7,11 +7,9 @@ class (see :mod:`tributestore.errors`); a traceback is a bug.
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -20,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from . import __version__
+from .backend import TransitionWindow
 from .backup import (
-    BACKUP_SCHEME,
     MANIFEST_NAME,
     backup_dirs_for,
     backup_root,
@@ -32,6 +30,7 @@ from .backup import (
 )
 from .config import open_store, open_url, resolve_config
 from .copier import CopyReport, copy_store, verify_stores
+from .defaults import BACKUP_SCHEME, EXAMPLE_URL, LEGACY_EXAMPLE_URL
 from .errors import ConfigError, StorageError, StoreNotFoundError, TributeStoreError, VerificationError
 from .models import Counts
 from .plugins import registry
@@ -67,18 +66,21 @@ def library_notes() -> Iterator[None]:
         logger.propagate = propagate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="tributestore")
-def cli() -> None:
-    """Storage for THGBot tributes: inspect stores and move data between backends.
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help=f"""Storage for THGBot tributes: inspect stores and move data between backends.
 
     A store is named by a URL whose scheme picks the backend plugin
-    ('tributestore backends' lists them; 'tributestore config --help' explains
-    URLs and where the default store comes from). A legacy THGBot data
-    directory opens read-only through the json backend: json:///path/to/config.
+    ('tributestore backends' lists them, with an example URL each;
+    'tributestore config --help' explains URLs and where the default store
+    comes from).
 
-    Migrate one: tributestore copy json:///config sqlite:///thg.db
-    """
+    Migrate a legacy THGBot data directory: tributestore copy {LEGACY_EXAMPLE_URL} {EXAMPLE_URL}
+    """,
+)
+@click.version_option(__version__, prog_name="tributestore")
+def cli() -> None:
+    pass
 
 
 @cli.command()
@@ -94,16 +96,13 @@ def backends() -> None:
         err.print(f"warning: {problem}")
 
 
-@cli.command()
-@click.argument("url", required=False)
-def config(url: str | None) -> None:
-    """Show which store URL would be opened and where that choice came from.
+@cli.command(
+    help=f"""Show which store URL would be opened and where that choice came from.
 
     \b
-    A store URL's scheme picks the backend:
-      sqlite:///thg.db        SQLite file, relative to the current directory
-      sqlite:////srv/thg.db   absolute path (four slashes)
-      json:///data            tributestore JSON directory (or a legacy THGBot one)
+    A store URL's scheme picks the backend ('tributestore backends' lists them):
+      {EXAMPLE_URL}         a file, relative to the current directory
+      {EXAMPLE_URL.replace(":///", ":////srv/")}    an absolute path (four slashes)
     Without URL the store comes from, first match wins:
       1. the environment variable TRIBUTESTORE_URL;
       2. the [store] table (url = "...") of the TOML file named by
@@ -113,6 +112,9 @@ def config(url: str | None) -> None:
          Linux), else in the current directory; an existing ./tributestore.db
          (the old default) keeps being used.
     """
+)
+@click.argument("url", required=False)
+def config(url: str | None) -> None:
     resolved = resolve_config(url)
     out.print(f"url: {resolved.url.display}")
     out.print(f"from: {resolved.source}")
@@ -269,7 +271,18 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
 ON_CONFLICT = click.Choice(["fail", "skip", "overwrite"])
 
 
-@cli.command()
+@cli.command(
+    help=f"""Copy every guild and tribute from SOURCE to DESTINATION, then verify.
+
+    SOURCE and DESTINATION are store URLs of any backends, e.g. a legacy THGBot
+    directory to SQLite:
+
+        tributestore copy {LEGACY_EXAMPLE_URL} {EXAMPLE_URL}
+
+    Streaming and batched; a re-run after an interruption finishes the job.
+    Exits 0 when verified identical, 7 on a mismatch, 4 on conflicts.
+    """
+)
 @click.argument("source")
 @click.argument("destination")
 @click.option(
@@ -315,16 +328,6 @@ def copy(
     ignore_tombstones: bool,
     batch_size: int,
 ) -> None:
-    """Copy every guild and tribute from SOURCE to DESTINATION, then verify.
-
-    SOURCE and DESTINATION are store URLs of any backends, e.g. a legacy THGBot
-    directory to SQLite:
-
-        tributestore copy json:///config sqlite:///thg.db
-
-    Streaming and batched; a re-run after an interruption finishes the job.
-    Exits 0 when verified identical, 7 on a mismatch, 4 on conflicts.
-    """
     try:
         with (
             open_for_cli(source, "read") as src,
@@ -462,13 +465,12 @@ def finish_window(url: str | None) -> None:
     fallback is then no longer needed. Re-running is safe.
     """
     with open_for_cli(url, "write") as store:
-        finish = getattr(store, "finish_window", None)
-        if not callable(finish):
+        window = store.backend
+        if not isinstance(window, TransitionWindow):
             raise ConfigError(
                 f"{store.url} is not a transition window (a composite store with a primary and a fallback)"
             )
-        result = finish()
-        parts = getattr(store, "primary", None), getattr(store, "fallback", None)
+        result = window.finish_window()
     out.print(f"copied into the primary: {result.promoted} tribute(s) that lived only in the fallback")
     out.print(f"deleted during the window and kept deleted: {result.deleted} tribute(s)")
     if result.left:
@@ -476,30 +478,25 @@ def finish_window(url: str | None) -> None:
         raise VerificationError(
             f"{len(result.left)} fallback tribute(s) are still only in the fallback: {shown}"
         )
-    primary, fallback = (getattr(part, "url", "?") for part in parts)
     out.print(
-        f"every record of the fallback {fallback} is in the primary or deleted: the fallback is no "
-        f'longer needed. Point the configuration at the primary alone (url = "{primary}").'
+        f"every record of the fallback {result.fallback} is in the primary or deleted: the fallback is no "
+        f'longer needed. Point the configuration at the primary alone (url = "{result.primary}").'
     )
 
 
-@cli.command("sample-legacy")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def sample_legacy(directory: Path) -> None:
-    """Write the bundled sample legacy THGBot data directory to DIRECTORY (must not exist)."""
-    if directory.exists():
-        raise ConfigError(f"{directory} already exists; choose a new directory")
-    sample = resources.files("tributestore.backends.json_backend") / "sample_legacy"
-    with resources.as_file(sample) as path:
-        shutil.copytree(path, directory)
-    out.print(f"sample legacy THGBot data written to {directory}")
-    out.print(f"migrate it with: tributestore copy json:///{directory} sqlite:///thg.db")
+def _plugin_commands() -> None:
+    """Commands that plugins add (``tributestore_register_commands``), added once."""
+    hooks = registry().hooks
+    if hooks is not None and not getattr(cli, "_plugin_commands_added", False):
+        hooks.register_commands(cli)
+        cli._plugin_commands_added = True  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning errors into messages and exit codes."""
     try:
         with library_notes():
+            _plugin_commands()
             result = cli.main(
                 args=list(argv) if argv is not None else None, prog_name="tributestore", standalone_mode=False
             )

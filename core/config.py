@@ -31,6 +31,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .defaults import DEFAULT_FILE, DEFAULT_SCHEME
 from .errors import ConfigError
 from .plugins import registry
 from .store import TributeStore
@@ -40,9 +41,6 @@ ENV_URL = "TRIBUTESTORE_URL"
 ENV_CONFIG = "TRIBUTESTORE_CONFIG"
 DEFAULT_CONFIG_FILE = "tributestore.toml"
 ENV_SNAP_DATA = "SNAP_DATA"
-#: The embedded default store's file name (and its scheme).
-DEFAULT_FILE = "tributestore.db"
-DEFAULT_SCHEME = "sqlite"
 
 log = logging.getLogger("tributestore")
 

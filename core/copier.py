@@ -26,7 +26,7 @@ from typing import Protocol
 
 from .digest import GUILD_ROW, Key, bundle_digest, compare_stores
 from .errors import AlreadyExistsError, InvalidInputError, ReadOnlyStoreError
-from .models import Counts, FileInfo, Guild, TributeBundle
+from .models import Counts, Guild, TributeBundle
 from .store import OnConflict, TributeStore
 
 MAX_LISTED = 20
@@ -154,11 +154,27 @@ class CopyPlan:
 
 
 def _has_tombstones(destination: TributeStore | None) -> bool:
-    return destination is not None and destination.supports_tombstones and destination._count_tombstones() > 0
+    return destination is not None and destination.tombstone_count() > 0
 
 
 def _deleted_in(destination: TributeStore | None, source: TributeStore, key: Key) -> bool:
     return destination is not None and destination.is_tombstoned(*key, source.origin_key(*key))
+
+
+def _classify(plan: CopyPlan, report: CopyReport, key: Key, state: str) -> None:
+    """Count one source tribute as new, identical, conflicting or tombstoned."""
+    if state == "tombstoned":
+        report.tombstoned += 1
+        plan.tombstoned.add(key)
+    elif state == "new":
+        report.new += 1
+    elif state == "identical":
+        report.identical += 1
+        plan.identical.add(key)
+    else:
+        report.conflicting += 1
+        plan.conflicting.add(key)
+        report.conflicts.append(f"{_describe(key)}: exists with other content")
 
 
 def plan_copy(
@@ -187,26 +203,13 @@ def plan_copy(
     progress.start("checking", source.counts().tributes)
     for bundle in source.iter_bundles():
         key = bundle.tribute.key
-        deleted = (
-            tombstones
-            and destination is not None
-            and destination.is_tombstoned(*key, source.origin_key(*key))
-        )
-        if deleted:
-            report.tombstoned += 1
-            plan.tombstoned.add(key)
-            progress.advance()
-            continue
-        state = "new" if empty or destination is None else _state(destination, bundle)
-        if state == "new":
-            report.new += 1
-        elif state == "identical":
-            report.identical += 1
-            plan.identical.add(bundle.tribute.key)
+        if tombstones and _deleted_in(destination, source, key):
+            state = "tombstoned"
+        elif empty or destination is None:
+            state = "new"
         else:
-            report.conflicting += 1
-            plan.conflicting.add(bundle.tribute.key)
-            report.conflicts.append(f"{_describe(bundle.tribute.key)}: exists with other content")
+            state = _state(destination, bundle)
+        _classify(plan, report, key, state)
         progress.advance()
     return plan
 
@@ -237,30 +240,29 @@ def write_copy(
                 destination.put_guild(guild.guild_id, **guild.model_dump(exclude={"guild_id"}))
     report.written = report.written.model_copy(update={"guilds": len(guilds)})
 
-    def read_source(info: FileInfo) -> bytes:
-        return source.read_file(info.guild_id, info.tribute_id, info.name)
-
     recheck = plan.identical | plan.conflicting
     progress.start("copying", source.counts().tributes)
     for batch in _batches(source.iter_bundles(), batch_size):
         with destination.transaction():
-            to_write = []
-            for bundle in batch:
-                if bundle.tribute.key in plan.tombstoned:
-                    continue
-                if bundle.tribute.key in recheck:
-                    # Re-checked: the destination may have changed since the plan.
-                    state = _state(destination, bundle)
-                    if state == "identical" or (state == "conflicting" and report.on_conflict == "skip"):
-                        continue
-                # A tribute planned as new is written without reading it back first:
-                # it is replaced if another writer created it meanwhile.
-                to_write.append(bundle)
+            to_write = [
+                bundle
+                for bundle in batch
+                if bundle.tribute.key not in plan.tombstoned
+                and (bundle.tribute.key not in recheck or _still_to_write(destination, bundle, report))
+            ]
+            # A tribute planned as new is written without reading it back first:
+            # it is replaced if another writer created it meanwhile.
             if to_write:
-                destination._import_replacing(to_write, read_source)
+                destination.import_many(to_write, source.read_bundle_file)
         for bundle in to_write:
             report.written = _add(report.written, _count(bundle))
         progress.advance(len(batch))
+
+
+def _still_to_write(destination: TributeStore, bundle: TributeBundle, report: CopyReport) -> bool:
+    """For a tribute planned identical or conflicting: re-checked, the destination may have changed."""
+    state = _state(destination, bundle)
+    return not (state == "identical" or (state == "conflicting" and report.on_conflict == "skip"))
 
 
 def copy_store(
@@ -295,7 +297,7 @@ def copy_store(
     progress = progress or SilentProgress()
     destination_url = destination.url if destination is not None else "(not created yet)"
     report = CopyReport(source.url, destination_url, on_conflict, dry_run=dry_run)
-    report.warnings = list(getattr(source, "warnings", ()))
+    report.warnings = list(source.warnings)
 
     plan = plan_copy(source, destination, report, progress, respect_tombstones=respect_tombstones)
     if report.conflicts and on_conflict == "fail":

@@ -29,7 +29,7 @@ def file_problems(store: TributeStore, bundle: TributeBundle) -> list[str]:
     """Files of the bundle whose stored bytes do not match their size and sha256."""
     problems = []
     for info in bundle.files:
-        data = store.read_file(info.guild_id, info.tribute_id, info.name)
+        data = store.read_bundle_file(info)
         if not bytes_match(info, data):
             problems.append(
                 f"{store.url}: file {info.name!r} of tribute {info.tribute_id} in guild "

@@ -1,30 +1,37 @@
 """Plugin loading and the typed facade over pluggy.
 
-Nothing else in tributestore touches ``pm.hook``: it asks :func:`registry`.
-The plugin manager is built lazily on first use: built-in plugins from
-:data:`DEFAULT_PLUGINS`, then third-party ones from the entry-point group
-``tributestore``.  A third-party plugin that fails to import does not break
-the others: the failure is kept in :attr:`BackendRegistry.load_errors` and
-shown by ``tributestore backends``.
+Nothing else in tributestore touches ``pm.hook``: it asks :func:`registry`,
+whose :class:`PluginHooks` calls each hook with typed arguments.  The plugin
+manager is built lazily on first use and lives as long as the registry:
+built-in plugins from :data:`DEFAULT_PLUGINS`, then third-party ones from the
+entry-point group ``tributestore``.  A third-party plugin that fails to import
+does not break the others: the failure is kept in
+:attr:`BackendRegistry.load_errors` and shown by ``tributestore backends``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, UnknownBackendError
-from .hookspecs import PROJECT_NAME, BackendSpec, Opener
-from .store import TributeStore
+from .errors import ConfigError, TributeStoreError, UnknownBackendError
+from .hookspecs import PROJECT_NAME, BackendSpec, Changes, Opener
 from .urls import OpenMode, StoreURL
+
+if TYPE_CHECKING:
+    import click
+
+    from .backend import Backend
+    from .store import TributeStore
 
 log = logging.getLogger("tributestore")
 
@@ -36,7 +43,33 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("json", "tributestore.backends.json_backend.plugin"),
     ("sqlite", "tributestore.backends.sqlite_backend.plugin"),
     ("composite", "tributestore.backends.composite_backend.plugin"),
+    ("thgbot", "tributestore.backends.thgbot_backend.plugin"),
 )
+
+
+class PluginHooks:
+    """The typed facade over the plugin manager's hooks (the only caller of ``pm.hook``)."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._hook = pm.hook
+
+    @property
+    def wants_changes(self) -> bool:
+        """Whether any plugin listens to committed changes (else the store does not collect them)."""
+        return bool(self._hook.tributestore_transaction_committed.get_hookimpls())
+
+    def store_opened(self, store: TributeStore) -> None:
+        self._hook.tributestore_store_opened(store=store)
+
+    def transaction_committed(self, store: TributeStore, changes: Changes) -> None:
+        self._hook.tributestore_transaction_committed(store=store, changes=changes)
+
+    def register_commands(self, cli: click.Group) -> None:
+        self._hook.tributestore_register_commands(cli=cli)
+
+    def extra_checks(self, store: TributeStore) -> list[str]:
+        found: list[list[str]] = self._hook.tributestore_check(store=store)
+        return [problem for problems in found for problem in problems]
 
 
 @dataclass
@@ -48,6 +81,8 @@ class BackendRegistry:
     #: Which plugin registered each backend.
     plugin_of: dict[str, str] = field(default_factory=dict)
     load_errors: list[str] = field(default_factory=list)
+    #: The hooks of every loaded plugin; ``None`` for a registry built by hand (tests).
+    hooks: PluginHooks | None = None
 
     def add(self, spec: BackendSpec, plugin: str) -> None:
         if not isinstance(spec, BackendSpec):
@@ -73,21 +108,75 @@ class BackendRegistry:
         return spec
 
     def open(self, url: StoreURL, mode: OpenMode | None = None) -> TributeStore:
-        """Open ``url`` with its backend, in ``mode`` (default: the URL's own).
+        """Open ``url`` with its backend, in ``mode`` (default: the URL's own), as a store.
 
         A store the open created is logged once (a WARNING of the
         ``tributestore`` logger naming where), so a mistyped path in a bot's
-        configuration shows on its first start.
+        configuration shows on its first start.  Plugins hear of it through
+        ``tributestore_store_opened``.
         """
+        from .store import TributeStore
+
+        backend = self.open_backend(url, mode)
+        store = TributeStore(backend, hooks=self.hooks)
+        if self.hooks is not None:
+            try:
+                self.hooks.store_opened(store)
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def open_backend(self, url: StoreURL, mode: OpenMode | None = None) -> Backend:
+        """The backend of ``url`` opened in ``mode`` (its children, if any, opened first)."""
         if mode is not None and mode != url.mode:
             url = dataclasses.replace(url, mode=mode)
         spec = self.for_url(url)
-        if spec.options is not None:
-            url.check_options(spec.options, spec.name)
-        store = resolve_opener(spec)(url)
-        if store.created:
-            log.warning("created a new %s store at %s (%s)", spec.name, store.created, url.display)
-        return store
+        opener = resolve_opener(spec)
+        try:
+            if spec.options is not None:
+                url.check_options(spec.options, spec.name)
+            backend = self._open_with_children(spec, url, opener) if spec.children else opener(url)
+        except TributeStoreError as error:
+            hint = self.hint(url, spec)
+            if hint is None or hint in str(error):
+                raise
+            raise type(error)(f"{error}; {hint}") from None
+        if backend.created:
+            log.warning("created a new %s store at %s (%s)", spec.name, backend.created, url.display)
+        return backend
+
+    def _open_with_children(self, spec: BackendSpec, url: StoreURL, opener: Opener) -> Backend:
+        from .urls import parse_store_url
+
+        children: dict[str, Backend] = {}
+        try:
+            for option in spec.children:
+                value = url.option(option)
+                if not value:
+                    raise ConfigError(
+                        f"{spec.name} store {url.display!r} needs a {option} URL (option {option}=...)"
+                    )
+                child_mode = spec.child_mode(url, option) if spec.child_mode else url.mode
+                children[option] = self.open_backend(parse_store_url(value, url.base_dir), child_mode)
+            return opener(url, children)
+        except BaseException:
+            for child in children.values():
+                child.close()
+            raise
+
+    def hint(self, url: StoreURL, failed: BackendSpec | None = None) -> str | None:
+        """What another backend says ``url`` points at (e.g. a legacy directory and its URL)."""
+        for spec in self.by_name.values():
+            if spec is failed:
+                continue
+            try:
+                hint = spec.hint(url)
+            except Exception:  # noqa: BLE001 - a hint is a courtesy, never a new failure
+                hint = None
+            if hint:
+                return hint
+        return None
 
 
 def resolve_opener(spec: BackendSpec) -> Opener:
@@ -125,26 +214,30 @@ _registry: BackendRegistry | None = None
 
 
 def registry() -> BackendRegistry:
-    """The backends of all installed plugins (loaded once, on first call)."""
+    """The backends and hooks of all installed plugins (loaded once, on first call)."""
     global _registry
     with _lock:
         if _registry is None:
             found = BackendRegistry()
             pm = _build_plugin_manager(found.load_errors)
-            plugins = pm.get_plugins()
-            for plugin in plugins:
-                # One call per plugin, so a scheme clash can name the plugins involved.
-                name = pm.get_name(plugin) or repr(plugin)
-                others = [other for other in plugins if other is not plugin]
-                call = pm.subset_hook_caller("tributestore_register_backends", others)
+            # pluggy's own introspection says which plugin each implementation belongs to, so a
+            # scheme clash can name both plugins.
+            for impl in pm.hook.tributestore_register_backends.get_hookimpls():
                 try:
-                    call(register=lambda spec, _name=name: found.add(spec, _name))
+                    impl.function(register=functools.partial(_register, found, impl.plugin_name))
                 except ConfigError:
                     raise
                 except Exception as error:  # noqa: BLE001 - named, not a traceback
-                    raise ConfigError(f"plugin {name}: registering its backends failed: {error}") from None
+                    raise ConfigError(
+                        f"plugin {impl.plugin_name}: registering its backends failed: {error}"
+                    ) from None
+            found.hooks = PluginHooks(pm)
             _registry = found
         return _registry
+
+
+def _register(found: BackendRegistry, plugin: str, spec: BackendSpec) -> None:
+    found.add(spec, plugin)
 
 
 def reset_registry() -> None:

@@ -1,32 +1,34 @@
-"""The :class:`TributeStore` interface every backend implements.
+"""The :class:`TributeStore` users hold: the domain rules, over a :class:`~tributestore.backend.Backend`.
 
 The public methods (``create_tribute``, ``add_item``, ``set_prompt``, ...)
 hold the domain rules once, here: validation, normalised ids, numbering,
-capacities, timestamps, "not found" errors and read-only refusal.  A backend
-implements the small storage primitives (the ``_``-prefixed abstract
-methods) and :meth:`transaction`; every public write runs inside one
-transaction, so a read-modify-write is never torn and never loses an update.
+capacities, timestamps, "not found" errors and read-only refusal.  The store
+talks to its backend only through the public contract of
+:mod:`tributestore.backend`: each write loads the tribute's whole document,
+changes it and saves it, inside one backend transaction, so a
+read-modify-write is never torn and never loses an update, and a document
+backend reads and writes the tribute's file once.
 
-Every public read that returns more than one row or file runs inside
-:meth:`TributeStore.snapshot` (one tribute's parts: ``export_tribute``,
-``get_inventory``, ``list_files``, ``read_file``, each bundle of
-``iter_bundles``) or :meth:`TributeStore._consistent` (several tributes:
-``list_tributes``, ``list_guilds``, ``search_items``), so it observes one
-committed state.  A store object may be shared by threads (see the README).
+Every public read that returns more than one part runs inside
+:meth:`TributeStore.snapshot`, so it observes one committed state.  A store
+object may be shared by threads (see the README).  Plugins see every
+committed change through the ``tributestore_transaction_committed`` hook.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
-from abc import ABC, abstractmethod
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from .backend import Backend, BulkImport, FileData, ForeignSource, Tombstones
 from .errors import (
     AlreadyExistsError,
     CapacityError,
@@ -34,6 +36,7 @@ from .errors import (
     NotFoundError,
     ReadOnlyStoreError,
 )
+from .hookspecs import Changes, TributeChange
 from .models import (
     Counts,
     FileInfo,
@@ -54,32 +57,66 @@ from .models import (
     validated,
 )
 
+if TYPE_CHECKING:
+    from .plugins import PluginHooks
+
 T = TypeVar("T")
 OnConflict = Literal["fail", "skip", "overwrite"]
-FileData = Mapping[str, bytes] | Callable[[FileInfo], bytes]
+Key = tuple[int, str]
+
+log = logging.getLogger("tributestore")
 
 #: Tribute fields ``update_tribute`` may not change.
 _FIXED_TRIBUTE_FIELDS = frozenset({"guild_id", "tribute_id", "created_at", "updated_at"})
 
 
-class TributeStore(ABC):
-    """A place tributes live: one per backend instance, closed with :meth:`close`."""
+class _Pending(threading.local):
+    """This thread's open transaction: its depth and what it changed so far."""
 
-    #: The URL this store was opened with (for messages).
-    url: str = ""
-    #: Whether writes are refused (e.g. a legacy THGBot directory).
-    read_only: bool = False
-    #: Problems noticed while reading (e.g. legacy data repaired on load), each naming file and key.
-    warnings: Sequence[str] = ()
-    #: Where opening this store created it (an absolute path or a server location); ``None``
-    #: when it already existed. Only a store opened in ``write`` mode is ever created.
-    created: str | None = None
-    #: Whether the data lives only as long as the process (``sqlite:///:memory:``).
-    ephemeral: bool = False
+    def __init__(self) -> None:
+        self.depth = 0
+        self.tributes: dict[Key, TributeChange] = {}
+        self.guilds: dict[int, Guild] = {}
+
+
+class TributeStore:
+    """A place tributes live, over one backend; closed with :meth:`close`."""
+
+    def __init__(self, backend: Backend, *, hooks: PluginHooks | None = None) -> None:
+        self.backend = backend
+        self.hooks = hooks
+        self._pending = _Pending()
+        self._hook_warnings: list[str] = []
 
     # ------------------------------------------------------------------ life
-    def close(self) -> None:  # noqa: B027 - optional hook for backends
+    @property
+    def url(self) -> str:
+        """The URL this store was opened with (for messages; no password)."""
+        return self.backend.url
+
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused (e.g. a legacy THGBot directory)."""
+        return self.backend.read_only
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems noticed while reading (each naming file and key), then failed change hooks."""
+        return [*self.backend.warnings, *self._hook_warnings]
+
+    @property
+    def created(self) -> str | None:
+        """Where opening this store created it; ``None`` when it already existed."""
+        return self.backend.created
+
+    @property
+    def ephemeral(self) -> bool:
+        """Whether the data lives only as long as the process (``sqlite:///:memory:``)."""
+        return self.backend.ephemeral
+
+    def close(self) -> None:
         """Release connections, locks and handles. Idempotent."""
+        self.backend.close()
 
     def __enter__(self) -> TributeStore:
         return self
@@ -93,11 +130,33 @@ class TributeStore(ABC):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.url}>"
+        return f"<TributeStore {self.url} ({type(self.backend).__name__})>"
 
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes: all happen or none. Re-entrant: a nested call joins the outer one."""
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all happen or none. Re-entrant: a nested call joins the outer one.
+
+        When the outermost block commits, plugins get what it changed
+        (``tributestore_transaction_committed``).
+        """
+        pending = self._pending
+        outermost = pending.depth == 0
+        if outermost:
+            pending.tributes, pending.guilds = {}, {}
+        pending.depth += 1
+        try:
+            with self.backend.transaction():
+                yield
+        finally:
+            pending.depth -= 1
+        if outermost:
+            # A write that changed nothing (an empty inventory cleared, a tribute created and
+            # deleted again) is not a change.
+            tributes = tuple(c for c in pending.tributes.values() if c.before != c.after)
+            guilds = dict(pending.guilds)
+            pending.tributes, pending.guilds = {}, {}
+            if tributes or guilds:
+                self._report(Changes(tributes, guilds))
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads of this thread inside the block see one committed state of each tribute.
@@ -107,159 +166,115 @@ class TributeStore(ABC):
         transaction it joins the transaction.  Keep it short: it is for one
         multi-part read, not for holding a view open.
         """
-        return nullcontext()
+        return self.backend.snapshot()
 
     def _consistent(self, read: Callable[[], T]) -> T:
-        """Run ``read`` (which may span several tributes) on one committed state of the store."""
         with self.snapshot():
             return read()
 
-    # ------------------------------------------------------------ primitives
-    @abstractmethod
-    def _put_guild(self, guild: Guild) -> None:
-        """Insert or replace a guild row."""
+    # ---------------------------------------------------------- change hooks
+    @property
+    def _reporting(self) -> bool:
+        return self.hooks is not None and self.hooks.wants_changes
 
-    @abstractmethod
-    def _get_guild(self, guild_id: int) -> Guild | None: ...
+    def _record(self, key: Key, before: TributeBundle | None, after: TributeBundle | None) -> None:
+        if not self._reporting:
+            return
+        earlier = self._pending.tributes.get(key)
+        first = earlier.before if earlier is not None else before
+        self._pending.tributes[key] = TributeChange(key[0], key[1], first, after)
 
-    @abstractmethod
-    def _list_guilds(self) -> list[Guild]:
-        """All guilds, ordered by id."""
+    def _report(self, changes: Changes) -> None:
+        assert self.hooks is not None
+        try:
+            self.hooks.transaction_committed(self, changes)
+        except Exception as error:  # noqa: BLE001 - committed already: reported, not raised
+            message = f"a transaction_committed hook failed after the commit: {error}"
+            log.warning("%s (%s)", message, self.url)
+            self._hook_warnings.append(message)
 
-    @abstractmethod
-    def _get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None: ...
-
-    @abstractmethod
-    def _insert_tribute(self, tribute: Tribute) -> None:
-        """Store a new tribute (its guild exists, the id is free) with an empty inventory."""
-
-    @abstractmethod
-    def _update_tribute(self, tribute: Tribute) -> None:
-        """Replace the fields of an existing tribute."""
-
-    @abstractmethod
-    def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
-        """Delete a tribute and everything it owns (inventory, prompt, files and their bytes)."""
-
-    @abstractmethod
-    def _iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
-        """Tributes of one guild, or of all, ordered by (guild_id, tribute_id); streaming."""
-
-    @abstractmethod
-    def _get_inventory(self, guild_id: int, tribute_id: str) -> Inventory:
-        """The tribute's inventory (the default one when never written); tribute exists."""
-
-    @abstractmethod
-    def _save_inventory(self, inventory: Inventory) -> None: ...
-
-    @abstractmethod
-    def _get_prompt(self, guild_id: int, tribute_id: str) -> Prompt | None: ...
-
-    @abstractmethod
-    def _save_prompt(self, prompt: Prompt) -> None: ...
-
-    @abstractmethod
-    def _delete_prompt(self, guild_id: int, tribute_id: str) -> None: ...
-
-    @abstractmethod
-    def _save_file(self, info: FileInfo, data: bytes) -> None:
-        """Insert or replace a file (metadata and bytes) of an existing tribute."""
-
-    @abstractmethod
-    def _get_file(self, guild_id: int, tribute_id: str, name: str) -> FileInfo | None: ...
-
-    @abstractmethod
-    def _read_file(self, info: FileInfo) -> bytes:
-        """The bytes of a stored file."""
-
-    @abstractmethod
-    def _list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
-        """The tribute's files, ordered by name."""
-
-    @abstractmethod
-    def _delete_file(self, guild_id: int, tribute_id: str, name: str) -> None: ...
-
-    @abstractmethod
-    def _search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
-        """Items and equipped items whose ``casefold()`` contains ``folded_query``.
-
-        Ordered by guild_id, tribute_id, then "items" before "equipped", then number.
-        """
-
-    @abstractmethod
+    # ---------------------------------------------------------------- stats
     def counts(self) -> Counts:
         """How many guilds, tributes, items, equipped items, prompts and files."""
+        return self.backend.counts()
 
     def check(self) -> list[str]:
-        """Integrity problems found (orphans, bad schema version, ...); empty when sound."""
-        return []
+        """Integrity problems found (the backend's own, then every plugin's); empty when sound."""
+        problems = list(self.backend.check())
+        if self.hooks is not None:
+            problems.extend(self.hooks.extra_checks(self))
+        return problems
 
     def details(self) -> dict[str, int]:
         """Backend-specific figures shown by ``tributestore stats`` (e.g. fallback-only tributes)."""
-        return {}
+        return self.backend.details()
 
-    # Tombstones: optional primitives a backend provides to serve as a composite primary.
-    # A tombstone says "the fallback's copy of this tribute was deleted"; it is written in
-    # the same transaction as the deletion.  They are never cleared: a tribute created
-    # again lives in the primary, which is always read first.
+    # ------------------------------------------------------------ capabilities
+    @property
+    def supports_tombstones(self) -> bool:
+        """Whether the backend records tombstones (it can serve as a composite's primary)."""
+        return isinstance(self.backend, Tombstones)
 
-    #: Whether the four tombstone primitives below are implemented.
-    supports_tombstones: bool = False
-
-    def independent_check(self, destination: TributeStore) -> list[str] | None:
-        """For a store read from raw files of another program (a legacy THGBot directory):
-        every record of those files missing in ``destination``, found by a reader that
-        shares nothing with this store's own interpretation.  ``None``: not such a store.
-        """
-        return None
-
-    def origin_key(self, guild_id: int, tribute_id: str) -> str | None:
-        """The key this store's own data names the tribute by, when that key does not depend on
-        the guild (a legacy THGBot id, global across guilds); ``None``: (guild, id) is the identity.
-
-        A composite records it in a tombstone, so a deleted legacy record stays deleted even
-        when a later read of the legacy data infers another guild for it.
-        """
-        return None
+    def tombstone_count(self) -> int:
+        """How many tombstones the backend holds (0 when it records none)."""
+        return self.backend.count_tombstones() if isinstance(self.backend, Tombstones) else 0
 
     def is_tombstoned(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> bool:
         """Whether this store (a composite's primary) records the tribute as deleted from its
         fallback, by (guild, id) or by the fallback record's ``origin_key``."""
-        if not self.supports_tombstones:
+        backend = self.backend
+        if not isinstance(backend, Tombstones):
             return False
-        if self._has_tombstone(guild_id, tribute_id):
+        if backend.has_tombstone(guild_id, tribute_id):
             return True
-        return origin_key is not None and self._has_origin_tombstone(origin_key)
+        return origin_key is not None and backend.has_origin_tombstone(origin_key)
 
-    def _put_tombstone(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> None:
-        """Record that the fallback's copy is deleted; ``origin_key`` also names it by the fallback's key."""
-        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
-
-    def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
-        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
-
-    def _has_origin_tombstone(self, origin_key: str) -> bool:
+    def has_origin_tombstone(self, origin_key: str) -> bool:
         """Whether a tombstone names the fallback record ``origin_key`` (whatever guild it had)."""
-        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
+        backend = self.backend
+        return isinstance(backend, Tombstones) and backend.has_origin_tombstone(origin_key)
 
-    def _count_tombstones(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} does not record tombstones")
+    def origin_key(self, guild_id: int, tribute_id: str) -> str | None:
+        """The key this store's raw data names the tribute by, when it does not depend on the
+        guild (a legacy THGBot id); ``None``: (guild, id) is the identity."""
+        backend = self.backend
+        return backend.origin_key(guild_id, tribute_id) if isinstance(backend, ForeignSource) else None
+
+    def independent_check(self, destination: TributeStore) -> list[str] | None:
+        """For a store read from another program's raw files (a legacy THGBot directory): every
+        record of those files missing in ``destination``, found by a reader that shares nothing
+        with this store's own interpretation.  ``None``: not such a store.
+        """
+        backend = self.backend
+        return backend.independent_check(destination) if isinstance(backend, ForeignSource) else None
 
     # --------------------------------------------------------------- helpers
     def _writable(self) -> None:
         if self.read_only:
             raise ReadOnlyStoreError(f"store {self.url} is read-only")
 
-    def _require_tribute(self, guild_id: object, tribute_id: object) -> Tribute:
+    def _load(self, guild_id: object, tribute_id: object) -> TributeBundle:
         gid, tid = check_guild_id(guild_id), check_tribute_id(tribute_id)
-        tribute = self._get_tribute(gid, tid)
-        if tribute is None:
+        document = self.backend.load(gid, tid)
+        if document is None:
             raise NotFoundError(f"tribute {tid} not found in guild {gid}")
-        return tribute
+        return document
+
+    def _save(
+        self,
+        before: TributeBundle | None,
+        after: TributeBundle,
+        files: Mapping[str, bytes] | None = None,
+    ) -> None:
+        self.backend.save(after, files or {}, before)
+        self._record(after.tribute.key, before, after)
 
     def _ensure_guild(self, guild_id: int) -> None:
-        if self._get_guild(guild_id) is None:
-            self._put_guild(Guild(guild_id=guild_id))
+        if self.backend.get_guild(guild_id) is None:
+            guild = Guild(guild_id=guild_id)
+            self.backend.put_guild(guild)
+            if self._reporting:
+                self._pending.guilds[guild_id] = guild
 
     # ---------------------------------------------------------------- guilds
     def put_guild(self, guild_id: int, **settings: Any) -> Guild:
@@ -267,18 +282,20 @@ class TributeStore(ABC):
         guild = validated(Guild, settings, guild_id=guild_id)
         self._writable()
         with self.transaction():
-            self._put_guild(guild)
+            self.backend.put_guild(guild)
+            if self._reporting:
+                self._pending.guilds[guild.guild_id] = guild
         return guild
 
     def get_guild(self, guild_id: int) -> Guild:
         gid = check_guild_id(guild_id)
-        guild = self._get_guild(gid)
+        guild = self.backend.get_guild(gid)
         if guild is None:
             raise NotFoundError(f"guild {gid} not found")
         return guild
 
     def list_guilds(self) -> list[Guild]:
-        return self._consistent(self._list_guilds)
+        return self._consistent(self.backend.list_guilds)
 
     # -------------------------------------------------------------- tributes
     def create_tribute(self, guild_id: int, tribute_id: str, /, **fields: Any) -> Tribute:
@@ -289,19 +306,24 @@ class TributeStore(ABC):
         tribute = validated(Tribute, fields, guild_id=guild_id, tribute_id=tribute_id)
         self._writable()
         with self.transaction():
-            if self._get_tribute(tribute.guild_id, tribute.tribute_id) is not None:
+            if self.backend.get_tribute(*tribute.key) is not None:
                 raise AlreadyExistsError(
                     f"tribute {tribute.tribute_id} already exists in guild {tribute.guild_id}"
                 )
             self._ensure_guild(tribute.guild_id)
-            self._insert_tribute(tribute)
+            inventory = Inventory(guild_id=tribute.guild_id, tribute_id=tribute.tribute_id)
+            self._save(None, TributeBundle(tribute=tribute, inventory=inventory))
         return tribute
 
     def get_tribute(self, guild_id: int, tribute_id: str) -> Tribute:
-        return self._require_tribute(guild_id, tribute_id)
+        gid, tid = check_guild_id(guild_id), check_tribute_id(tribute_id)
+        tribute = self.backend.get_tribute(gid, tid)
+        if tribute is None:
+            raise NotFoundError(f"tribute {tid} not found in guild {gid}")
+        return tribute
 
     def has_tribute(self, guild_id: int, tribute_id: str) -> bool:
-        return self._get_tribute(check_guild_id(guild_id), check_tribute_id(tribute_id)) is not None
+        return self.backend.get_tribute(check_guild_id(guild_id), check_tribute_id(tribute_id)) is not None
 
     def update_tribute(self, guild_id: int, tribute_id: str, /, **changes: Any) -> Tribute:
         """Change a tribute's fields (name, user_id, face_claim_url, ...)."""
@@ -310,46 +332,46 @@ class TributeStore(ABC):
             raise InvalidInputError(f"invalid Tribute: {', '.join(fixed)} cannot be changed")
         self._writable()
         with self.transaction():
-            current = self._require_tribute(guild_id, tribute_id)
-            data = current.model_dump()
+            before = self._load(guild_id, tribute_id)
+            data = before.tribute.model_dump()
             data.update(changes, updated_at=utcnow())
             tribute = validated(Tribute, data)
-            self._update_tribute(tribute)
+            self._save(before, before.model_copy(update={"tribute": tribute}))
         return tribute
 
     def delete_tribute(self, guild_id: int, tribute_id: str) -> None:
         """Delete a tribute and everything it owns."""
         self._writable()
         with self.transaction():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            self._delete_tribute(tribute.guild_id, tribute.tribute_id)
+            before = self._load(guild_id, tribute_id)
+            self.backend.delete(*before.tribute.key)
+            self._record(before.tribute.key, before, None)
 
     def list_tributes(self, guild_id: int) -> list[Tribute]:
         gid = check_guild_id(guild_id)
-        return self._consistent(lambda: list(self._iter_tributes(gid)))
+        return self._consistent(lambda: list(self.backend.iter_tributes(gid)))
 
     def iter_tributes(self, guild_id: int | None = None) -> Iterator[Tribute]:
         """Every tribute (of one guild, or of all), streaming, ordered by guild then id."""
-        return self._iter_tributes(None if guild_id is None else check_guild_id(guild_id))
+        return self.backend.iter_tributes(None if guild_id is None else check_guild_id(guild_id))
 
     # ------------------------------------------------------------- inventory
     def get_inventory(self, guild_id: int, tribute_id: str) -> Inventory:
-        with self.snapshot():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            return self._get_inventory(tribute.guild_id, tribute.tribute_id)
+        return self._load(guild_id, tribute_id).inventory
 
     def _change_inventory(
         self, guild_id: int, tribute_id: str, change: Callable[[Inventory], object]
     ) -> Inventory:
         self._writable()
         with self.transaction():
-            candidate = self.get_inventory(guild_id, tribute_id).model_copy(deep=True)
+            before = self._load(guild_id, tribute_id)
+            candidate = before.inventory.model_copy(deep=True)
             try:
                 change(candidate)
             except ValidationError as error:  # an assignment such as capacity=-1
                 raise InvalidInputError(describe_validation_error(error, "Inventory")) from None
             new = validated(Inventory, dict(candidate))
-            self._save_inventory(new)
+            self._save(before, before.model_copy(update={"inventory": new}))
         return new
 
     def add_item(
@@ -441,7 +463,7 @@ class TributeStore(ABC):
         check_text(query, "search query")
         gid = None if guild_id is None else check_guild_id(guild_id)
         folded = query.casefold()
-        return self._consistent(lambda: list(self._search_items(folded, gid)))
+        return self._consistent(lambda: list(self.backend.search_items(folded, gid)))
 
     # ---------------------------------------------------------------- prompt
     def set_prompt(
@@ -454,10 +476,11 @@ class TributeStore(ABC):
         files: list[str] | tuple[str, ...] = (),
     ) -> Prompt:
         """Create or replace the tribute's prompt (created_at kept on replace)."""
+        names = _file_names(files)
         self._writable()
         with self.transaction():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            old = self._get_prompt(tribute.guild_id, tribute.tribute_id)
+            before = self._load(guild_id, tribute_id)
+            tribute, old = before.tribute, before.prompt
             now = utcnow()
             prompt = validated(
                 Prompt,
@@ -465,26 +488,28 @@ class TributeStore(ABC):
                 tribute_id=tribute.tribute_id,
                 message=message,
                 channel_id=channel_id,
-                files=_file_names(files),
+                files=names,
                 created_at=old.created_at if old else now,
                 updated_at=now,
             )
-            self._save_prompt(prompt)
+            self._save(before, before.model_copy(update={"prompt": prompt}))
         return prompt
 
     def get_prompt(self, guild_id: int, tribute_id: str) -> Prompt:
-        with self.snapshot():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            prompt = self._get_prompt(tribute.guild_id, tribute.tribute_id)
-        if prompt is None:
+        document = self._load(guild_id, tribute_id)
+        if document.prompt is None:
+            tribute = document.tribute
             raise NotFoundError(f"tribute {tribute.tribute_id} in guild {tribute.guild_id} has no prompt")
-        return prompt
+        return document.prompt
 
     def delete_prompt(self, guild_id: int, tribute_id: str) -> None:
         self._writable()
         with self.transaction():
-            prompt = self.get_prompt(guild_id, tribute_id)
-            self._delete_prompt(prompt.guild_id, prompt.tribute_id)
+            before = self._load(guild_id, tribute_id)
+            if before.prompt is None:
+                tribute = before.tribute
+                raise NotFoundError(f"tribute {tribute.tribute_id} in guild {tribute.guild_id} has no prompt")
+            self._save(before, before.model_copy(update={"prompt": None}))
 
     # ----------------------------------------------------------------- files
     def add_file(
@@ -505,8 +530,9 @@ class TributeStore(ABC):
         data = bytes(data)
         self._writable()
         with self.transaction():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            if not replace and self._get_file(tribute.guild_id, tribute.tribute_id, name):
+            before = self._load(guild_id, tribute_id)
+            tribute = before.tribute
+            if not replace and _find_file(before, name) is not None:
                 raise AlreadyExistsError(
                     f"file {name!r} already exists for tribute {tribute.tribute_id} "
                     f"in guild {tribute.guild_id}"
@@ -522,64 +548,46 @@ class TributeStore(ABC):
                 sha256=hashlib.sha256(data).hexdigest(),
                 created_at=utcnow(),
             )
-            self._save_file(info, data)
+            files = sorted([*(f for f in before.files if f.name != name), info], key=lambda f: f.name)
+            self._save(before, before.model_copy(update={"files": files}), {name: data})
         return info
 
     def get_file(self, guild_id: int, tribute_id: str, name: str) -> FileInfo:
-        with self.snapshot():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            info = self._get_file(tribute.guild_id, tribute.tribute_id, check_file_name(name))
-        if info is None:
-            raise NotFoundError(
-                f"file {name!r} not found for tribute {tribute.tribute_id} in guild {tribute.guild_id}"
-            )
-        return info
+        return _require_file(self._load(guild_id, tribute_id), check_file_name(name))
 
     def read_file(self, guild_id: int, tribute_id: str, name: str) -> bytes:
+        name = check_file_name(name)
         with self.snapshot():
-            return self._read_file(self.get_file(guild_id, tribute_id, name))
+            return self.backend.read_file(_require_file(self._load(guild_id, tribute_id), name))
 
     def list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
-        with self.snapshot():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            return self._list_files(tribute.guild_id, tribute.tribute_id)
+        return list(self._load(guild_id, tribute_id).files)
 
     def delete_file(self, guild_id: int, tribute_id: str, name: str) -> None:
+        name = check_file_name(name)
         self._writable()
         with self.transaction():
-            info = self.get_file(guild_id, tribute_id, name)
-            self._delete_file(info.guild_id, info.tribute_id, info.name)
+            before = self._load(guild_id, tribute_id)
+            _require_file(before, name)
+            files = [f for f in before.files if f.name != name]
+            self._save(before, before.model_copy(update={"files": files}))
 
     # ------------------------------------------------------------ whole-store
     def export_tribute(self, guild_id: int, tribute_id: str) -> TributeBundle:
         """Everything the tribute owns (file bytes via :meth:`read_file`), as one committed state."""
-        with self.snapshot():
-            tribute = self._require_tribute(guild_id, tribute_id)
-            return self._bundle(tribute)
-
-    def _bundle(self, tribute: Tribute) -> TributeBundle:
-        gid, tid = tribute.guild_id, tribute.tribute_id
-        return TributeBundle(
-            tribute=tribute,
-            inventory=self._get_inventory(gid, tid),
-            prompt=self._get_prompt(gid, tid),
-            files=self._list_files(gid, tid),
-        )
+        return self._load(guild_id, tribute_id)
 
     def iter_bundles(self, guild_id: int | None = None) -> Iterator[TributeBundle]:
         """Every tribute with all it owns, streaming (for the copier).
 
-        Each bundle is one committed state of its tribute (read again inside a
-        snapshot; a tribute deleted meanwhile is skipped); the iteration as a
+        Each bundle is one committed state of its tribute; the iteration as a
         whole is not one snapshot, so a long copy never holds writers off.
         """
-        for listed in self.iter_tributes(guild_id):
-            with self.snapshot():
-                tribute = self._get_tribute(listed.guild_id, listed.tribute_id)
-                if tribute is not None:
-                    bundle = self._bundle(tribute)
-            if tribute is not None:
-                yield bundle
+        return self.backend.iter_documents(None if guild_id is None else check_guild_id(guild_id))
+
+    def read_bundle_file(self, info: FileInfo) -> bytes:
+        """The bytes of a file whose metadata came from :meth:`iter_bundles` or :meth:`export_tribute`."""
+        return self.backend.read_file(info)
 
     def import_tribute(
         self, bundle: TributeBundle, file_data: FileData, *, on_conflict: OnConflict = "fail"
@@ -592,36 +600,40 @@ class TributeStore(ABC):
         Returns whether anything was written.
         """
         bundle = check_bundle(bundle)
-        tribute = bundle.tribute
-        owner = (tribute.guild_id, tribute.tribute_id)
+        key = bundle.tribute.key
         self._writable()
         with self.transaction():
-            if self._get_tribute(*owner) is not None:
+            before = self.backend.load(*key)
+            if before is not None:
                 if on_conflict == "skip":
                     return False
                 if on_conflict != "overwrite":
-                    raise AlreadyExistsError(f"tribute {owner[1]} already exists in guild {owner[0]}")
-                self._delete_tribute(*owner)
-            self._ensure_guild(tribute.guild_id)
-            self._insert_tribute(tribute)
-            self._save_inventory(bundle.inventory)
-            if bundle.prompt is not None:
-                self._save_prompt(bundle.prompt)
-            for info in bundle.files:
-                self._save_file(info, file_bytes(info, file_data))
+                    raise AlreadyExistsError(f"tribute {key[1]} already exists in guild {key[0]}")
+            self._ensure_guild(key[0])
+            files = {info.name: file_bytes(info, file_data) for info in bundle.files}
+            # A replace writes every file again: ``previous`` would let a backend keep old bytes.
+            self.backend.save(bundle, files, None)
+            self._record(key, before, bundle)
         return True
 
-    def _import_replacing(self, bundles: Sequence[TributeBundle], file_data: FileData) -> None:
+    def import_many(self, bundles: Sequence[TributeBundle], file_data: FileData) -> None:
         """``import_tribute(bundle, file_data, on_conflict="overwrite")`` for each bundle, in one
-        transaction: the copier's bulk path.
-
-        A backend may write the batch at once; it must keep the same checks
-        (:func:`check_bundle` for each bundle, :func:`file_bytes` for each file)
-        and result.
-        """
+        transaction: the copier's bulk path (one batch write where the backend offers it)."""
+        checked = [check_bundle(bundle) for bundle in bundles]
+        self._writable()
+        backend = self.backend
         with self.transaction():
-            for bundle in bundles:
-                self.import_tribute(bundle, file_data, on_conflict="overwrite")
+            for guild_id in sorted({bundle.tribute.guild_id for bundle in checked}):
+                self._ensure_guild(guild_id)
+            if self._reporting:
+                for bundle in checked:
+                    self._record(bundle.tribute.key, backend.load(*bundle.tribute.key), bundle)
+            if isinstance(backend, BulkImport):
+                backend.import_documents(checked, lambda info: file_bytes(info, file_data))
+                return
+            for bundle in checked:
+                files = {info.name: file_bytes(info, file_data) for info in bundle.files}
+                backend.save(bundle, files, None)
 
 
 def check_bundle(bundle: TributeBundle) -> TributeBundle:
@@ -654,6 +666,20 @@ def file_bytes(info: FileInfo, file_data: FileData) -> bytes:
             f"invalid file {info.name!r} of tribute {info.tribute_id}: bytes do not match its size/sha256"
         )
     return data
+
+
+def _find_file(document: TributeBundle, name: str) -> FileInfo | None:
+    return next((info for info in document.files if info.name == name), None)
+
+
+def _require_file(document: TributeBundle, name: str) -> FileInfo:
+    info = _find_file(document, name)
+    if info is None:
+        tribute = document.tribute
+        raise NotFoundError(
+            f"file {name!r} not found for tribute {tribute.tribute_id} in guild {tribute.guild_id}"
+        )
+    return info
 
 
 def _file_names(files: object) -> list[object]:

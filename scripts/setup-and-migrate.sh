@@ -8,5 +8,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e ".[test,dev,postgres,discord]"
 rm -rf sample-config thg.db
 .venv/bin/tributestore sample-legacy sample-config
-.venv/bin/tributestore copy json:///sample-config sqlite:///thg.db
+.venv/bin/tributestore copy thgbot:///sample-config sqlite:///thg.db
 .venv/bin/tributestore stats sqlite:///thg.db

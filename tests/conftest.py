@@ -16,7 +16,7 @@ import postgres_server
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from tributestore.backends.sqlite_backend import postgres
+from tributestore.backends.sqlite_backend.dialects import sqlalchemy_url
 from tributestore.urls import parse_store_url
 
 
@@ -56,7 +56,7 @@ def server_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def admin(server_url: str) -> Iterator[Engine]:
-    engine = create_engine(postgres.sqlalchemy_url(parse_store_url(server_url)))
+    engine = create_engine(sqlalchemy_url(parse_store_url(server_url)))
     yield engine
     engine.dispose()
 

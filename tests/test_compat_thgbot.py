@@ -45,7 +45,7 @@ from tributestore.compat.thgbot import (
 GUILD = 1395951775160340551
 OTHER = 1288877766655544433
 BACKENDS = [pytest.param(name, marks=pytest.mark.backend(name)) for name in ("sqlite", "json", "composite")]
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 
 Row = dict[str, Any]
 
@@ -679,8 +679,8 @@ def test_legacy_data_through_the_composite(tmp_path: Path) -> None:
     with resources.as_file(SAMPLE) as sample:
         legacy = shutil.copytree(sample, tmp_path / "legacy")
     primary = quote(f"sqlite:///{tmp_path}/window.db", safe="")
-    fallback = quote(f"json:///{legacy}", safe="")
-    with open_store(f"json:///{legacy}") as source:
+    fallback = quote(f"thgbot:///{legacy}", safe="")
+    with open_store(f"thgbot:///{legacy}") as source:
         legacy_inventory = source.get_inventory(GUILD, "D1F")
         legacy_prompt = source.get_prompt(GUILD, "D1F")
     with open_store(f"composite:?primary={primary}&fallback={fallback}") as opened:

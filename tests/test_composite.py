@@ -11,11 +11,11 @@ from urllib.parse import quote
 import pytest
 
 from tributestore import ConfigError, TributeStore, open_store
-from tributestore.backends.composite_backend.store import CompositeStore
+from tributestore.backends.composite_backend.store import CompositeBackend
 from tributestore.copier import verify_stores
 from tributestore.testing import ConformanceSuite
 
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 
 
 def composite_url(primary: str, fallback: str, **options: str) -> str:
@@ -30,11 +30,11 @@ def empty_legacy_dir(path: Path) -> Path:
 
 
 @pytest.mark.backend("composite")
-class TestCompositeSqliteOverLegacyJson(ConformanceSuite):
+class TestCompositeSqliteOverLegacy(ConformanceSuite):
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         legacy = empty_legacy_dir(tmp_path / "legacy")
-        return composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy}")
+        return composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy}")
 
 
 @pytest.mark.backend("composite")
@@ -52,13 +52,13 @@ def legacy_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(tmp_path: Path, legacy_dir: Path) -> Iterator[TributeStore]:
-    with open_store(composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy_dir}")) as store:
+    with open_store(composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy_dir}")) as store:
         yield store
 
 
 @pytest.fixture
 def legacy(legacy_dir: Path) -> Iterator[TributeStore]:
-    with open_store(f"json:///{legacy_dir}") as store:
+    with open_store(f"thgbot:///{legacy_dir}") as store:
         yield store
 
 
@@ -76,7 +76,7 @@ def test_reads_merge_and_match_the_fallback(window: TributeStore, legacy: Tribut
 
 
 def test_delete_does_not_resurrect(tmp_path: Path, legacy_dir: Path, legacy: TributeStore) -> None:
-    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy_dir}")
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy_dir}")
     guild_id, tribute_id = first_with(legacy, "prompt")
     with open_store(url) as window:
         window.delete_prompt(guild_id, tribute_id)
@@ -117,7 +117,7 @@ def test_write_to_fallback_only_tribute_keeps_all_its_data(
 def test_promote_on_read_empties_the_fallback_count(
     tmp_path: Path, legacy_dir: Path, legacy: TributeStore
 ) -> None:
-    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy_dir}", promote_on_read="true")
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy_dir}", promote_on_read="true")
     with open_store(url) as window:
         for tribute in legacy.iter_tributes():
             window.get_tribute(tribute.guild_id, tribute.tribute_id)
@@ -128,7 +128,7 @@ def test_promote_on_read_empties_the_fallback_count(
 
 def test_dual_write_needs_a_writable_fallback(tmp_path: Path, legacy_dir: Path) -> None:
     with pytest.raises(ConfigError, match="read-only"):
-        open_store(composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy_dir}", dual_write="1"))
+        open_store(composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy_dir}", dual_write="1"))
 
 
 def test_dual_write_mirrors_to_the_fallback(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_missing_options_are_named() -> None:
 
 def test_toml_configuration(tmp_path: Path, legacy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "bot.toml").write_text(
-        f'[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "json:///{legacy_dir}"\n'
+        f'[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "thgbot:///{legacy_dir}"\n'
         "promote_on_read = true\n"
     )
     monkeypatch.delenv("TRIBUTESTORE_URL", raising=False)
@@ -212,11 +212,11 @@ def test_a_tribute_gone_from_the_primary_is_read_from_the_fallback_again(tmp_pat
 
 
 def test_promote_all_closes_the_window(tmp_path: Path, legacy_dir: Path, legacy: TributeStore) -> None:
-    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy_dir}")
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy_dir}")
     with open_store(url) as window:
-        assert isinstance(window, CompositeStore)
-        assert window.promote_all() == legacy.counts().tributes
+        assert isinstance(window.backend, CompositeBackend)
+        assert window.backend.promote_all() == legacy.counts().tributes
         assert window.details()["tributes only in the fallback"] == 0
-        assert window.promote_all() == 0
+        assert window.backend.promote_all() == 0
     with open_store(f"sqlite:///{tmp_path}/thg.db") as primary:
         assert verify_stores(legacy, primary) == []

@@ -1,4 +1,9 @@
-"""Both built-in backends run the shipped conformance suite unchanged."""
+"""The built-in file backends run the shipped conformance suite unchanged.
+
+The others run it beside their own tests: the composite in test_composite.py,
+PostgreSQL in test_postgres.py, the third-party memory plugin (alone and as a
+composite's children) in test_plugins.py.
+"""
 
 from __future__ import annotations
 

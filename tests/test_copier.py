@@ -21,12 +21,12 @@ from tributestore.models import Counts
 #: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
 pytestmark = pytest.mark.backend("sqlite")
 
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 
 
 @pytest.fixture
 def legacy() -> Iterator[TributeStore]:
-    with resources.as_file(SAMPLE) as path, open_store(f"json:///{path}") as store:
+    with resources.as_file(SAMPLE) as path, open_store(f"thgbot:///{path}") as store:
         yield store
 
 

@@ -14,14 +14,14 @@ import pytest
 from tributestore import open_store
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "thgbot_inventory.py"
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 
 
 def _urls(tmp_path: Path) -> dict[str, str]:
     with resources.as_file(SAMPLE) as sample:
         legacy = shutil.copytree(sample, tmp_path / "legacy")
     primary = quote(f"sqlite:///{tmp_path}/window.db", safe="")
-    fallback = quote(f"json:///{legacy}", safe="")
+    fallback = quote(f"thgbot:///{legacy}", safe="")
     return {
         "sqlite": f"sqlite:///{tmp_path}/thg.db",
         "json": f"json:///{tmp_path}/store",

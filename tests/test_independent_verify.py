@@ -48,7 +48,7 @@ def migrated(tmp_path: Path) -> Path:
     (legacy / "config" / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
     (legacy / "prompt_images" / str(GUILD)).mkdir(parents=True)
     (legacy / "prompt_images" / str(GUILD) / "D1F_1700000000.png").write_bytes(PNG)
-    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified independently" in result.stdout
     return tmp_path
@@ -61,7 +61,7 @@ def sql(work: Path, statement: str) -> None:
 
 
 def test_intact_copy_passes(migrated: Path) -> None:
-    result = run("verify", "--independent", "json:///legacy", "sqlite:///thg.db", cwd=migrated)
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=migrated)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -70,7 +70,7 @@ def test_every_loss_is_named_by_file_and_key(migrated: Path) -> None:
     sql(migrated, "DELETE FROM inventory_items WHERE slot = 'equipped'")
     sql(migrated, "UPDATE prompts SET message = 'something else'")
     sql(migrated, "DELETE FROM files")
-    result = run("verify", "--independent", "json:///legacy", "sqlite:///thg.db", cwd=migrated)
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=migrated)
     assert result.returncode == 7, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     expected = [

@@ -1,27 +1,34 @@
-"""The ``json`` backend on real files: layout, journal recovery, blobs, path safety, locking."""
+"""The ``json`` backend on real files: layout, journal recovery, blobs, path safety, locking,
+and how often one write reads and writes its tribute's file."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import multiprocessing.synchronize
 import os
-from contextlib import suppress
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from tributestore import open_store
+from tributestore import TributeStore, open_store
+from tributestore.backend import Backend, BulkImport, ForeignSource, Tombstones
 from tributestore.backends.json_backend import atomic
 from tributestore.backends.json_backend.layout import Layout
-from tributestore.backends.json_backend.store import JsonStore
+from tributestore.backends.json_backend.store import JsonBackend
 from tributestore.errors import (
     CorruptDataError,
     NotFoundError,
     SchemaVersionError,
     StorageError,
-    TributeStoreError,
+    StoreNotFoundError,
 )
 
 #: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
@@ -36,9 +43,9 @@ def url_of(path: Path, **options: str) -> str:
     return f"json:///{path}" + (f"?{query}" if query else "")
 
 
-def open_json(path: Path, **options: str) -> JsonStore:
+def open_json(path: Path, **options: str) -> TributeStore:
     store = open_store(url_of(path, **options))
-    assert isinstance(store, JsonStore)
+    assert isinstance(store.backend, JsonBackend)
     return store
 
 
@@ -108,7 +115,7 @@ def test_crash_while_preparing_is_rolled_back(tmp_path: Path, monkeypatch: pytes
             raise OSError(28, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr("tributestore.backends.json_backend.store.write_fsync", crashing_write)
+    monkeypatch.setattr("tributestore.backends.json_backend.journal.write_fsync", crashing_write)
     with pytest.raises(StorageError, match="cannot commit"):
         store.add_file(GUILD, "D1F", "a.png", PNG)
     monkeypatch.undo()
@@ -283,13 +290,20 @@ def test_refuses_foreign_directories_and_create_false(tmp_path: Path) -> None:
     assert (empty / "tributestore.json").is_file()
 
 
-def test_legacy_directory_is_never_turned_into_a_store(tmp_path: Path) -> None:
-    legacy = tmp_path / "thgbot"
-    (legacy / "inventories").mkdir(parents=True)
-    (legacy / "inventories" / "inventories.json").write_text("{}")
-    with suppress(TributeStoreError):  # whatever the legacy reader thinks of this minimal directory
-        open_store(url_of(legacy)).close()
-    assert not (legacy / "tributestore.json").exists()
+def test_legacy_directory_is_refused_never_turned_into_a_store(tmp_path: Path) -> None:
+    """json:/// reads no legacy THGBot directory: one clear error, and the registry's hint
+    (from the plugin owning legacy directories) names the URL that reads it."""
+    sample = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
+    with resources.as_file(sample) as source:
+        legacy = Path(shutil.copytree(source, tmp_path / "legacy"))
+    before = sorted(path.relative_to(legacy) for path in legacy.rglob("*"))
+    with pytest.raises(StorageError, match="is not empty and is not a tributestore JSON store") as written:
+        open_store(url_of(legacy))
+    with pytest.raises(StoreNotFoundError, match="is not a tributestore JSON store") as read:
+        open_store(url_of(legacy), mode="read")
+    for error in (written.value, read.value):
+        assert "\n" not in str(error) and "thgbot:///" in str(error), error
+    assert sorted(path.relative_to(legacy) for path in legacy.rglob("*")) == before  # not even a .lock
 
 
 def test_closed_store_refuses_use(tmp_path: Path) -> None:
@@ -352,3 +366,219 @@ def test_concurrent_writers_lose_no_update(tmp_path: Path) -> None:
     with open_json(root) as store:
         assert len(store.get_inventory(GUILD, "D1F").items) == 45
         assert store.check() == []
+
+
+# ------------------------------------------------------------------ the Backend contract
+def test_offers_the_backend_contract_and_tombstones(tmp_path: Path) -> None:
+    with open_json(tmp_path / "store") as store:
+        backend: Backend = store.backend
+        assert isinstance(backend, Backend) and isinstance(backend, Tombstones)
+        assert not isinstance(backend, ForeignSource)
+        assert not isinstance(backend, BulkImport)  # the store's save-per-document path is as fast
+        assert store.supports_tombstones
+
+
+class FileIO:
+    """Real opens, renames and removals of one file, seen through Python's audit events.
+
+    An audit hook cannot be removed: the one installed (on first use) counts
+    for whatever path :func:`file_io` watches, and is inert while none is.
+    ``os.replace`` raises ``os.rename``, ``Path.unlink`` raises ``os.remove``.
+    """
+
+    installed: FileIO | None = None
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.counts: Counter[str] = Counter()
+        sys.addaudithook(self.hook)
+
+    def hook(self, event: str, args: tuple[object, ...]) -> None:
+        watched = self.path
+        if watched is None or event not in ("open", "os.rename", "os.remove"):
+            return
+        target = args[1] if event == "os.rename" else args[0]
+        if not isinstance(target, str | bytes | os.PathLike) or os.fsdecode(target) != watched:
+            return
+        if event == "open":
+            flags = args[2]
+            reading = isinstance(flags, int) and flags & os.O_ACCMODE == os.O_RDONLY
+            self.counts["read" if reading else "write"] += 1
+        else:
+            self.counts["write"] += 1
+
+
+@contextlib.contextmanager
+def file_io(path: Path) -> Iterator[Counter[str]]:
+    """How often the block reads (``read``) and writes, renames or removes (``write``) ``path``."""
+    if FileIO.installed is None:
+        FileIO.installed = FileIO()
+    watch = FileIO.installed
+    watch.path, watch.counts = str(path), Counter()
+    try:
+        yield watch.counts
+    finally:
+        watch.path = None
+
+
+def filled_store(root: Path) -> tuple[TributeStore, Path]:
+    """A store whose D1F holds items, an equipped item, a prompt and a file; D1F's document path."""
+    store = open_json(root)
+    store.create_tribute(GUILD, "D1F", name="Katniss")
+    for item in ("Bow", "Knife", "Rope"):
+        store.add_item(GUILD, "D1F", item)
+    store.add_item(GUILD, "D1F", "Cloak", equipped=True)
+    store.add_file(GUILD, "D1F", "face.png", PNG)
+    store.set_prompt(GUILD, "D1F", "Day 0")
+    return store, Layout(root).tribute_file(GUILD, "D1F")
+
+
+WRITES: dict[str, Callable[[TributeStore], object]] = {
+    # The four the issue names, then every other write of one tribute.
+    "add_item": lambda store: store.add_item(GUILD, "D1F", "Net"),
+    "remove_item": lambda store: store.remove_item(GUILD, "D1F", 1),
+    "equip_item": lambda store: store.equip_item(GUILD, "D1F", 1),
+    "set_prompt": lambda store: store.set_prompt(GUILD, "D1F", "Day 1", files=["face.png"]),
+    "unequip_item": lambda store: store.unequip_item(GUILD, "D1F", 1),
+    "set_capacity": lambda store: store.set_capacity(GUILD, "D1F", 9),
+    "clear_inventory": lambda store: store.clear_inventory(GUILD, "D1F"),
+    "update_tribute": lambda store: store.update_tribute(GUILD, "D1F", name="Kat"),
+    "add_file": lambda store: store.add_file(GUILD, "D1F", "face.png", b"new", replace=True),
+    "delete_file": lambda store: store.delete_file(GUILD, "D1F", "face.png"),
+    "delete_prompt": lambda store: store.delete_prompt(GUILD, "D1F"),
+    "delete_tribute": lambda store: store.delete_tribute(GUILD, "D1F"),
+}
+
+
+def test_each_write_reads_and_writes_the_tribute_file_once(tmp_path: Path) -> None:
+    store, path = filled_store(tmp_path / "store")
+    for name in ("add_item", "remove_item", "equip_item", "set_prompt"):
+        with file_io(path) as counts:
+            WRITES[name](store)
+        assert counts == Counter(read=1, write=1), name
+    inventory = store.get_inventory(GUILD, "D1F")
+    assert (inventory.items, inventory.equipped) == (["Rope", "Net"], ["Cloak", "Knife"])
+    assert store.get_prompt(GUILD, "D1F").message == "Day 1"
+    assert store.check() == []
+
+
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_every_tribute_write_reads_and_writes_its_file_once(tmp_path: Path, name: str) -> None:
+    store, path = filled_store(tmp_path / "store")
+    with file_io(path) as counts:
+        WRITES[name](store)
+    assert counts == Counter(read=1, write=1)
+    assert store.check() == []
+
+
+def test_creating_reads_once_and_reads_never_write(tmp_path: Path) -> None:
+    store, path = filled_store(tmp_path / "store")
+    with file_io(Layout(tmp_path / "store").tribute_file(GUILD, "D2F")) as counts:
+        store.create_tribute(GUILD, "D2F")
+    assert counts == Counter(read=1, write=1)  # the read finds no file
+    reads: dict[str, Callable[[], object]] = {
+        "get_inventory": lambda: store.get_inventory(GUILD, "D1F"),
+        "export_tribute": lambda: store.export_tribute(GUILD, "D1F"),
+        "read_file": lambda: store.read_file(GUILD, "D1F", "face.png"),
+        "list_files": lambda: store.list_files(GUILD, "D1F"),
+        "get_prompt": lambda: store.get_prompt(GUILD, "D1F"),
+    }
+    for name, read in reads.items():
+        with file_io(path) as counts:
+            read()
+        assert counts == Counter(read=1), name
+
+
+def test_a_transaction_reads_each_document_once(tmp_path: Path) -> None:
+    store, path = filled_store(tmp_path / "store")
+    with file_io(path) as counts, store.transaction():
+        store.add_item(GUILD, "D1F", "Net")
+        store.equip_item(GUILD, "D1F", 1)
+        store.set_prompt(GUILD, "D1F", "Day 2")
+        assert store.get_inventory(GUILD, "D1F").equipped == ["Cloak", "Bow"]
+    assert counts == Counter(read=1, write=1)
+
+
+def test_a_document_read_once_is_no_shared_object(tmp_path: Path) -> None:
+    """Reading once per transaction must not hand out one object: a caller's change to what it
+    got is not a write."""
+    store, _ = filled_store(tmp_path / "store")
+    with store.transaction():
+        store.get_inventory(GUILD, "D1F").items.append("not written")
+        store.add_item(GUILD, "D1F", "Net")
+    assert store.get_inventory(GUILD, "D1F").items == ["Bow", "Knife", "Rope", "Net"]
+
+
+# ------------------------------------------------------------------ read_file(info)
+def test_read_file_of_a_file_replaced_or_deleted_meanwhile(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = open_json(root)
+    store.create_tribute(GUILD, "D1F")
+    info = store.add_file(GUILD, "D1F", "a.png", PNG)
+    backend = store.backend
+    assert backend.read_file(info) == PNG
+    # Replaced after its metadata was read (the old blob is gone): the current bytes.
+    store.add_file(GUILD, "D1F", "a.png", b"second", replace=True)
+    assert not blob_path(root, PNG).exists()
+    assert backend.read_file(info) == b"second"
+    with store.snapshot():  # past a snapshot that read the old document
+        old = store.get_file(GUILD, "D1F", "a.png")
+        store.add_file(GUILD, "D1F", "a.png", b"third", replace=True)
+        assert backend.read_file(old) == b"third"
+    # Deleted meanwhile: a clear NotFoundError naming the file.
+    current = store.get_file(GUILD, "D1F", "a.png")
+    store.delete_file(GUILD, "D1F", "a.png")
+    with pytest.raises(NotFoundError, match=r"'a\.png' of tribute D1F .*deleted"):
+        backend.read_file(current)
+    # Listed but its blob really is gone: damage, named.
+    info = store.add_file(GUILD, "D1F", "b.png", PNG)
+    blob_path(root, PNG).unlink()
+    with pytest.raises(CorruptDataError, match=r"missing \(bytes of file 'b\.png'"):
+        store.read_file(GUILD, "D1F", "b.png")
+    blob_path(root, PNG).write_bytes(b"tampered")
+    with pytest.raises(CorruptDataError, match="do not match"):
+        backend.read_file(info)
+
+
+# ------------------------------------------------------------------ save(previous=None)
+def test_a_blind_replace_finds_the_stored_document(tmp_path: Path) -> None:
+    """``save(document, files, None)`` drops the references of the stored document's files."""
+    root = tmp_path / "store"
+    store = open_json(root)
+    store.create_tribute(GUILD, "D1F")
+    store.add_file(GUILD, "D1F", "a.png", PNG)
+    store.add_file(GUILD, "D1F", "kept.bin", b"kept")
+    bundle = store.export_tribute(GUILD, "D1F")
+    replacement = bundle.model_copy(update={"files": [f for f in bundle.files if f.name == "kept.bin"]})
+    assert store.import_tribute(replacement, {"kept.bin": b"kept"}, on_conflict="overwrite")
+    assert not blob_path(root, PNG).exists()
+    assert [f.name for f in store.list_files(GUILD, "D1F")] == ["kept.bin"]
+    assert store.check() == []
+    with pytest.raises(StorageError, match="no bytes given"), store.transaction():
+        store.backend.save(bundle, {}, None)  # a.png is new again: its bytes are needed
+    assert store.check() == []
+
+
+# ------------------------------------------------------------------ tombstones
+def test_tombstones_and_origin_tombstones_persist(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    with open_json(root) as store:
+        backend = store.backend
+        assert isinstance(backend, Tombstones)
+        with store.transaction():
+            backend.put_tombstone(GUILD, "D1F", None)
+            backend.put_tombstone(GUILD, "D2M", "legacy:d2m")
+            assert backend.has_tombstone(GUILD, "D1F")  # seen inside its transaction
+        with pytest.raises(RuntimeError), store.transaction():
+            backend.put_tombstone(GUILD, "D3F", "legacy:d3f")
+            raise RuntimeError("rolled back")
+    with open_json(root) as again:
+        backend = again.backend
+        assert isinstance(backend, Tombstones)
+        assert backend.has_tombstone(GUILD, "D1F") and backend.has_tombstone(GUILD, "D2M")
+        assert not backend.has_tombstone(GUILD, "D3F") and not backend.has_tombstone(1, "D1F")
+        assert backend.has_origin_tombstone("legacy:d2m") and not backend.has_origin_tombstone("legacy:d3f")
+        assert again.is_tombstoned(5, "OTHER", "legacy:d2m")  # by origin key, whatever the guild
+        assert again.tombstone_count() == 2
+        assert again.check() == []
+    assert (root / "tombstones" / str(GUILD) / "D2M").is_file()

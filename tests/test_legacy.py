@@ -6,15 +6,14 @@ import hashlib
 import json
 import sqlite3
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tributestore import open_store
-from tributestore.backends.json_backend.legacy import LegacyStore, looks_like_legacy, open_legacy_store
-from tributestore.backends.json_backend.make_sample_legacy import (
+from tributestore import TributeStore, open_store
+from tributestore.backend import Backend, BulkImport, ForeignSource, Tombstones
+from tributestore.backends.thgbot_backend.make_sample import (
     G1,
     G2,
     G3,
@@ -22,7 +21,15 @@ from tributestore.backends.json_backend.make_sample_legacy import (
     tiny_png,
     write_sample,
 )
-from tributestore.errors import LegacyFormatError, NotFoundError, ReadOnlyStoreError
+from tributestore.backends.thgbot_backend.plugin import sample_directory
+from tributestore.backends.thgbot_backend.store import ThgbotBackend, looks_like_legacy, open_legacy_store
+from tributestore.errors import (
+    LegacyFormatError,
+    NotFoundError,
+    ReadOnlyStoreError,
+    StoreNotFoundError,
+    TributeStoreError,
+)
 from tributestore.urls import parse_store_url
 
 #: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
@@ -31,7 +38,7 @@ pytestmark = pytest.mark.backend("json")
 GA = 1395951775160340551
 GB = 1402233445566778899
 PNG = tiny_png(1, 2, 3)
-SAMPLE = Path(str(resources.files("tributestore.backends.json_backend") / "sample_legacy"))
+SAMPLE = Path(str(sample_directory()))
 
 
 # ---------------------------------------------------------------- helpers
@@ -65,8 +72,8 @@ TRIBUTES_TABLE = (
 )
 
 
-def open_dir(root: Path) -> LegacyStore:
-    return open_legacy_store(parse_store_url(f"json:///{root}"))
+def open_dir(root: Path) -> TributeStore:
+    return open_legacy_store(parse_store_url(f"thgbot:///{root}"))
 
 
 def legacy(
@@ -75,7 +82,7 @@ def legacy(
     prompts: Any = None,
     config: Any = None,
     images: dict[int, dict[str, bytes]] | None = None,
-) -> LegacyStore:
+) -> TributeStore:
     if inventories is not None:
         write(root, "inventories/inventories.json", inventories)
     if prompts is not None:
@@ -138,26 +145,86 @@ def test_store_is_read_only(tmp_path: Path) -> None:
         lambda: store.remove_item(GA, "D1F", 1),
         lambda: store.set_prompt(GA, "D1F", "hi"),
         lambda: store.add_file(GA, "D1F", "a.png", PNG),
-        lambda: store._save_inventory(store.get_inventory(GA, "D1F")),
-        lambda: store._delete_tribute(GA, "D1F"),
+        # the backend itself refuses too, naming its URL, whoever calls it
+        lambda: store.backend.save(store.export_tribute(GA, "D1F"), {}, None),
+        lambda: store.backend.delete(GA, "D1F"),
+        lambda: store.backend.put_guild(store.get_guild(GA)),
     ]
     for attempt in attempts:
-        with pytest.raises(ReadOnlyStoreError):
+        with pytest.raises(ReadOnlyStoreError, match="read-only"):
             attempt()
+    with pytest.raises(ReadOnlyStoreError) as caught:
+        store.backend.delete(GA, "D1F")
+    assert f"thgbot:///{tmp_path}" in str(caught.value)
     assert store.get_inventory(GA, "D1F").items == ["Knife"]
 
 
-def test_json_opener_delegates_to_legacy(tmp_path: Path) -> None:
+def test_thgbot_url_opens_it_read_only(tmp_path: Path) -> None:
     write(tmp_path, "inventories/inventories.json", {"D1F": {"capacity": 10, "items": {"1": "Knife"}}})
-    with open_store(f"json:///{tmp_path}") as store:
-        assert isinstance(store, LegacyStore)
-        assert store.read_only
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for mode in ("read", "write"):
+        with open_store(f"thgbot:///{tmp_path}", mode=mode) as store:
+            assert isinstance(store.backend, ThgbotBackend)
+            assert isinstance(store.backend, Backend) and isinstance(store.backend, ForeignSource)
+            assert not isinstance(store.backend, Tombstones | BulkImport)
+            assert store.origin_key(0, "D1F") == "thgbot-legacy:D1F"
+            assert store.origin_key(0, "D2F") is None
+            assert store.read_only
+            assert store.created is None
+            assert store.get_inventory(0, "D1F").items == ["Knife"]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert not (tmp_path / "tributestore.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["read", "write"])
+def test_json_url_of_a_legacy_directory_names_the_thgbot_url(tmp_path: Path, mode: str) -> None:
+    """Decision: json:/// no longer opens a legacy directory; the error names the URL that does."""
+    root = tmp_path / "config"
+    write(root, "inventories/inventories.json", {"D1F": {"capacity": 10, "items": {"1": "Knife"}}})
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with pytest.raises(TributeStoreError) as caught:
+        open_store(f"json:///{root}", mode=mode)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"open it read-only as thgbot:///{root}" in message, message
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing created
+
+
+def test_hint_keeps_the_legacy_options_and_a_relative_path(tmp_path: Path) -> None:
+    from tributestore.backends.thgbot_backend.plugin import hint_for
+
+    write(tmp_path / "config", "config.json", {"guild_id": GA})
+    url = parse_store_url("json:///config?guild=5&timeout=3", base_dir=tmp_path)
+    assert hint_for(url) == (
+        "it is a legacy THGBot data directory: open it read-only as thgbot:///config?guild=5"
+    )
+    assert hint_for(parse_store_url("thgbot:///config", base_dir=tmp_path)) is None
+    assert hint_for(parse_store_url("json:///elsewhere", base_dir=tmp_path)) is None
+    write(tmp_path / "config", "tributestore.json", "{}")  # a JSON store is never a legacy one
+    assert hint_for(url) is None
 
 
 def test_not_a_directory(tmp_path: Path) -> None:
     with pytest.raises(LegacyFormatError, match="not a directory"):
         open_dir(tmp_path / "missing")
+    write(tmp_path, "file", "x")
+    with pytest.raises(LegacyFormatError, match="not a directory"):
+        open_legacy_store(parse_store_url(f"thgbot:///{tmp_path}/file", mode="read"))
+
+
+def test_read_mode_refuses_a_missing_directory_creating_nothing(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError, match="nothing was created"):
+        open_store(f"thgbot:///{tmp_path}/missing", mode="read")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [{}, {"tributestore.json": "{}", "config.json": "{}"}])
+def test_a_directory_without_legacy_files_is_refused(tmp_path: Path, content: dict[str, str]) -> None:
+    for rel, text in content.items():
+        write(tmp_path, rel, text)
+    write(tmp_path, "prompt_images/D1F.png", PNG)
+    with pytest.raises(StoreNotFoundError, match="is not a legacy THGBot data directory"):
+        open_store(f"thgbot:///{tmp_path}")
 
 
 # ---------------------------------------------------------------- config

@@ -1,6 +1,6 @@
 """Legacy directories built the way the THGBot bot wrote them, one per class of the migration issue.
 
-Each test builds a directory, runs the real command line (``tributestore copy json:///src
+Each test builds a directory, runs the real command line (``tributestore copy thgbot:///src
 sqlite:///dst.db`` in a subprocess, the working directory a temporary one) and reads the
 destination with plain ``sqlite3`` queries written here, independently of the project's
 legacy reader and of its stores.
@@ -60,7 +60,7 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def copy(
-    tmp: Path, source: str = "json:///src", expect: int = 0, *extra: str
+    tmp: Path, source: str = "thgbot:///src", expect: int = 0, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     done = run(tmp, "copy", source, "sqlite:///dst.db", *extra)
     assert done.returncode == expect, done.stdout + done.stderr
@@ -188,7 +188,7 @@ def test_class4_long_content_migrates_and_oversize_is_a_policy(src: Path, tmp_pa
     write(src, "config/config.json", {str(GA): {}})
     write(src, "inventories/inventories.json", {"D1F": {"items": {"1": long_item, "2": huge_item}}})
     write(src, "prompts/prompt_info.json", {"D1F": {"message": message}, "d1f": {"message": message + "!"}})
-    copy(tmp_path, "json:///src", 0)
+    copy(tmp_path, "thgbot:///src", 0)
     dest = Dest(tmp_path / "dst.db")
     items = dest.items("D1F")
     assert items[0] == long_item and items[1].startswith("y" * 5000) and len(items[1]) == 6000
@@ -196,7 +196,7 @@ def test_class4_long_content_migrates_and_oversize_is_a_policy(src: Path, tmp_pa
     assert dest.prompt("D1F")[0] == message
     assert [doc["value"]["message"] for doc in dest.kept("D1F")] == [message + "!"]
     (tmp_path / "dst.db").unlink()
-    refused = copy(tmp_path, "json:///src?oversize=fail", expect=6)
+    refused = copy(tmp_path, "thgbot:///src?oversize=fail", expect=6)
     assert "oversize" in refused.stderr and not (tmp_path / "dst.db").exists()
 
 
@@ -214,7 +214,7 @@ def test_class5_mixed_flat_and_per_guild_config(src: Path, tmp_path: Path) -> No
         },
     )
     write(src, "inventories/inventories.json", {"D1F": {}})
-    copy(tmp_path, "json:///src?guild=" + str(GA))
+    copy(tmp_path, "thgbot:///src?guild=" + str(GA))
     dest = Dest(tmp_path / "dst.db")
     rows = dest.rows("SELECT guild_id, log_channel_id, category_id, gm_id FROM guilds ORDER BY guild_id")
     assert rows == [(GA, 21, 22, 12), (GB, 31, None, None)]
@@ -242,14 +242,14 @@ def test_class6_top_level_files_linking_outside_are_refused(src: Path, tmp_path:
 def test_class7_unassigned_tributes_guild_option_and_map(src: Path, tmp_path: Path) -> None:
     write(src, "config/config.json", {str(GA): {}, str(GB): {}, str(GC): {}})
     write(src, "inventories/inventories.json", {"D1F": {}, "D2F": {}, "D3F": {}})
-    stats = run(tmp_path, "stats", "json:///src")
+    stats = run(tmp_path, "stats", "thgbot:///src")
     assert stats.returncode == 0 and "unassigned_tributes" in stats.stdout
     (line,) = [line for line in stats.stdout.splitlines() if "unassigned_tributes" in line]
     assert line.split()[-2] == "3", line
-    check = run(tmp_path, "check", "json:///src")
+    check = run(tmp_path, "check", "thgbot:///src")
     assert check.returncode == 1 and "no known guild" in check.stdout
     write(tmp_path, "map.toml", f'D1F = {GB}\nd2f = "{GC}"\n')
-    copy(tmp_path, f"json:///src?guild={GA}&guild_map=map.toml")
+    copy(tmp_path, f"thgbot:///src?guild={GA}&guild_map=map.toml")
     dest = Dest(tmp_path / "dst.db")
     assert (dest.guild_of("D1F"), dest.guild_of("D2F"), dest.guild_of("D3F")) == ([GB], [GC], [GA])
     assert dest.rows("SELECT COUNT(*) FROM tributes WHERE guild_id = 0") == [(0,)]
@@ -261,7 +261,7 @@ def test_class7_composite_fallback_carries_the_guild_option(src: Path, tmp_path:
     write(
         tmp_path,
         "tributestore.toml",
-        f'[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "json:///src?guild={GB}"\n',
+        f'[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "thgbot:///src?guild={GB}"\n',
     )
     code = (
         "from tributestore import open_store\nwith open_store() as s: print(s.get_inventory({}, 'D4F').items)"
@@ -281,9 +281,42 @@ def test_class8_equivalent_bad_values_alike_and_check_reports(src: Path, tmp_pat
         {"D1F": {"items": {"1": "Knife", "2": None, "3": "", "4": "Rope", "5": "Bad\u0000\ud800"}}},
     )
     write(src, "prompts/prompt_info.json", {"D1F": {"message": "m", "image": ["..", "../x.png", None, ""]}})
-    copy(tmp_path, "json:///src", 0)
+    copy(tmp_path, "thgbot:///src", 0)
     dest = Dest(tmp_path / "dst.db")
     assert dest.items("D1F") == ["Knife", "Rope", "Bad\ufffd\ufffd"]
     assert [doc["original"] for doc in dest.kept("D1F", "legacy_original")] == ["Bad\u0000\ud800"]
-    check = run(tmp_path, "check", "json:///src")
+    check = run(tmp_path, "check", "thgbot:///src")
     assert check.returncode == 1 and "U+FFFD" in check.stdout
+
+
+# ------------------------------------------------------------- the thgbot: URL
+def test_stats_of_a_thgbot_url_and_json_url_refused_naming_it(src: Path, tmp_path: Path) -> None:
+    write(src, "config/config.json", {str(GA): {}})
+    write(src, "inventories/inventories.json", {"D1F": {"items": {"1": "Knife", "2": "Rope"}}})
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    stats = run(tmp_path, "stats", "thgbot:///src")
+    assert stats.returncode == 0, stats.stdout + stats.stderr
+    cells = [[cell for cell in line.split() if cell not in ("│", "|")] for line in stats.stdout.splitlines()]
+    counted = {row[0]: row[1] for row in cells if len(row) == 2}
+    assert (counted.get("tributes"), counted.get("items")) == ("1", "2"), stats.stdout
+    for command in (("stats", "json:///src"), ("copy", "json:///src", "sqlite:///dst.db")):
+        refused = run(tmp_path, *command)
+        assert refused.returncode != 0, refused.stdout
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and "open it read-only as thgbot:///src" in lines[0], refused.stderr
+    assert not (tmp_path / "dst.db").exists()
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
+
+
+def test_sample_legacy_then_the_copy_it_prints(tmp_path: Path) -> None:
+    """The set-up script's path: the plugin's sample-legacy command, then the copy it suggests."""
+    written = run(tmp_path, "sample-legacy", "sample-config")
+    assert written.returncode == 0, written.stdout + written.stderr
+    (suggested,) = [line for line in written.stdout.splitlines() if line.startswith("migrate it with: ")]
+    command = suggested.removeprefix("migrate it with: tributestore ").split()
+    assert command == ["copy", "thgbot:///sample-config", "sqlite:///thg.db"], suggested
+    copied = run(tmp_path, *command)
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert "verified independently" in copied.stdout
+    again = run(tmp_path, "sample-legacy", "sample-config")
+    assert again.returncode == 2 and "already exists" in again.stderr

@@ -59,7 +59,7 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles
 def work(tmp_path: Path) -> Path:
     """A working directory holding a legacy directory and its SQLite copy."""
     assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
-    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return tmp_path
 
@@ -166,7 +166,7 @@ def test_a_directory_that_is_not_a_store_is_refused_for_reading(tmp_path: Path) 
     (tmp_path / "notes" / "todo.txt").write_text("buy rope\n")
     before = snapshot(tmp_path)
     result = run("copy", "json:///notes", "sqlite:///x.db", cwd=tmp_path)
-    one_line_error(result, 3, "neither a tributestore JSON store", str(tmp_path / "notes"))
+    one_line_error(result, 3, "not a tributestore JSON store", str(tmp_path / "notes"))
     assert snapshot(tmp_path) == before  # no .lock, no x.db
 
 
@@ -188,11 +188,11 @@ def test_question_mark_and_hash_in_a_directory_name(tmp_path: Path) -> None:
 
 def test_sqlite_with_two_slashes_is_an_error_not_memory(work: Path) -> None:
     before = snapshot(work)
-    result = run("copy", "json:///legacy", "sqlite://thg2.db", cwd=work)
+    result = run("copy", "thgbot:///legacy", "sqlite://thg2.db", cwd=work)
     one_line_error(result, 2, "host part 'thg2.db'", "sqlite:///thg2.db")
-    result = run("copy", "json:///legacy", "sqlite://", cwd=work)
+    result = run("copy", "thgbot:///legacy", "sqlite://", cwd=work)
     one_line_error(result, 2, "sqlite:///:memory:")
-    result = run("copy", "json:///legacy", "sqlite:///:memory:", cwd=work)
+    result = run("copy", "thgbot:///legacy", "sqlite:///:memory:", cwd=work)
     one_line_error(result, 2, "in-memory", "lost at exit")
     assert snapshot(work) == before
 
@@ -202,7 +202,7 @@ def test_refused_destination_gets_no_lock_file(work: Path) -> None:
     (work / "photos").mkdir()
     (work / "photos" / "cat.png").write_bytes(b"\x89PNG")
     before = snapshot(work)
-    result = run("copy", "json:///legacy", "json:///photos", cwd=work)
+    result = run("copy", "thgbot:///legacy", "json:///photos", cwd=work)
     one_line_error(result, 5, "is not empty and is not a tributestore JSON store", "cat.png")
     assert snapshot(work) == before
 
@@ -210,17 +210,17 @@ def test_refused_destination_gets_no_lock_file(work: Path) -> None:
 def test_refused_legacy_source_gets_no_lock_file(work: Path) -> None:
     (work / "legacy" / "inventories" / "inventories.json").write_text("{not json")
     before = snapshot(work)
-    result = run("copy", "json:///legacy", "sqlite:///other.db", cwd=work)
+    result = run("copy", "thgbot:///legacy", "sqlite:///other.db", cwd=work)
     one_line_error(result, 6, "inventories.json")
     assert snapshot(work) == before
 
 
 def test_dry_run_writes_nothing_anywhere(work: Path) -> None:
     before = snapshot(work)
-    result = run("copy", "--dry-run", "json:///legacy", "sqlite:///new.db", cwd=work)
+    result = run("copy", "--dry-run", "thgbot:///legacy", "sqlite:///new.db", cwd=work)
     assert result.returncode == 0, result.stderr
     assert f"{SAMPLE_TRIBUTES} new" in result.stdout and "does not exist yet" in result.stderr
-    result = run("copy", "--dry-run", "json:///legacy", "json:///newdir", cwd=work)
+    result = run("copy", "--dry-run", "thgbot:///legacy", "json:///newdir", cwd=work)
     assert result.returncode == 0, result.stderr
     assert snapshot(work) == before
     assert not (work / "new.db").exists() and not (work / "newdir").exists()
@@ -228,7 +228,7 @@ def test_dry_run_writes_nothing_anywhere(work: Path) -> None:
 
 def test_a_copy_that_writes_nothing_makes_no_backup(work: Path) -> None:
     before = snapshot(work)
-    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=work)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=work)
     assert result.returncode == 0, result.stderr
     assert f"{SAMPLE_TRIBUTES} already identical" in result.stdout and "no backup made" in result.stdout
     assert not (work / "tributestore-backups").exists()
@@ -238,7 +238,7 @@ def test_a_copy_that_writes_nothing_makes_no_backup(work: Path) -> None:
 # ------------------------------------------------------------ messages
 def test_copy_report_counts_guilds_once(tmp_path: Path) -> None:
     assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
-    result = run("copy", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "│ guilds   │ 4         │ 4       │" in result.stdout
     assert "guilds written:" not in result.stdout
@@ -305,11 +305,14 @@ def test_library_read_mode_refuses_and_write_mode_logs_creation(
 def test_a_composite_with_a_mistyped_fallback_creates_no_primary(tmp_path: Path) -> None:
     assert run("sample-legacy", "config", cwd=tmp_path).returncode == 0
     (tmp_path / "tributestore.toml").write_text(
-        '[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "json:///confg?guild=7"\n'
+        '[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "thgbot:///confg?guild=7"\n'
     )
     before = snapshot(tmp_path)
     result = run(
-        "copy", "json:///config", "composite:?primary=sqlite:///thg.db&fallback=json:///confg", cwd=tmp_path
+        "copy",
+        "thgbot:///config",
+        "composite:?primary=sqlite:///thg.db&fallback=thgbot:///confg",
+        cwd=tmp_path,
     )
     one_line_error(result, 3, str(tmp_path / "confg"), "does not exist")
     bot = subprocess.run(

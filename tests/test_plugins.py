@@ -1,29 +1,92 @@
-"""Plugin discovery through the ``tributestore`` entry-point group."""
+"""Plugins: discovery through the ``tributestore`` entry-point group, attribution, and the store hooks.
+
+The third-party test distribution in tests/thirdparty_plugin (installed by tox's
+``commands_pre``) declares two entry points: ``memory``, a backend written
+against the public contract alone, and ``memory_hooks``, which implements the
+store hooks.  Both are found only through their entry points.
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+import logging
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from tributestore import open_store
+import tributestore.plugins as plugins
+from tributestore import (
+    CapacityError,
+    ConfigError,
+    Guild,
+    NotFoundError,
+    TributeStore,
+    open_store,
+)
+from tributestore.backend import Backend, Tombstones
+from tributestore.cli import main as cli_main
 from tributestore.errors import UnknownBackendError
-from tributestore.plugins import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, registry
+from tributestore.plugins import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, registry, reset_registry
 from tributestore.testing import ConformanceSuite
+from tributestore.urls import parse_store_url
+from tributestore_memory import MemoryBackend
+from tributestore_memory.hooks import MAX_ITEMS_ENV, recording
+
+GUILD = 111111111111111111
+PLUGIN_SOURCE = Path(__file__).resolve().parent / "thirdparty_plugin" / "src" / "tributestore_memory"
 
 
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"memory://{tmp_path.name}"
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    """A registry built for this test, and forgotten after it (whatever the test changed)."""
+    reset_registry()
+    yield
+    reset_registry()
+
+
+def declare_entry_point(where: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """What installing a distribution that declares ``name = value`` in the group does: a dist-info."""
+    dist_info = where / f"{name}_plugin-0.0.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: 0.0.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{name} = {value}\n")
+    monkeypatch.syspath_prepend(str(where))
+
+
+# ------------------------------------------------------------------ discovery
 def test_builtins_are_declared_as_entry_points_like_any_plugin() -> None:
     declared = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     for name, module in DEFAULT_PLUGINS:
         assert declared.get(name) == module
 
 
+def test_the_test_plugins_are_found_only_through_their_entry_points() -> None:
+    declared = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert declared["memory"] == "tributestore_memory"
+    assert declared["memory_hooks"] == "tributestore_memory.hooks"
+    assert not {"memory", "memory_hooks"} & {name for name, _ in DEFAULT_PLUGINS}
+
+
 def test_registry_lists_builtin_and_thirdparty_backends() -> None:
     found = registry()
-    assert {"json", "sqlite", "memory"} <= set(found.by_name)
-    assert found.plugin_of["memory"] == "memory"
+    assert {"json", "sqlite", "composite", "thgbot", "memory"} <= set(found.by_name)
+    assert found.by_scheme["memory"] is found.by_name["memory"]
     assert found.load_errors == []
+
+
+def test_backends_are_attributed_to_their_plugins() -> None:
+    found = registry()
+    for name in ("json", "sqlite", "composite", "thgbot"):
+        assert found.plugin_of[name] == name
+    assert found.plugin_of["memory"] == "memory"  # the entry point's name, as pluggy knows it
 
 
 def test_unknown_backend_lists_installed_ones() -> None:
@@ -33,9 +96,252 @@ def test_unknown_backend_lists_installed_ones() -> None:
     assert "'mongodb'" in message and "json" in message and "sqlite" in message and "memory" in message
 
 
+def test_a_scheme_claimed_by_two_plugins_names_both(
+    monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    impostor = ("impostor", "tributestore_memory.impostor")
+    monkeypatch.setattr(plugins, "DEFAULT_PLUGINS", (*DEFAULT_PLUGINS, impostor))
+    with pytest.raises(ConfigError) as raised:
+        registry()
+    message = str(raised.value)
+    assert "'memory'" in message
+    assert "(plugin impostor)" in message and "(plugin memory)" in message
+    assert "'impostor-memory'" in message
+
+
+def test_a_plugin_that_fails_to_load_does_not_break_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    declare_entry_point(tmp_path, monkeypatch, "broken", "tributestore_no_such_module_here")
+    found = registry()
+    assert len(found.load_errors) == 1
+    assert "plugin broken (tributestore_no_such_module_here)" in found.load_errors[0]
+    assert {"json", "memory"} <= set(found.by_name)
+
+
+def test_the_test_plugin_uses_no_private_name_of_tributestore() -> None:
+    """No ``_``-prefixed name anywhere in the plugin (dunders aside): so none of tributestore's."""
+    names: list[str] = []
+    for path in sorted(PLUGIN_SOURCE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute):
+                names.append(node.attr)
+            elif isinstance(node, ast.Name):
+                names.append(node.id)
+            elif isinstance(node, ast.alias):
+                names.extend([node.name, *node.name.split(".")])
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.extend(node.module.split("."))
+            elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+                names.append(node.name)
+            elif isinstance(node, ast.arg):
+                names.append(node.arg)
+    assert len(names) > 200  # the walk saw the code
+    private = sorted(
+        {n for n in names if n.startswith("_") and not (n.startswith("__") and n.endswith("__"))}
+    )
+    assert private == []
+
+
+# ---------------------------------------------------------------- the registry
+def test_openers_return_backends_and_the_registry_wraps_them(url: str) -> None:
+    backend = registry().open_backend(parse_store_url(url))
+    try:
+        assert isinstance(backend, MemoryBackend)
+        assert isinstance(backend, Backend) and isinstance(backend, Tombstones)
+        assert backend.created is not None
+    finally:
+        backend.close()
+    with registry().open(parse_store_url(url), "read") as store:
+        assert isinstance(store, TributeStore) and isinstance(store.backend, MemoryBackend)
+        assert store.created is None and store.url == url
+        assert store.hooks is registry().hooks
+
+
+def test_hooks_live_as_long_as_the_registry(url: str, fresh_registry: None) -> None:
+    first = registry()
+    assert first.hooks is not None
+    assert registry() is first and registry().hooks is first.hooks
+    assert first.hooks.wants_changes  # memory_hooks listens
+    with open_store(url) as store:
+        assert store.hooks is first.hooks
+    reset_registry()
+    second = registry()
+    assert second is not first and second.hooks is not first.hooks
+
+
+# ------------------------------------------------------------ store_opened
+def test_store_opened_is_called_once_per_open(url: str) -> None:
+    with recording() as recorder:
+        with open_store(url) as first, open_store(url, mode="read") as second:
+            pass
+        with registry().open(parse_store_url(url)) as third:
+            pass
+        registry().open_backend(parse_store_url(url)).close()  # a bare backend is no store: no call
+    assert [event.store for event in recorder.of("store_opened")] == [first, second, third]
+
+
+def test_a_failing_store_opened_hook_refuses_the_open_and_closes_the_store(url: str) -> None:
+    with recording(fail_opened="not today") as recorder, pytest.raises(RuntimeError, match="not today"):
+        open_store(url)
+    (event,) = recorder.of("store_opened")
+    assert isinstance(event.store.backend, MemoryBackend) and event.store.backend.closed
+
+
+# ----------------------------------------------------- transaction_committed
+def test_transaction_committed_reports_each_outermost_transaction(url: str) -> None:
+    with open_store(url) as store, recording() as recorder:
+        store.create_tribute(GUILD, "D1F", name="Katniss")
+        store.add_item(GUILD, "D1F", "Knife")
+        with store.transaction():
+            store.equip_item(GUILD, "D1F", 1)
+            with store.transaction():
+                store.add_item(GUILD, "D1F", "Rope")
+            store.create_tribute(GUILD, "D2M")
+        store.delete_tribute(GUILD, "D2M")
+        store.put_guild(GUILD, log_channel_id=5)
+        d1f = store.export_tribute(GUILD, "D1F")
+    events = recorder.of("transaction_committed", store)
+    changes = [event.changes for event in events]
+    assert all(c is not None for c in changes)
+    reported = [[(t.kind, t.guild_id, t.tribute_id) for t in c.tributes] for c in changes if c]
+    assert reported == [
+        [("created", GUILD, "D1F")],
+        [("updated", GUILD, "D1F")],
+        [("updated", GUILD, "D1F"), ("created", GUILD, "D2M")],
+        [("deleted", GUILD, "D2M")],
+        [],
+    ]
+    created, added, grouped, deleted, guild = (c for c in changes if c)
+    assert created.tributes[0].before is None
+    assert created.tributes[0].after is not None and created.tributes[0].after.tribute.name == "Katniss"
+    assert created.guilds == {GUILD: Guild(guild_id=GUILD)}
+    equip = grouped.tributes[0]
+    assert equip.before is not None and equip.after is not None
+    assert (equip.before.inventory.items, equip.before.inventory.equipped) == (["Knife"], [])
+    assert (equip.after.inventory.items, equip.after.inventory.equipped) == (["Rope"], ["Knife"])
+    assert equip.before == added.tributes[0].after and equip.after == d1f
+    assert grouped.tributes[1].before is None and not grouped.guilds  # the guild existed
+    assert deleted.tributes[0].before is not None and deleted.tributes[0].after is None
+    assert guild.guilds == {GUILD: Guild(guild_id=GUILD, log_channel_id=5)}
+
+
+def test_transaction_committed_is_not_called_for_failures_or_reads(url: str) -> None:
+    with open_store(url) as store:
+        store.create_tribute(GUILD, "D1F")
+        store.set_capacity(GUILD, "D1F", capacity=1)
+        store.add_item(GUILD, "D1F", "Knife")
+        bundle = store.export_tribute(GUILD, "D1F")
+        with recording() as recorder:
+            with pytest.raises(RuntimeError), store.transaction():
+                store.add_item(GUILD, "D1F", "lost", force=True)
+                store.create_tribute(GUILD, "D2F")
+                raise RuntimeError("rolled back")
+            with pytest.raises(CapacityError):
+                store.add_item(GUILD, "D1F", "too many")
+            with pytest.raises(NotFoundError):
+                store.remove_item(GUILD, "D1F", 9)
+            with store.transaction():
+                store.get_inventory(GUILD, "D1F")
+                store.search_items("knife")
+            assert store.import_tribute(bundle, {}, on_conflict="skip") is False
+        assert recorder.of("transaction_committed") == []
+        assert store.get_inventory(GUILD, "D1F").items == ["Knife"] and not store.has_tribute(GUILD, "D2F")
+
+
+def test_transaction_committed_is_not_called_when_nothing_changed(url: str) -> None:
+    with open_store(url) as store:
+        store.create_tribute(GUILD, "D1F")
+        with recording() as recorder:
+            store.clear_inventory(GUILD, "D1F")  # already empty
+            store.set_capacity(GUILD, "D1F", capacity=10)  # already 10
+            with store.transaction():
+                store.create_tribute(GUILD, "D2F")
+                store.delete_tribute(GUILD, "D2F")
+        assert recorder.of("transaction_committed") == []
+
+
+def test_a_failing_committed_hook_keeps_the_write_and_warns(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_store(url) as store:
+        store.create_tribute(GUILD, "D1F")
+        with caplog.at_level(logging.WARNING, "tributestore"), recording(fail_committed="audit disk full"):
+            inventory = store.add_item(GUILD, "D1F", "Knife")
+        assert inventory.items == ["Knife"]
+        assert [w for w in store.warnings if "audit disk full" in w] == [
+            "a transaction_committed hook failed after the commit: audit disk full"
+        ]
+        assert "audit disk full" in caplog.text
+        with open_store(url, mode="read") as again:
+            assert again.get_inventory(GUILD, "D1F").items == ["Knife"]
+            assert again.warnings == []
+
+
+# ------------------------------------------------------------------- check
+def test_check_includes_the_plugins_problems(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MAX_ITEMS_ENV, raising=False)
+    with open_store(url) as store:
+        store.create_tribute(GUILD, "D1F")
+        for item in ("Knife", "Rope", "Bow"):
+            store.add_item(GUILD, "D1F", item)
+        store.create_tribute(GUILD, "D2F")
+        assert store.check() == []
+        monkeypatch.setenv(MAX_ITEMS_ENV, "2")
+        assert store.check() == [
+            f"tribute D1F in guild {GUILD} holds 3 items, more than the house limit of 2 ({MAX_ITEMS_ENV})"
+        ]
+        store.remove_item(GUILD, "D1F", 1)
+        assert store.check() == []
+
+
+# ---------------------------------------------------------------- commands
+def test_a_plugin_adds_a_command_to_the_cli(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with open_store(url) as store:
+        store.create_tribute(GUILD, "D1F")
+        for item in ("Knife", "Rope", "Bow"):
+            store.add_item(GUILD, "D1F", item)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["house-rules", url, "--max-items", "2"])
+    assert exited.value.code == 1
+    assert (
+        capsys.readouterr().out
+        == f"tribute D1F in guild {GUILD} holds 3 items, more than the house limit of 2\n"
+    )
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["house-rules", url, "--max-items", "3"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == "every tribute holds at most 3 items\n"
+
+
+# ------------------------------------------------------------- conformance
 class TestThirdPartyMemoryBackend(ConformanceSuite):
     """The test package in tests/thirdparty_plugin, found only through its entry point."""
 
     @pytest.fixture
     def store_url(self, tmp_path: Path) -> str:
         return f"memory://{tmp_path.name}"
+
+
+def composite_url(primary: str, fallback: str, extra: str = "") -> str:
+    return f"composite:?primary={quote(primary, safe='')}&fallback={quote(fallback, safe='')}{extra}"
+
+
+@pytest.mark.backend("composite")
+class TestCompositeOverMemoryBackends(ConformanceSuite):
+    """A third-party backend composes: it serves as a composite's primary (it offers tombstones)."""
+
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        fallback = f"memory://{tmp_path.name}-fallback"
+        open_store(fallback).close()  # the fallback must exist: it is opened for reading
+        return composite_url(f"memory://{tmp_path.name}-primary", fallback)
+
+
+@pytest.mark.backend("composite")
+class TestCompositeDualWriteOverMemoryBackends(ConformanceSuite):
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        primary, fallback = f"memory://{tmp_path.name}-primary", f"memory://{tmp_path.name}-fallback"
+        return composite_url(primary, fallback, "&dual_write=true")

@@ -28,12 +28,13 @@ from tributestore import (
     TributeStore,
     open_store,
 )
-from tributestore.backends.sqlite_backend import postgres, schema, search
+from tributestore.backends.sqlite_backend import dialects, schema, search
+from tributestore.backends.sqlite_backend.store import SqlBackend
 from tributestore.copier import copy_store, verify_stores
 from tributestore.testing import ConformanceSuite
 from tributestore.urls import parse_store_url
 
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 GUILD = 111111111111111111
 OTHER = 222222222222222222
 
@@ -70,7 +71,7 @@ def _file_bytes(store: TributeStore) -> dict[tuple[int, str, str], bytes]:
 def test_legacy_to_postgres_to_sqlite_keeps_every_field(schema_url: str, tmp_path: Path) -> None:
     with (
         resources.as_file(SAMPLE) as path,
-        open_store(f"json:///{path}") as legacy,
+        open_store(f"thgbot:///{path}") as legacy,
         open_store(schema_url) as pg,
         open_store(f"sqlite:///{tmp_path}/thg.db") as sqlite,
     ):
@@ -133,11 +134,11 @@ def test_four_processes_lose_no_update(store: TributeStore, schema_url: str, tmp
                 worker.kill()
                 worker.wait()
     items = store.get_inventory(GUILD, "D1F").items
-    expected = [f"w{worker}-{n:03d}" for worker in range(4) for n in range(250)]
+    expected = [f"w{number}-{n:03d}" for number in range(4) for n in range(250)]
     assert len(items) == 1000
     assert sorted(items) == expected
-    for worker in range(4):  # each process's items kept its own order
-        own = [item for item in items if item.startswith(f"w{worker}-")]
+    for number in range(4):  # each process's items kept its own order
+        own = [item for item in items if item.startswith(f"w{number}-")]
         assert own == sorted(own)
     assert store.check() == []
 
@@ -187,8 +188,9 @@ QUERIES = [
 
 @pytest.mark.backend("postgres")
 def test_trigram_index_and_scan_agree_with_python(store: TributeStore, schema_url: str) -> None:
-    assert isinstance(store, postgres.PostgresStore)
-    assert store.use_fts and store.details() == {"trigram_index": 1}
+    backend = store.backend
+    assert isinstance(backend, SqlBackend) and isinstance(backend.dialect, dialects.PostgresDialect)
+    assert backend.use_fts and store.details() == {"trigram_index": 1}
     store.create_tribute(GUILD, "D1F")
     store.create_tribute(OTHER, "D2M")
     for number, item in enumerate(ITEMS * 2):
@@ -199,7 +201,7 @@ def test_trigram_index_and_scan_agree_with_python(store: TributeStore, schema_ur
         for t in store.iter_tributes()
     }
     with open_store(schema_url + "&fts=off") as plain:
-        assert isinstance(plain, postgres.PostgresStore) and not plain.use_fts
+        assert isinstance(plain.backend, SqlBackend) and not plain.backend.use_fts
         assert plain.details() == {"trigram_index": 0}
         for query in QUERIES + ITEMS:
             indexed = store.search_items(query)
@@ -213,10 +215,12 @@ def test_trigram_index_and_scan_agree_with_python(store: TributeStore, schema_ur
                 if folded in item.casefold()
             ]
             assert [(h.guild_id, h.tribute_id, h.slot, h.number, h.item) for h in indexed] == expected, query
-    sql, params = search.search_statement("knife", None, dialect="postgresql", use_fts=True)
-    with store._connection() as conn:  # type: ignore[attr-defined]
+    conditions = backend.dialect.search_conditions("knife", use_index=True)
+    with store.snapshot(), backend.connection() as conn:
+        statement = search.search_statement("knife", None, conditions)
+        compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
         conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(str(row[0]) for row in conn.execute(text("EXPLAIN " + sql), params))
+        plan = "\n".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {compiled}")))
     assert search.TRIGRAM_INDEX in plan
 
 
@@ -236,27 +240,59 @@ def test_order_is_code_point_order(store: TributeStore) -> None:
 def test_schema_version_and_newer_schema_refused(store: TributeStore, schema_url: str) -> None:
     store.close()
     name = parse_store_url(schema_url).options["schema"]
-    with open_store(schema_url) as again, again.transaction(), again._connection() as conn:  # type: ignore[attr-defined]
-        assert conn.execute(text(f'SELECT version FROM "{name}".schema_version')).scalar() == (
-            schema.CURRENT_VERSION
-        )
-        conn.execute(text("UPDATE schema_version SET version = 99"))
+    with open_store(schema_url) as again:
+        backend = again.backend
+        assert isinstance(backend, SqlBackend)
+        with again.transaction(), backend.connection() as conn:
+            assert conn.execute(text(f'SELECT version FROM "{name}".schema_version')).scalar() == (
+                schema.CURRENT_VERSION
+            )
+            conn.execute(text("UPDATE schema_version SET version = 99"))
     with pytest.raises(SchemaVersionError, match="99"):
         open_store(schema_url)
+
+
+@pytest.mark.backend("postgres")
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_schema_versions_are_migrated(store: TributeStore, schema_url: str, version: int) -> None:
+    store.create_tribute(GUILD, "D1F")
+    store.add_item(GUILD, "D1F", "Hunting knife")
+    backend = store.backend
+    assert isinstance(backend, SqlBackend)
+    with store.transaction(), backend.connection() as conn:  # back to what older versions wrote
+        if version == 1:
+            conn.execute(text("DROP TABLE tombstones"))
+        else:
+            conn.execute(text("ALTER TABLE tombstones DROP COLUMN origin_key"))
+            conn.execute(text("INSERT INTO tombstones VALUES (1, 'GONE', '2024-01-01T00:00:00+00:00')"))
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+    store.close()
+    with open_store(schema_url, mode="read") as again:
+        assert again.get_inventory(GUILD, "D1F").items == ["Hunting knife"]
+        assert again.tombstone_count() == (1 if version == 2 else 0)
+        migrated = again.backend
+        assert isinstance(migrated, SqlBackend)
+        migrated.put_tombstone(GUILD, "D2F", "legacy-2")
+        assert again.has_origin_tombstone("legacy-2") and not again.has_origin_tombstone("legacy-3")
+        with again.snapshot(), migrated.connection() as conn:
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == schema.CURRENT_VERSION
+            indexes = conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'tombstones'"))
+            assert "tombstones_by_origin" in set(indexes.scalars())
+        assert again.check() == []
 
 
 # --------------------------------------------------- URLs (no server needed)
 def test_url_mapping_and_options() -> None:
     url = parse_store_url("postgres://bot:s3cret@db.example:6543/thg?schema=game&sslmode=require&timeout=5")
     assert (
-        postgres.sqlalchemy_url(url) == "postgresql+psycopg://bot:s3cret@db.example:6543/thg?sslmode=require"
+        dialects.sqlalchemy_url(url) == "postgresql+psycopg://bot:s3cret@db.example:6543/thg?sslmode=require"
     )
     assert url.display == ("postgres://bot:***@db.example:6543/thg?schema=game&sslmode=require&timeout=5")
-    assert postgres.schema_option(url) == "game"
+    assert dialects.schema_option(url) == "game"
     with pytest.raises(ConfigError, match="psycopg2"):
-        postgres.sqlalchemy_url(parse_store_url("postgresql+psycopg2://h/db"))
+        dialects.sqlalchemy_url(parse_store_url("postgresql+psycopg2://h/db"))
     with pytest.raises(ConfigError, match="schema="):
-        postgres.schema_option(parse_store_url('postgresql://h/db?schema=x";drop'))
+        dialects.schema_option(parse_store_url('postgresql://h/db?schema=x";drop'))
 
 
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ PROCESSES = 4
 WRITES = int(os.environ.get("TRIBUTESTORE_CONCURRENCY_WRITES", "250"))
 TIMEOUT = 240
 GUILD = 1395951775160340551  # a guild of the sample legacy directory
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 
 WORKER = """
 import sys, time
@@ -136,8 +136,8 @@ def test_four_processes_promote_one_legacy_tribute(tmp_path: Path) -> None:
     """The tribute lives only in the read-only legacy fallback: the first write copies it up."""
     with resources.as_file(SAMPLE) as sample:
         legacy = Path(shutil.copytree(sample, tmp_path / "legacy"))
-    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy}")
-    with open_store(f"json:///{legacy}") as store:
+    url = composite_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy}")
+    with open_store(f"thgbot:///{legacy}") as store:
         before = store.export_tribute(GUILD, "D1F")
         legacy_files = {f.name: store.read_file(GUILD, "D1F", f.name) for f in before.files}
         # What the legacy data itself asks the operator to decide (unassigned tributes, kept versions).
@@ -154,6 +154,6 @@ def test_four_processes_promote_one_legacy_tribute(tmp_path: Path) -> None:
         assert store.details()["tributes only in the fallback"] == store.counts().tributes - 1
     with open_store(f"sqlite:///{tmp_path}/thg.db") as primary:
         assert [t.tribute_id for t in primary.iter_tributes()] == ["D1F"], "promoted once, alone"
-    with open_store(f"json:///{legacy}") as store:
+    with open_store(f"thgbot:///{legacy}") as store:
         assert store.export_tribute(GUILD, "D1F") == before, "the legacy fallback was written"
     print(f"\nconcurrency/composite legacy promotion: {PROCESSES} x {WRITES} writes in {seconds:.1f}s")

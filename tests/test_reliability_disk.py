@@ -30,7 +30,7 @@ from tributestore.copier import verify_stores
 from tributestore.digest import bundle_digest
 from tributestore.errors import StorageError
 
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 CLI = [sys.executable, "-c", "from tributestore.cli import main; main()"]
 GUILD = 77
 LIMIT = 256 * 1024
@@ -268,7 +268,7 @@ def test_copy_to_a_read_only_destination(shared_dir: Path, destination: str) -> 
         as_other = {"user": NOBODY, "group": NOBODY}
     before_destination = tree_digest(home)
     option = "?lock_timeout=5" if destination == "json" else "?timeout=5"
-    result = run(["copy", f"json:///{legacy}", dst_url + option, "--no-backup"], shared_dir, **as_other)
+    result = run(["copy", f"thgbot:///{legacy}", dst_url + option, "--no-backup"], shared_dir, **as_other)
     assert_clean_failure(result)
     assert tree_digest(legacy) == before_source
     assert tree_digest(home) == before_destination

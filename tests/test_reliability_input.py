@@ -37,12 +37,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tributestore import open_store
-from tributestore.backends.json_backend.legacy import open_legacy_store
 from tributestore.cli import main
 from tributestore.errors import LegacyFormatError
-from tributestore.urls import parse_store_url
 
-SAMPLE = Path(str(resources.files("tributestore.backends.json_backend") / "sample_legacy"))
+SAMPLE = Path(str(resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"))
 CLI = [sys.executable, "-c", "from tributestore.cli import main; main()"]
 EXAMPLES = int(os.environ.get("TRIBUTESTORE_HYPOTHESIS_EXAMPLES", "300"))
 JSON_FILES = ["inventories/inventories.json", "prompts/prompt_info.json", "config/config.json", "config.json"]
@@ -143,7 +141,7 @@ def test_content_the_bot_could_write_is_kept_not_refused(
 ) -> None:
     legacy = sample_copy(tmp_path / "legacy")
     (legacy / rel).write_bytes(content)
-    store = open_legacy_store(parse_store_url(f"json:///{legacy}"))
+    store = open_store(f"thgbot:///{legacy}", mode="read")
     warnings = [w for w in store.warnings if Path(rel).name in w and '["D1F"]' in w and part in w]
     assert len(warnings) == 1, store.warnings
     if case != "image name too long":  # the stored text is replaced; the original is a file of D1F
@@ -161,7 +159,7 @@ def test_hand_made_broken_file_is_a_clear_error(
     legacy = sample_copy(tmp_path / "legacy")
     (legacy / rel).write_bytes(content)
     with pytest.raises(LegacyFormatError) as raised:
-        open_legacy_store(parse_store_url(f"json:///{legacy}"))
+        open_store(f"thgbot:///{legacy}", mode="read")
     message = str(raised.value)
     assert "\n" not in message and Path(rel).name in message, message
     for part in parts:
@@ -186,7 +184,7 @@ def test_copy_of_broken_directory_fails_cleanly_and_writes_nothing(
     (legacy / rel).write_bytes(content)
     before = tree_digest(legacy)
     dst = tmp_path / ("dst.db" if destination == "sqlite" else "dst")
-    result = run_cli("copy", f"json:///{legacy}", f"{destination}:///{dst}", cwd=tmp_path)
+    result = run_cli("copy", f"thgbot:///{legacy}", f"{destination}:///{dst}", cwd=tmp_path)
     assert result.returncode == LegacyFormatError.exit_code, result.stdout + result.stderr
     assert_one_line_error(result.stderr)
     assert Path(rel).name in result.stderr
@@ -204,7 +202,7 @@ def test_failed_copy_leaves_an_existing_destination_unchanged(tmp_path: Path) ->
     before = dst.read_bytes()
     legacy = sample_copy(tmp_path / "legacy")
     (legacy / "prompts" / "prompt_info.json").write_bytes(b'{"D1F": {"message": 5}}')
-    result = run_cli("copy", f"json:///{legacy}", f"sqlite:///{dst}", cwd=tmp_path)
+    result = run_cli("copy", f"thgbot:///{legacy}", f"sqlite:///{dst}", cwd=tmp_path)
     assert result.returncode == LegacyFormatError.exit_code
     assert_one_line_error(result.stderr)
     assert '["D1F"]["message"]' in result.stderr
@@ -219,7 +217,7 @@ def test_unknown_fields_are_warnings_naming_file_and_key(tmp_path: Path) -> None
     first = sorted(data)[0]
     data[first]["owner"] = "someone"
     path.write_text(json.dumps(data))
-    store = open_legacy_store(parse_store_url(f"json:///{legacy}"))
+    store = open_store(f"thgbot:///{legacy}", mode="read")
     assert f'inventories/inventories.json ["{first}"]["owner"]: unknown inventory field, not migrated' in (
         store.warnings
     )
@@ -336,7 +334,7 @@ def test_mutated_legacy_directory_is_clean_or_a_clear_error(tmp_path: Path, data
         kind, content = mutate(data, path.read_bytes())
         path.write_bytes(content)
         try:
-            store = open_legacy_store(parse_store_url(f"json:///{legacy}"))
+            store = open_store(f"thgbot:///{legacy}", mode="read")
         except LegacyFormatError as error:
             message = str(error)
             assert "\n" not in message, message
@@ -357,7 +355,7 @@ def test_mutated_legacy_directory_is_clean_or_a_clear_error(tmp_path: Path, data
 def check_cli_fails_cleanly(legacy: Path, scratch: Path) -> None:
     """``tributestore copy`` (in this process): exit 6, one line, no traceback, nothing written."""
     dst = scratch / "dst.db"
-    code, stderr = call_main(["copy", f"json:///{legacy}", f"sqlite:///{dst}", "--no-backup"])
+    code, stderr = call_main(["copy", f"thgbot:///{legacy}", f"sqlite:///{dst}", "--no-backup"])
     assert code == LegacyFormatError.exit_code, stderr
     assert_one_line_error(stderr)
     assert not dst.exists()
@@ -400,7 +398,7 @@ def test_broken_thgbot_db_names_table_row_and_column(
         mangle(db)
         db.commit()
     with pytest.raises(LegacyFormatError) as raised:
-        open_legacy_store(parse_store_url(f"json:///{legacy}"))
+        open_store(f"thgbot:///{legacy}", mode="read")
     message = str(raised.value)
     assert "thgbot.db" in message and "\n" not in message, message
     for part in parts:

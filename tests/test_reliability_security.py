@@ -28,7 +28,7 @@ from tributestore import AlreadyExistsError, InvalidInputError, NotFoundError, T
 from tributestore.digest import bundle_digest
 from tributestore.models import check_file_name, check_tribute_id
 
-SAMPLE = resources.files("tributestore.backends.json_backend") / "sample_legacy"
+SAMPLE = resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 EXAMPLES = int(os.environ.get("TRIBUTESTORE_HYPOTHESIS_EXAMPLES", "300")) // 3
 GUILD, OTHER = 111, 222
 
@@ -388,7 +388,7 @@ def test_one_guild_never_reads_another(request: pytest.FixtureRequest, tmp_path:
 def test_legacy_guilds_are_isolated(tmp_path: Path) -> None:
     with resources.as_file(SAMPLE) as sample:
         legacy = Path(shutil.copytree(sample, tmp_path / "legacy"))
-    with open_store(f"json:///{legacy}") as store:
+    with open_store(f"thgbot:///{legacy}") as store:
         guilds = [g.guild_id for g in store.list_guilds()]
         assert len(guilds) > 1
         everything = store.search_items("e")

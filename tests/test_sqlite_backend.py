@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tributestore import (
     ConfigError,
     CorruptDataError,
+    InvalidInputError,
     SchemaVersionError,
     StorageError,
     TributeStore,
@@ -22,6 +25,7 @@ from tributestore import (
 )
 from tributestore.backends.sqlite_backend import schema, search
 from tributestore.backends.sqlite_backend import store as sqlite_store
+from tributestore.backends.sqlite_backend.store import SqlBackend
 from tributestore.models import Counts
 
 #: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
@@ -112,8 +116,9 @@ def test_deleting_a_tribute_cascades_to_everything_it_owns(store: TributeStore, 
 
 
 def test_foreign_keys_are_enforced(store: TributeStore) -> None:
-    assert isinstance(store, sqlite_store.SqliteStore)
-    with pytest.raises(StorageError, match="FOREIGN KEY"), store.transaction(), store._connection() as conn:
+    backend = store.backend
+    assert isinstance(backend, SqlBackend)
+    with pytest.raises(StorageError, match="FOREIGN KEY"), store.transaction(), backend.connection() as conn:
         conn.exec_driver_sql(
             "INSERT INTO inventories (guild_id, tribute_id, capacity, equipped_capacity)"
             " VALUES (1, 'NOBODY', 1, 1)"
@@ -312,8 +317,8 @@ QUERIES = [
 
 def test_fts_and_fallback_search_agree(db_path: Path) -> None:
     with open_store(f"sqlite:///{db_path}") as store:
-        assert isinstance(store, sqlite_store.SqliteStore)
-        assert store.use_fts == search.sqlite_has_trigram()
+        assert isinstance(store.backend, SqlBackend)
+        assert store.backend.use_fts == search.sqlite_has_trigram()
         store.create_tribute(GUILD, "D1F")
         store.create_tribute(GUILD, "D2M")
         store.create_tribute(OTHER, "D1F")
@@ -324,7 +329,7 @@ def test_fts_and_fallback_search_agree(db_path: Path) -> None:
         store.remove_item(GUILD, "D1F", 1)  # renumbering keeps the index in step
         store.unequip_item(GUILD, "D2M", 1)
         with open_store(f"sqlite:///{db_path}?fts=off") as plain:
-            assert isinstance(plain, sqlite_store.SqliteStore) and not plain.use_fts
+            assert isinstance(plain.backend, SqlBackend) and not plain.backend.use_fts
             for query in QUERIES + [item[1:-1] for item in ITEMS if len(item) > 2] + ITEMS:
                 for scope in (None, GUILD, OTHER):
                     indexed = store.search_items(query, guild_id=scope)
@@ -384,3 +389,217 @@ def test_threads_lose_no_update(db_path: Path, in_memory: bool) -> None:
             thread.join()
         assert errors == []
         assert len(store.get_inventory(GUILD, "D1F").items) == 240
+
+
+# ------------------------------------------------------ files of older versions
+#: The DDL of schema versions 1-3 as the format-string migrations of tributestore <= 0.x wrote it.
+OLD_DDL = {
+    1: """
+    CREATE TABLE schema_version (version INTEGER NOT NULL);
+    CREATE TABLE guilds (guild_id INTEGER NOT NULL PRIMARY KEY, log_channel_id INTEGER,
+        category_id INTEGER, gm_id INTEGER, admin_id INTEGER);
+    CREATE TABLE tributes (guild_id INTEGER NOT NULL REFERENCES guilds (guild_id) ON DELETE CASCADE,
+        tribute_id TEXT NOT NULL, name TEXT, user_id INTEGER, user_mention TEXT, face_claim_url TEXT,
+        prompt_channel_id INTEGER, created_at TEXT, updated_at TEXT, PRIMARY KEY (guild_id, tribute_id));
+    CREATE TABLE inventories (guild_id INTEGER NOT NULL, tribute_id TEXT NOT NULL,
+        capacity INTEGER NOT NULL, equipped_capacity INTEGER NOT NULL, PRIMARY KEY (guild_id, tribute_id),
+        FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE);
+    CREATE TABLE inventory_items (guild_id INTEGER NOT NULL, tribute_id TEXT NOT NULL,
+        slot TEXT NOT NULL CHECK (slot IN ('items', 'equipped')), number INTEGER NOT NULL CHECK (number >= 1),
+        item TEXT NOT NULL, item_folded TEXT NOT NULL, item_key INTEGER NOT NULL UNIQUE,
+        PRIMARY KEY (guild_id, tribute_id, slot, number),
+        FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE);
+    CREATE TABLE prompts (guild_id INTEGER NOT NULL, tribute_id TEXT NOT NULL, message TEXT NOT NULL,
+        channel_id INTEGER, created_at TEXT, updated_at TEXT, PRIMARY KEY (guild_id, tribute_id),
+        FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE);
+    CREATE TABLE prompt_files (guild_id INTEGER NOT NULL, tribute_id TEXT NOT NULL,
+        position INTEGER NOT NULL, file_name TEXT NOT NULL, PRIMARY KEY (guild_id, tribute_id, position),
+        FOREIGN KEY (guild_id, tribute_id) REFERENCES prompts (guild_id, tribute_id) ON DELETE CASCADE);
+    CREATE TABLE files (guild_id INTEGER NOT NULL, tribute_id TEXT NOT NULL, name TEXT NOT NULL,
+        kind TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+        created_at TEXT, data BLOB NOT NULL, PRIMARY KEY (guild_id, tribute_id, name),
+        FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE);
+    """,
+    2: """
+    CREATE TABLE tombstones (guild_id INTEGER NOT NULL, tribute_id TEXT NOT NULL,
+        deleted_at TEXT NOT NULL, PRIMARY KEY (guild_id, tribute_id));
+    """,
+    3: """
+    ALTER TABLE tombstones ADD COLUMN origin_key TEXT;
+    CREATE INDEX tombstones_by_origin ON tombstones (origin_key);
+    """,
+}
+STAMP = "2024-02-29T23:59:58.123456+00:00"
+
+
+def _old_file(path: Path, version: int) -> None:
+    """A database written by the old code at ``version``: every part of one tribute, no FTS index."""
+    with raw(path) as conn:
+        for step in range(1, version + 1):
+            conn.executescript(OLD_DDL[step])
+        conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        conn.execute("INSERT INTO guilds (guild_id, gm_id) VALUES (?, 5)", (GUILD,))
+        conn.execute(
+            "INSERT INTO tributes VALUES (?, 'D1F', 'Katniss', 7, '<@7>', NULL, NULL, ?, ?)",
+            (GUILD, STAMP, STAMP),
+        )
+        conn.execute("INSERT INTO inventories VALUES (?, 'D1F', 10, 5)", (GUILD,))
+        for number, (slot, item) in enumerate(
+            [("items", "Hunting KNIFE"), ("items", "Rope"), ("equipped", "Bow")]
+        ):
+            position = 1 if slot == "equipped" else number + 1
+            conn.execute(
+                "INSERT INTO inventory_items VALUES (?, 'D1F', ?, ?, ?, ?, ?)",
+                (GUILD, slot, position, item, item.casefold(), number + 1),
+            )
+        conn.execute("INSERT INTO prompts VALUES (?, 'D1F', 'go', NULL, ?, ?)", (GUILD, STAMP, STAMP))
+        conn.execute("INSERT INTO prompt_files VALUES (?, 'D1F', 1, 'a.png')", (GUILD,))
+        data = b"png"
+        conn.execute(
+            "INSERT INTO files VALUES (?, 'D1F', 'a.png', 'attachment', 'image/png', 3, ?, ?, ?)",
+            (GUILD, hashlib.sha256(data).hexdigest(), STAMP, data),
+        )
+        if version >= 2:
+            conn.execute(
+                "INSERT INTO tombstones (guild_id, tribute_id, deleted_at) VALUES (?, 'D9F', ?)",
+                (GUILD, STAMP),
+            )
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, version: int) -> None:
+    db_path.parent.mkdir(parents=True)
+    _old_file(db_path, version)
+    with open_store(f"sqlite:///{db_path}", mode="read") as store:
+        assert store.created is None
+        document = store.export_tribute(GUILD, "D1F")
+        assert document.tribute.name == "Katniss" and document.tribute.created_at == datetime.fromisoformat(
+            STAMP
+        )
+        assert document.inventory.items == ["Hunting KNIFE", "Rope"] and document.inventory.equipped == [
+            "Bow"
+        ]
+        assert document.prompt is not None and document.prompt.files == ["a.png"]
+        assert store.read_file(GUILD, "D1F", "a.png") == b"png"
+        assert [(h.slot, h.number) for h in store.search_items("knife")] == [("items", 1)]  # index built
+        assert store.tombstone_count() == (1 if version >= 2 else 0)
+        store.add_item(GUILD, "D1F", "Knife sharpener", force=True)
+        assert [h.number for h in store.search_items("knife")] == [1, 3]
+        backend = store.backend
+        assert isinstance(backend, SqlBackend)
+        backend.put_tombstone(GUILD, "D8F", "legacy-8")
+        assert store.has_origin_tombstone("legacy-8")
+        assert store.check() == []
+    with raw(db_path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(schema.CURRENT_VERSION,)]
+        assert "origin_key" in {row[1] for row in conn.execute("PRAGMA table_info(tombstones)")}
+
+
+# ------------------------------------------------------- writes of a document
+def _writes(store: TributeStore, action: Callable[[], object]) -> list[str]:
+    """The INSERT/UPDATE/DELETE statements ``action()`` runs (their first three words)."""
+    backend = store.backend
+    assert isinstance(backend, SqlBackend)
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        words = statement.split()
+        if words[0] in ("INSERT", "UPDATE", "DELETE"):
+            seen.append(" ".join(words[:3]))
+
+    event.listen(backend.db.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(backend.db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_write_touches_only_the_rows_that_changed(store: TributeStore) -> None:
+    store.create_tribute(GUILD, "D1F")
+    for item in ("a", "b", "c"):
+        store.add_item(GUILD, "D1F", item)
+    store.add_file(GUILD, "D1F", "a.png", b"a")
+    store.set_prompt(GUILD, "D1F", "go", files=["a.png"])
+    items = "INSERT INTO inventory_items"
+    assert _writes(store, lambda: store.add_item(GUILD, "D1F", "d")) == [items]
+    assert _writes(store, lambda: store.add_item(GUILD, "D1F", "e", equipped=True)) == [items]
+    assert _writes(store, lambda: store.remove_item(GUILD, "D1F", 4)) == ["DELETE FROM inventory_items"]
+    assert _writes(store, lambda: store.remove_item(GUILD, "D1F", 1)) == [
+        "DELETE FROM inventory_items",
+        "UPDATE inventory_items SET",
+    ]
+    assert _writes(store, lambda: store.equip_item(GUILD, "D1F", 1)) == [
+        "DELETE FROM inventory_items",
+        "UPDATE inventory_items SET",
+        items,
+    ]
+    assert _writes(store, lambda: store.update_tribute(GUILD, "D1F", name="x")) == ["UPDATE tributes SET"]
+    assert _writes(store, lambda: store.set_capacity(GUILD, "D1F", capacity=3)) == ["INSERT INTO inventories"]
+    assert _writes(store, lambda: store.add_file(GUILD, "D1F", "b.png", b"b")) == ["INSERT INTO files"]
+    assert _writes(store, lambda: store.delete_file(GUILD, "D1F", "b.png")) == ["DELETE FROM files"]
+    assert _writes(store, lambda: store.set_prompt(GUILD, "D1F", "again", files=["a.png"])) == [
+        "INSERT INTO prompts"
+    ]
+    assert store.get_inventory(GUILD, "D1F").model_dump(include={"items", "equipped"}) == {
+        "items": ["c"],
+        "equipped": ["e", "b"],
+    }
+    assert [f.name for f in store.list_files(GUILD, "D1F")] == ["a.png"]
+    assert store.read_file(GUILD, "D1F", "a.png") == b"a"
+    assert store.check() == []
+
+
+def test_save_without_previous_replaces_the_whole_document(store: TributeStore) -> None:
+    store.create_tribute(GUILD, "D1F")
+    store.add_item(GUILD, "D1F", "old item")
+    store.add_file(GUILD, "D1F", "keep.bin", b"kept bytes")
+    store.add_file(GUILD, "D1F", "drop.bin", b"dropped")
+    store.set_prompt(GUILD, "D1F", "old prompt")
+    backend = store.backend
+    assert isinstance(backend, SqlBackend)
+    before = store.export_tribute(GUILD, "D1F")
+    kept = next(f for f in before.files if f.name == "keep.bin")
+    inventory = before.inventory.model_copy(update={"items": ["new"], "equipped": ["bow"]})
+    document = before.model_copy(update={"inventory": inventory, "prompt": None, "files": [kept]})
+    with store.transaction():
+        backend.save(document, {}, None)  # keep.bin is not given: its stored bytes stay
+    assert store.export_tribute(GUILD, "D1F") == document
+    assert store.read_file(GUILD, "D1F", "keep.bin") == b"kept bytes"
+    stranger = kept.model_copy(update={"name": "new.bin"})
+    with pytest.raises(InvalidInputError, match=r"new\.bin"), store.transaction():
+        backend.save(document.model_copy(update={"files": [kept, stranger]}), {}, None)
+    assert store.export_tribute(GUILD, "D1F") == document
+    assert [hit.item for hit in store.search_items("new")] == ["new"]
+    assert store.check() == []
+
+
+def test_bulk_import_replaces_whole_documents_and_takes_a_tribute_twice(store: TributeStore) -> None:
+    store.create_tribute(GUILD, "D1F")
+    store.add_item(GUILD, "D1F", "stale")
+    store.add_file(GUILD, "D1F", "stale.bin", b"stale")
+    source = open_store("sqlite:///:memory:")
+    try:
+        for tribute in ("D1F", "D2F"):
+            source.create_tribute(GUILD, tribute, name=tribute.lower())
+            source.add_item(GUILD, tribute, f"fresh {tribute}")
+            source.add_file(GUILD, tribute, "fresh.bin", tribute.encode())
+            source.set_prompt(GUILD, tribute, "go", files=["fresh.bin"])
+        bundles = list(source.iter_bundles())
+        data = {
+            (f.tribute_id, f.name): source.read_file(GUILD, f.tribute_id, f.name)
+            for b in bundles
+            for f in b.files
+        }
+    finally:
+        source.close()
+    file_data = lambda info: data[info.tribute_id, info.name]  # noqa: E731
+    store.import_many(bundles, file_data)
+    assert list(store.iter_bundles()) == bundles
+    renamed = bundles[0].model_copy(
+        update={"tribute": bundles[0].tribute.model_copy(update={"name": "again"})}
+    )
+    store.import_many([bundles[0], bundles[1], renamed], file_data)  # D1F twice: the last one wins
+    assert list(store.iter_bundles()) == [renamed, bundles[1]]
+    assert store.read_file(GUILD, "D1F", "fresh.bin") == b"D1F"
+    assert store.check() == []

@@ -61,27 +61,27 @@ def legacy_dir(root: Path, image_guild: int) -> Path:
 
 def test_copy_after_the_window_keeps_deleted_tributes_deleted(tmp_path: Path) -> None:
     assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
-    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/legacy")
+    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{tmp_path}/legacy")
     with open_store(url) as window:
         total = window.counts().tributes
         victim = next(iter(window.iter_tributes()))
         window.delete_tribute(*victim.key)
         assert not window.has_tribute(*victim.key)
     for extra in ([], ["--on-conflict", "skip"]):
-        result = run("copy", *extra, "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+        result = run("copy", *extra, "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "not copied: 1 tribute(s) deleted from the destination" in result.stdout
         assert victim.key not in tributes_in(tmp_path / "thg.db")
         assert len(tributes_in(tmp_path / "thg.db")) == total - 1
     # Bringing them back is an explicit choice.
-    result = run("copy", "--ignore-tombstones", "json:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    result = run("copy", "--ignore-tombstones", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert victim.key in tributes_in(tmp_path / "thg.db")
 
 
 def test_a_shifted_guild_guess_does_not_resurrect_a_delete(tmp_path: Path) -> None:
     legacy = legacy_dir(tmp_path / "legacy", image_guild=GA)
-    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{legacy}")
+    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{legacy}")
     with open_store(url) as window:
         assert window.has_tribute(GA, "X1F")
         window.delete_tribute(GA, "X1F")
@@ -91,7 +91,7 @@ def test_a_shifted_guild_guess_does_not_resurrect_a_delete(tmp_path: Path) -> No
     with open_store(url) as window:
         assert not window.has_tribute(GB, "X1F"), "the deleted legacy record came back"
         assert window.has_tribute(GB, "X2M")
-    result = run("copy", "--on-conflict", "skip", f"json:///{legacy}", "sqlite:///thg.db", cwd=tmp_path)
+    result = run("copy", "--on-conflict", "skip", f"thgbot:///{legacy}", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     found = tributes_in(tmp_path / "thg.db")
     assert not any(tid == "X1F" for _gid, tid in found), found
@@ -100,8 +100,8 @@ def test_a_shifted_guild_guess_does_not_resurrect_a_delete(tmp_path: Path) -> No
 
 def test_finish_window_moves_the_rest_and_says_the_fallback_is_done(tmp_path: Path) -> None:
     assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
-    url = window_url("sqlite:///thg.db", "json:///legacy")
-    with open_store(window_url(f"sqlite:///{tmp_path}/thg.db", f"json:///{tmp_path}/legacy")) as w:
+    url = window_url("sqlite:///thg.db", "thgbot:///legacy")
+    with open_store(window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{tmp_path}/legacy")) as w:
         tributes = list(w.iter_tributes())
         w.delete_tribute(*tributes[0].key)
         w.add_item(*tributes[1].key, "Promoted by a write")

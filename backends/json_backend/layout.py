@@ -50,6 +50,17 @@ SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 TRIBUTE_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
 
 
+def list_dir(directory: Path) -> set[str]:
+    """The names of ``directory``'s entries, hidden ones (``.``) left out; empty when it is gone."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    except OSError as error:
+        raise StorageError(f"cannot list {directory}: {error.strerror}") from None
+    return {name for name in names if not name.startswith(".")}
+
+
 def ref_name(guild_id: int, tribute_id: str, name: str) -> str:
     """A path-safe, collision-free marker name for one (guild, tribute, file name) owner."""
     key = f"{guild_id}\x00{tribute_id}\x00{name}".encode("utf-8", "surrogatepass")

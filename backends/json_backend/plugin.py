@@ -14,9 +14,8 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             name="json",
             schemes=("json",),
             opener="tributestore.backends.json_backend.store:open_json_store",
-            summary="one JSON file per tribute; also opens a legacy THGBot data directory read-only",
+            summary="one JSON file per tribute, content-addressed file bytes, journaled commits",
             example="json:///data/tributes",
-            # guild, guild_map, oversize: options of a legacy THGBot directory (see legacy_reader)
-            options=("create", "read_only", "lock_timeout", "timeout", "guild", "guild_map", "oversize"),
+            options=("create", "read_only", "lock_timeout", "timeout"),
         )
     )

@@ -1,100 +1,74 @@
 """The ``json`` backend: one JSON file per tribute, content-addressed blobs, journaled commits.
 
-Writes happen only inside :meth:`JsonStore.transaction`, which holds the
-store-wide ``.lock`` (an ``flock``, behind a fair queue, so it excludes other
-processes too) and buffers every change as ``path -> new bytes`` (or ``None``
-for a deletion); reads inside the transaction see the buffer.  On success the
-buffer is committed with a journal:
+:class:`JsonBackend` implements :class:`tributestore.backend.Backend` and
+:class:`tributestore.backend.Tombstones`.  Each tribute is one document file
+(tribute, inventory, prompt and file list; see documents.py), so
+:meth:`JsonBackend.load` reads it once and :meth:`JsonBackend.save` writes it
+once: every public write of the store reads and writes the tribute's file once.
 
-1. ``journal.json`` (state ``prepare``) lists the temporary files about to be written;
-2. every new file is written whole beside its target, fsync'd, directories fsync'd;
-3. ``journal.json`` (state ``commit``) lists the renames and deletions;
-4. they are applied, then the journal is removed.
+Writes happen only inside :meth:`JsonBackend.transaction`, which holds the
+store-wide ``.lock`` (a :class:`~tributestore.fairlock.FairLock`: writers of
+every process and thread queue in arrival order and give up with
+``LockTimeoutError`` after ``lock_timeout``) and buffers every change as
+``path -> new bytes`` (``None`` for a deletion); reads inside the transaction
+see the buffer, and each tribute document is read from disk at most once (the
+lock keeps it still).  On success the buffer is committed through a journal
+(journal.py), which a crash leaves to be rolled back or forward on next use.
 
-A crash before step 3 leaves a ``prepare`` journal, whose temporaries are
-removed on the next open or transaction (rolled back); a crash after it
-leaves a ``commit`` journal, which is replayed (rolled forward).
-
-The lock is a :class:`~tributestore.fairlock.FairLock`: writers of every
-process and thread queue in arrival order (``.lock.queue``), blocking in the
-kernel, and give up with ``LockTimeoutError`` after ``lock_timeout``.
-
-Reads outside a transaction take no lock: every file is replaced atomically.
-One tribute (document, inventory, prompt, file list) is one file, and
-:meth:`JsonStore.snapshot` reads each document once, so a multi-part read of
-one tribute is one committed state.  Reads spanning several files of several
-tributes (listings, search, counts, ``check``) are validated against
-``.generation``, a counter each commit makes odd before it touches any file
-and even when done (a seqlock): a read that overlapped a commit is run again,
-and after a few tries under the lock.  A blob a commit removed while
-``read_file`` was between the document and the blob is read again from the
-new document.
+Reads outside a transaction take no lock: every file is replaced atomically,
+and :meth:`JsonBackend.snapshot` reads each document once, so a multi-part read
+of one tribute is one committed state.  Reads spanning several tributes
+(guild listings, search, counts, ``check``, and tribute listings inside a
+snapshot) are validated against ``.generation``, a counter each commit makes
+odd before it touches any file and even when done (a seqlock): a read that
+overlapped a commit is run again, and after a few tries under the lock.  A
+blob a commit removed while :meth:`JsonBackend.read_file` was between the
+document and the blob is read again from the new document.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TypeVar
 
 from tributestore.errors import (
-    ConfigError,
     CorruptDataError,
     LockTimeoutError,
     NotFoundError,
-    SchemaVersionError,
+    ReadOnlyStoreError,
     StorageError,
     StoreNotFoundError,
     TributeStoreError,
 )
 from tributestore.fairlock import FairLock
-from tributestore.models import (
-    Counts,
-    FileInfo,
-    Guild,
-    Inventory,
-    ItemHit,
-    Prompt,
-    Slot,
-    Tribute,
-    TributeBundle,
-    check_guild_id,
-    describe_validation_error,
-    utcnow,
-)
-from tributestore.store import T, TributeStore, bytes_match
+from tributestore.models import Counts, FileInfo, Guild, ItemHit, Slot, Tribute, TributeBundle, utcnow
+from tributestore.store import bytes_match
 from tributestore.urls import StoreURL
 
-from .atomic import TEMP_SUFFIX, atomic_write, fsync_dir, make_dirs, remove_empty_dirs, write_fsync
+from . import documents
+from .atomic import TEMP_SUFFIX, atomic_write
+from .check import Checker
+from .journal import Change, Journal
 from .layout import (
-    FORMAT_NAME,
-    GUILD_FILE,
-    JOURNAL_NAME,
     LOCK_NAME,
     MARKER_NAME,
     ORIGINS_DIR,
-    REFS_SUFFIX,
-    SCHEMA_VERSION,
-    SHA_RE,
     TOMBSTONES_DIR,
     TRIBUTE_ID_RE,
     TRIBUTE_SUFFIX,
     Layout,
-    ref_name,
+    list_dir,
 )
 
-__all__ = ["JsonStore", "open_json_store"]
+__all__ = ["JsonBackend", "open_json_store"]
+
+T = TypeVar("T")
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 #: Lock-free tries of a read spanning several tributes before it runs under the lock.
@@ -102,15 +76,9 @@ READ_TRIES = 8
 #: Tries of ``check`` (a long walk) before it runs under the lock.
 CHECK_TRIES = 3
 
-M = TypeVar("M", bound=BaseModel)
-
 
 class _Undo(Enum):
     ABSENT = 0
-
-
-#: A buffered change: new bytes, or ``None`` for a deletion.
-Change = bytes | None
 
 
 class _TxState(threading.local):
@@ -121,6 +89,12 @@ class _TxState(threading.local):
         self.buffer: dict[Path, Change] = {}
         #: One undo map per nested transaction level (savepoints).
         self.undo: list[dict[Path, Change | _Undo]] = []
+        #: Tribute files read from disk by this transaction (``None``: absent); the lock keeps
+        #: them still, so each is read once.  Bytes, not documents: every load parses its own copy.
+        self.read: dict[Path, bytes | None] = {}
+
+    def reset(self, depth: int) -> None:
+        self.depth, self.buffer, self.undo, self.read = depth, {}, [], {}
 
 
 class _SnapState(threading.local):
@@ -128,70 +102,32 @@ class _SnapState(threading.local):
 
     def __init__(self) -> None:
         self.depth = 0
-        self.docs: dict[Path, _TributeDoc | None] = {}
+        self.docs: dict[Path, TributeBundle | None] = {}
+        #: Inside a validated multi-tribute read (nested ones just run).
+        self.validating = False
 
 
-@dataclass
-class _TributeDoc:
-    tribute: Tribute
-    inventory: Inventory
-    prompt: Prompt | None = None
-    files: list[FileInfo] = field(default_factory=list)
+def open_json_store(url: StoreURL) -> JsonBackend:
+    """Open a JSON store directory.
 
-    def dump(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "tribute": self.tribute.model_dump(mode="json"),
-            "inventory": self.inventory.model_dump(mode="json"),
-            "prompt": None if self.prompt is None else self.prompt.model_dump(mode="json"),
-            "files": [info.model_dump(mode="json") for info in sorted(self.files, key=_file_key)],
-        }
-
-
-def _file_key(info: FileInfo) -> str:
-    return info.name
-
-
-def _encode(document: dict[str, Any]) -> bytes:
-    try:
-        text = json.dumps(document, indent=2, ensure_ascii=False)
-        return (text + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: keep them as \\u escapes
-        return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
-
-
-def open_json_store(url: StoreURL) -> TributeStore:
-    """Open a JSON store directory, or a legacy THGBot one (read-only).
-
-    In ``read`` mode the directory must already be a store (its marker file)
-    or a legacy THGBot directory; nothing is created, no lock file written.
-    In ``write`` mode a missing or empty directory becomes a new store
-    (unless ``?create=false``).
+    In ``read`` mode the directory must already be a store (its marker file);
+    nothing is created, no lock file written.  In ``write`` mode a missing or
+    empty directory becomes a new store (unless ``?create=false``); a directory
+    holding anything else is refused.
     """
-    from .legacy import LEGACY_OPTIONS, looks_like_legacy, open_legacy_store  # local: the reader is large
-
     path = url.local_path()
     timeout = url.seconds("timeout", DEFAULT_LOCK_TIMEOUT)
     lock_timeout = url.seconds("lock_timeout", timeout)
     create, read_only = url.flag("create", True), url.flag("read_only", False)
-    if looks_like_legacy(path):
-        return open_legacy_store(url)
     if url.must_exist:
         if not path.exists():
-            raise url.missing("no JSON store or legacy THGBot directory", path)
+            raise url.missing("no JSON store", path)
         if not (path / MARKER_NAME).is_file():
             raise StoreNotFoundError(
-                f"store {url.display!r}: {path.absolute()} is neither a tributestore JSON store "
-                f"(no {MARKER_NAME}) nor a legacy THGBot data directory; nothing was created"
+                f"store {url.display!r}: {path.absolute()} is not a tributestore JSON store "
+                f"(no {MARKER_NAME}); nothing was created"
             )
-    legacy_only = sorted(set(url.options) & set(LEGACY_OPTIONS))
-    if legacy_only:
-        what = "is not one" if path.exists() else "does not exist"
-        raise ConfigError(
-            f"store URL {url.display!r}: option {legacy_only[0]!r} applies to a legacy THGBot data "
-            f"directory, and {path.absolute()} {what}"
-        )
-    return JsonStore(
+    return JsonBackend(
         path,
         url=url.display,
         create=create and not url.must_exist,
@@ -200,8 +136,10 @@ def open_json_store(url: StoreURL) -> TributeStore:
     )
 
 
-class JsonStore(TributeStore):
+class JsonBackend:
     """A tribute store kept as a directory of JSON files (see the module docstring)."""
+
+    ephemeral = False
 
     def __init__(
         self,
@@ -214,46 +152,28 @@ class JsonStore(TributeStore):
     ) -> None:
         self.url = url or f"json:///{path}"
         self.read_only = read_only
+        self.warnings: Sequence[str] = ()
+        self.created: str | None = None
         self._closed = False
         self._lock_timeout = lock_timeout
-        if not path.exists():
-            if not create or read_only:
-                raise StorageError(f"JSON store directory {path.absolute()} does not exist")
-            try:
-                path.mkdir(parents=True)
-            except FileExistsError:
-                pass
-            except OSError as error:
-                raise StorageError(f"cannot create JSON store directory {path}: {error.strerror}") from None
-        elif not path.is_dir():
-            raise StorageError(f"JSON store path {path.absolute()} is not a directory")
+        _make_root(path, create=create and not read_only)
         self._layout = Layout(path)
+        self._journal = Journal(self._layout)
         if create and not read_only and not self._layout.marker.exists():
             # Refused before the lock: a directory that is not a store gets no .lock file.
             self._refuse_foreign_directory()
         self._tx = _TxState()
         self._snap = _SnapState()
         self._lock = FairLock(self._layout.lock, what=f"store {self.url}")
-        if read_only or (
-            self._layout.marker.exists()
-            and not self._layout.journal.exists()
-            and not self._root_temps()
-            and self._generation() % 2 == 0
-        ):
-            # Nothing to set up or recover: opening needs no lock (so it never waits for a writer).
-            self._check_marker(create=False)
-            return
-        if self._layout.marker.exists():
-            # A journal or temporaries: a crash's leftovers, or a live writer's commit. Recover
-            # only when no writer holds the lock (a live one finishes its own commit): never wait.
-            with self._lock.try_hold() as held:
-                if held:
-                    self._replay_journal()
-            self._check_marker(create=False)
-            return
-        with self._locked():
-            self._replay_journal()
-            self._check_marker(create=create)
+        self._recover(create=create)
+
+    @property
+    def root(self) -> Path:
+        """The store's directory (symlinks resolved)."""
+        return self._layout.root
+
+    def __repr__(self) -> str:
+        return f"<JsonBackend {self.url}>"
 
     # ------------------------------------------------------------------ life
     def close(self) -> None:
@@ -263,29 +183,42 @@ class JsonStore(TributeStore):
         if self._closed:
             raise StorageError(f"store {self.url} is closed")
 
-    @property
-    def root(self) -> Path:
-        return self._layout.root
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(f"store {self.url} is read-only")
+
+    def _recover(self, *, create: bool) -> None:
+        layout = self._layout
+        if self.read_only or (layout.marker.exists() and not self._journal.needs_recovery()):
+            # Nothing to set up or recover: opening needs no lock (so it never waits for a writer).
+            self._check_marker(create=False)
+            return
+        if layout.marker.exists():
+            # A journal or temporaries: a crash's leftovers, or a live writer's commit. Recover
+            # only when no writer holds the lock (a live one finishes its own commit): never wait.
+            with self._lock.try_hold() as held:
+                if held:
+                    self._journal.replay()
+            self._check_marker(create=False)
+            return
+        with self._locked():
+            self._journal.replay()
+            self._check_marker(create=create)
 
     def _check_marker(self, *, create: bool) -> None:
         marker = self._layout.marker
         raw = self._read_disk(marker)
-        if raw is None:
-            if not create:
-                raise StorageError(f"{self.root} is not a tributestore JSON store (no {MARKER_NAME})")
-            self._refuse_foreign_directory()
-            try:
-                atomic_write(marker, _encode({"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION}))
-            except OSError as error:
-                raise StorageError(f"cannot write {marker}: {error.strerror}") from None
-            self.created = str(self.root.absolute())
+        if raw is not None:
+            documents.check_marker(marker, raw)
             return
-        document = self._parse_json(marker, raw)
-        if document.get("format") != FORMAT_NAME:
-            raise CorruptDataError(
-                f"{marker}: format is {document.get('format')!r}, expected {FORMAT_NAME!r}"
-            )
-        self._check_version(marker, document)
+        if not create:
+            raise StorageError(f"{self.root} is not a tributestore JSON store (no {MARKER_NAME})")
+        self._refuse_foreign_directory()
+        try:
+            atomic_write(marker, documents.marker_bytes())
+        except OSError as error:
+            raise StorageError(f"cannot write {marker}: {error.strerror}") from None
+        self.created = str(self.root.absolute())
 
     def _refuse_foreign_directory(self) -> None:
         """Refuse to turn a directory holding anything else into a store."""
@@ -300,109 +233,10 @@ class JsonStore(TributeStore):
                 f"(no {MARKER_NAME}); found {sorted(leftovers)[0]!r}"
             )
 
-    def _check_version(self, path: Path, document: dict[str, Any]) -> None:
-        version = document.get("schema_version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise CorruptDataError(f"{path}: schema_version must be a positive int (got {version!r})")
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{path}: schema_version {version} is newer than this tributestore supports "
-                f"({SCHEMA_VERSION}); upgrade tributestore"
-            )
-
-    # --------------------------------------------------------------- locking
+    # --------------------------------------------------------- transactions
     def _locked(self) -> AbstractContextManager[None]:
         """The store-wide write lock, in arrival order among all writers (FairLock)."""
         return self._lock.hold(self._lock_timeout)
-
-    # ------------------------------------------------------------ generation
-    def _generation(self) -> int:
-        """The commit counter (0 when never written): odd while a commit is touching files."""
-        try:
-            with open(self._layout.generation, "rb") as handle:
-                raw = handle.read(32)
-        except FileNotFoundError:
-            return 0
-        except OSError as error:
-            raise StorageError(f"cannot read {self._layout.generation}: {error.strerror}") from None
-        try:
-            return int(raw.split(b"\n", 1)[0] or b"0")
-        except ValueError:
-            return -1  # torn or damaged: odd, never equal to a value read before
-
-    def _set_generation(self, *, busy: bool) -> None:
-        """Make the counter odd (``busy``: a commit starts touching files) or even (done); lock held.
-
-        Not fsync'd: it only tells concurrent readers that something changed.
-        """
-        current = max(self._generation(), 0)
-        if busy:
-            new = current + (1 if current % 2 == 0 else 2)
-        elif current % 2:
-            new = current + 1
-        else:
-            return
-        fd = os.open(self._layout.generation, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            os.pwrite(fd, b"%019d\n" % new, 0)
-        finally:
-            os.close(fd)
-
-    # -------------------------------------------------------------- snapshots
-    def snapshot(self) -> AbstractContextManager[None]:
-        return self._snapshot()
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[None]:
-        """Each tribute document is read once inside the block (one committed state per tribute)."""
-        self._check_open()
-        snap = self._snap
-        if snap.depth == 0:
-            snap.docs = {}
-        snap.depth += 1
-        try:
-            yield
-        finally:
-            snap.depth -= 1
-            if snap.depth == 0:
-                snap.docs = {}
-
-    def _consistent(self, read: Callable[[], T], *, tries: int = READ_TRIES) -> T:
-        """Run ``read`` on one committed state of the whole store (seqlock, then the lock)."""
-        self._check_open()
-        if self._tx.depth or self._snap.depth:  # the lock is held, or an outer read validates
-            return read()
-        pause = 0.001
-        for _ in range(tries):
-            before = self._generation()
-            if before % 2:  # a commit is touching files: it takes milliseconds
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
-                continue
-            try:
-                with self.snapshot():
-                    result = read()
-            except TributeStoreError:
-                if self._generation() == before:
-                    raise
-                continue
-            if self._generation() == before:
-                return result
-        try:
-            lock = self._locked()
-            lock.__enter__()
-        except LockTimeoutError:
-            raise
-        except StorageError:  # the lock cannot be taken here (read-only files): read as is
-            with self.snapshot():
-                return read()
-        try:
-            if not self.read_only:
-                self._replay_journal()  # a commit a crash interrupted
-            with self.snapshot():
-                return read()
-        finally:
-            lock.__exit__(None, None, None)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -412,23 +246,23 @@ class JsonStore(TributeStore):
             yield from self._nested(state)
             return
         if self.read_only:  # nothing can be written: no lock, no commit
-            state.depth, state.buffer, state.undo = 1, {}, []
+            state.reset(1)
             try:
                 yield
             finally:
-                state.depth, state.buffer, state.undo = 0, {}, []
+                state.reset(0)
             return
         with self._locked():
-            self._replay_journal()
-            state.depth, state.buffer, state.undo = 1, {}, []
+            self._journal.replay()
+            state.reset(1)
             try:
                 yield
                 buffer = state.buffer
-                state.depth, state.buffer = 0, {}
+                state.reset(0)
                 if buffer:
-                    self._commit(buffer)
+                    self._journal.commit(buffer)
             finally:
-                state.depth, state.buffer, state.undo = 0, {}, []
+                state.reset(0)
 
     def _nested(self, state: _TxState) -> Iterator[None]:
         state.depth += 1
@@ -450,6 +284,78 @@ class JsonStore(TributeStore):
         finally:
             state.undo.pop()
             state.depth -= 1
+
+    # ------------------------------------------------------------ snapshots
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Each tribute document is read once inside the block (one committed state per tribute)."""
+        self._check_open()
+        snap = self._snap
+        if snap.depth == 0:
+            snap.docs = {}
+        snap.depth += 1
+        try:
+            yield
+        finally:
+            snap.depth -= 1
+            if snap.depth == 0:
+                snap.docs = {}
+
+    @contextmanager
+    def _fresh_view(self) -> Iterator[None]:
+        """A snapshot of its own, whatever documents an outer snapshot already read."""
+        snap = self._snap
+        saved = snap.depth, snap.docs
+        snap.depth, snap.docs = 1, {}
+        try:
+            yield
+        finally:
+            snap.depth, snap.docs = saved
+
+    def _consistent(self, read: Callable[[], T], *, tries: int = READ_TRIES) -> T:
+        """Run ``read`` on one committed state of the whole store (seqlock, then the lock)."""
+        self._check_open()
+        snap = self._snap
+        if self._tx.depth or snap.validating:  # the lock is held, or an outer read validates
+            return read()
+        snap.validating = True
+        try:
+            return self._validated(read, tries)
+        finally:
+            snap.validating = False
+
+    def _validated(self, read: Callable[[], T], tries: int) -> T:
+        pause = 0.001
+        for _ in range(tries):
+            before = self._journal.generation()
+            if before % 2:  # a commit is touching files: it takes milliseconds
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+                continue
+            try:
+                with self._fresh_view():
+                    result = read()
+            except TributeStoreError:
+                if self._journal.generation() == before:
+                    raise
+                continue
+            if self._journal.generation() == before:
+                return result
+        try:
+            lock = self._locked()
+            lock.__enter__()
+        except LockTimeoutError:
+            raise
+        except StorageError:  # the lock cannot be taken here (read-only files): read as is
+            with self._fresh_view():
+                return read()
+        try:
+            if not self.read_only:
+                self._journal.replay()  # a commit a crash interrupted
+            with self._fresh_view():
+                return read()
+        finally:
+            lock.__exit__(None, None, None)
 
     # ----------------------------------------------------------- raw access
     def _read_disk(self, path: Path) -> bytes | None:
@@ -486,12 +392,7 @@ class JsonStore(TributeStore):
 
     def _list_names(self, directory: Path) -> set[str]:
         """Names of the entries of ``directory`` as this thread sees them."""
-        try:
-            names = set(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            names = set()
-        except OSError as error:
-            raise StorageError(f"cannot list {directory}: {error.strerror}") from None
+        names = list_dir(directory)
         state = self._tx
         if state.depth:
             for path, data in state.buffer.items():
@@ -502,277 +403,181 @@ class JsonStore(TributeStore):
                     names.add(path.relative_to(directory).parts[0])
         return {name for name in names if not name.startswith(".")}
 
-    def _parse_json(self, path: Path, raw: bytes) -> dict[str, Any]:
-        try:
-            document = json.loads(raw)
-        except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, a number too long, too deep
-            raise CorruptDataError(f"{path}: not valid JSON ({error})") from None
-        if not isinstance(document, dict):
-            raise CorruptDataError(f"{path}: expected a JSON object, got {type(document).__name__}")
-        return document
-
-    def _model(self, path: Path, model: type[M], value: object, what: str) -> M:
-        try:
-            return model.model_validate(value)
-        except ValidationError as error:
-            raise CorruptDataError(f"{path}: {describe_validation_error(error, what)}") from None
-
-    # ---------------------------------------------------------------- commit
-    def _commit(self, buffer: dict[Path, Change]) -> None:
-        layout = self._layout
-        txid = uuid.uuid4().hex
-        writes = sorted(
-            ((path, data) for path, data in buffer.items() if data is not None),
-            key=lambda entry: (layout.kind_rank(entry[0]), str(entry[0])),
-        )
-        deletes = sorted(
-            (path for path, data in buffer.items() if data is None),
-            key=lambda path: (-layout.kind_rank(path), str(path)),
-        )
-        renames = [(path.parent / f".{path.name}.{txid}{TEMP_SUFFIX}", path) for path, _ in writes]
-        try:
-            self._set_generation(busy=True)  # lock-free readers overlapping from here on read again
-            atomic_write(
-                layout.journal,
-                _encode({"state": "prepare", "txid": txid, "temps": [layout.rel(t) for t, _ in renames]}),
-            )
-        except OSError as error:
-            raise StorageError(f"cannot write {layout.journal}: {error.strerror}") from None
-        try:
-            dirs: set[Path] = set()
-            for (tmp, target), (_, data) in zip(renames, writes, strict=True):
-                if target.parent not in dirs:
-                    make_dirs(target.parent)
-                    dirs.add(target.parent)
-                write_fsync(tmp, data)
-            for directory in dirs:
-                fsync_dir(directory)
-            atomic_write(
-                layout.journal,
-                _encode(
-                    {
-                        "state": "commit",
-                        "txid": txid,
-                        "renames": [[layout.rel(t), layout.rel(p)] for t, p in renames],
-                        "deletes": [layout.rel(p) for p in deletes],
-                    }
-                ),
-            )
-        except OSError as error:
-            self._replay_journal()  # rolls the prepared temporaries back
-            raise StorageError(f"cannot commit to {self.root}: {error}") from None
-        try:
-            self._apply(renames, deletes)
-        except OSError as error:
-            raise StorageError(
-                f"commit to {self.root} interrupted ({error}); it will be completed from "
-                f"{JOURNAL_NAME} when the store is next used"
-            ) from None
-
-    def _apply(self, renames: list[tuple[Path, Path]], deletes: list[Path]) -> None:
-        dirs: set[Path] = set()
-        for tmp, target in renames:
-            if tmp.exists():
-                make_dirs(target.parent)
-                os.replace(tmp, target)
-                dirs.add(target.parent)
-        for path in deletes:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            dirs.add(path.parent)
-        for directory in dirs:
-            fsync_dir(directory)
-        self._layout.journal.unlink()
-        fsync_dir(self.root)
-        for path in deletes:
-            remove_empty_dirs(path.parent, self.root)
-        self._set_generation(busy=False)
-
-    def _root_temps(self) -> list[Path]:
-        """Temporaries of :func:`atomic_write` (journal, marker) a crash left in the root.
-
-        The journal does not list them (they are written before it exists, or are it).
-        """
-        try:
-            names = os.listdir(self.root)
-        except OSError:
-            return []
-        return [self.root / n for n in names if n.startswith(".") and n.endswith(TEMP_SUFFIX)]
-
-    def _replay_journal(self) -> None:
-        """Finish (or undo) a commit a crash interrupted; caller holds the lock."""
-        layout = self._layout
-        for temp in self._root_temps():  # only a lock holder writes them: these are dead
-            with suppress(FileNotFoundError):
-                temp.unlink()
-        raw = self._read_disk(layout.journal)
-        if raw is None:
-            if self._generation() % 2:  # a crash between the journal's removal and this
-                with suppress(OSError):
-                    self._set_generation(busy=False)
-            return
-        journal = self._parse_json(layout.journal, raw)
-        state = journal.get("state")
-        try:
-            if state == "prepare":
-                temps = [layout.from_rel(rel) for rel in journal.get("temps", [])]
-                for temp in temps:
-                    with suppress(FileNotFoundError):
-                        temp.unlink()
-                # The commit may have created directories for its files (a new guild's):
-                # remove those left empty, or check() would see a guild with no guild.json.
-                for temp in temps:
-                    remove_empty_dirs(temp.parent, self.root)
-                layout.journal.unlink()
-                fsync_dir(self.root)
-                self._set_generation(busy=False)
-            elif state == "commit":
-                renames = [(layout.from_rel(t), layout.from_rel(p)) for t, p in journal.get("renames", [])]
-                deletes = [layout.from_rel(p) for p in journal.get("deletes", [])]
-                self._apply(renames, deletes)
-            else:
-                raise CorruptDataError(f"{layout.journal}: unknown state {state!r}")
-        except (TypeError, ValueError) as error:
-            raise CorruptDataError(f"{layout.journal}: malformed journal ({error})") from None
-        except OSError as error:
-            raise StorageError(f"cannot replay {layout.journal}: {error}") from None
-
     # ------------------------------------------------------------- documents
-    def _load_doc(self, guild_id: int, tribute_id: str) -> _TributeDoc | None:
+    def _load_doc(self, guild_id: int, tribute_id: str) -> TributeBundle | None:
         path = self._layout.tribute_file(guild_id, tribute_id)
         memo = self._snap.docs if self._snap.depth and not self._tx.depth else None
         if memo is not None and path in memo:
             return memo[path]  # inside a snapshot: the document as first read
-        raw = self._read(path)
-        doc = None if raw is None else self._parse_doc(path, raw, guild_id, tribute_id)
+        raw = self._read_document(path)
+        document = None if raw is None else documents.parse_tribute(path, raw, guild_id, tribute_id)
         if memo is not None:
-            memo[path] = doc
-        return doc
+            memo[path] = document
+        return document
 
-    def _parse_doc(self, path: Path, raw: bytes, guild_id: int, tribute_id: str) -> _TributeDoc:
-        document = self._parse_json(path, raw)
-        self._check_version(path, document)
-        tribute = self._model(path, Tribute, document.get("tribute"), "tribute")
-        inventory_data = document.get("inventory")
-        inventory = (
-            Inventory(guild_id=guild_id, tribute_id=tribute_id)
-            if inventory_data is None
-            else self._model(path, Inventory, inventory_data, "inventory")
-        )
-        prompt_data = document.get("prompt")
-        prompt = None if prompt_data is None else self._model(path, Prompt, prompt_data, "prompt")
-        files_data = document.get("files") or []
-        if not isinstance(files_data, list):
-            raise CorruptDataError(f"{path}: files must be a list")
-        files = [self._model(path, FileInfo, item, "file") for item in files_data]
-        owner = (guild_id, tribute_id)
-        for part in (tribute, inventory, prompt, *files):
-            if part is not None and (part.guild_id, part.tribute_id) != owner:
-                raise CorruptDataError(
-                    f"{path}: holds {type(part).__name__} of tribute {part.tribute_id} in guild "
-                    f"{part.guild_id}, but its name says tribute {tribute_id} in guild {guild_id}"
-                )
-        return _TributeDoc(tribute, inventory, prompt, files)
-
-    def _require_doc(self, guild_id: int, tribute_id: str) -> _TributeDoc:
-        doc = self._load_doc(guild_id, tribute_id)
-        if doc is None:
-            raise NotFoundError(f"tribute {tribute_id} not found in guild {guild_id}")
-        return doc
-
-    def _save_doc(self, doc: _TributeDoc) -> None:
-        path = self._layout.tribute_file(doc.tribute.guild_id, doc.tribute.tribute_id)
-        self._write(path, _encode(doc.dump()))
+    def _read_document(self, path: Path) -> bytes | None:
+        """A tribute file's bytes as this thread sees them; a transaction reads each from disk once."""
+        state = self._tx
+        if not state.depth or path in state.buffer:
+            return self._read(path)
+        if path not in state.read:
+            state.read[path] = self._read(path)
+        return state.read[path]
 
     def _guild_ids(self) -> list[int]:
-        ids = []
-        for name in self._list_names(self._layout.guilds):
-            if name.isdigit() and str(int(name)) == name:
-                ids.append(int(name))
-        return sorted(ids)
+        names = self._list_names(self._layout.guilds)
+        return sorted(int(name) for name in names if name.isdigit() and str(int(name)) == name)
 
     def _tribute_ids(self, guild_id: int) -> list[str]:
         ids = []
         for name in self._list_names(self._layout.tributes_dir(guild_id)):
-            if name.endswith(TRIBUTE_SUFFIX):
-                tribute_id = name.removesuffix(TRIBUTE_SUFFIX)
-                if TRIBUTE_ID_RE.match(tribute_id):
-                    ids.append(tribute_id)
+            tribute_id = name.removesuffix(TRIBUTE_SUFFIX)
+            if name.endswith(TRIBUTE_SUFFIX) and TRIBUTE_ID_RE.match(tribute_id):
+                ids.append(tribute_id)
         return sorted(ids)
 
-    def _iter_docs(self, guild_id: int | None) -> Iterator[_TributeDoc]:
-        guild_ids = self._guild_ids() if guild_id is None else [guild_id]
-        for gid in guild_ids:
+    def _iter_docs(self, guild_id: int | None) -> Iterator[TributeBundle]:
+        for gid in self._guild_ids() if guild_id is None else [guild_id]:
             for tid in self._tribute_ids(gid):
-                doc = self._load_doc(gid, tid)
-                if doc is not None:  # deleted meanwhile by another process
-                    yield doc
+                document = self._load_doc(gid, tid)
+                if document is not None:  # deleted meanwhile by another process
+                    yield document
 
     # ---------------------------------------------------------------- guilds
-    def _put_guild(self, guild: Guild) -> None:
-        document = {"schema_version": SCHEMA_VERSION, "guild": guild.model_dump(mode="json")}
-        self._write(self._layout.guild_file(guild.guild_id), _encode(document))
+    def put_guild(self, guild: Guild) -> None:
+        self._writable()
+        with self.transaction():
+            self._write(self._layout.guild_file(guild.guild_id), documents.guild_bytes(guild))
 
-    def _get_guild(self, guild_id: int) -> Guild | None:
+    def get_guild(self, guild_id: int) -> Guild | None:
         path = self._layout.guild_file(guild_id)
         raw = self._read(path)
-        if raw is None:
-            return None
-        document = self._parse_json(path, raw)
-        self._check_version(path, document)
-        guild = self._model(path, Guild, document.get("guild"), "guild")
-        if guild.guild_id != guild_id:
-            raise CorruptDataError(f"{path}: holds guild {guild.guild_id}, but its directory says {guild_id}")
-        return guild
+        return None if raw is None else documents.parse_guild(path, raw, guild_id)
+
+    def list_guilds(self) -> list[Guild]:
+        return self._consistent(self._list_guilds)
 
     def _list_guilds(self) -> list[Guild]:
-        guilds = []
-        for guild_id in self._guild_ids():
-            guild = self._get_guild(guild_id)
-            if guild is not None:
-                guilds.append(guild)
-        return guilds
+        guilds = (self.get_guild(guild_id) for guild_id in self._guild_ids())
+        return [guild for guild in guilds if guild is not None]
 
     # -------------------------------------------------------------- tributes
-    def _get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
-        doc = self._load_doc(guild_id, tribute_id)
-        return None if doc is None else doc.tribute
+    def get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
+        document = self._load_doc(guild_id, tribute_id)
+        return None if document is None else document.tribute
 
-    def _insert_tribute(self, tribute: Tribute) -> None:
-        inventory = Inventory(guild_id=tribute.guild_id, tribute_id=tribute.tribute_id)
-        self._save_doc(_TributeDoc(tribute, inventory))
+    def load(self, guild_id: int, tribute_id: str) -> TributeBundle | None:
+        return self._load_doc(guild_id, tribute_id)
 
-    def _update_tribute(self, tribute: Tribute) -> None:
-        doc = self._require_doc(tribute.guild_id, tribute.tribute_id)
-        doc.tribute = tribute
-        self._save_doc(doc)
+    def save(
+        self, document: TributeBundle, files: Mapping[str, bytes], previous: TributeBundle | None
+    ) -> None:
+        self._writable()
+        key = document.tribute.key
+        path = self._layout.tribute_file(*key)
+        with self.transaction():
+            stored = previous if previous is not None else self._load_doc(*key)
+            self._store_files(document, files, [] if stored is None else stored.files)
+            self._write(path, documents.tribute_bytes(document))
 
-    def _delete_tribute(self, guild_id: int, tribute_id: str) -> None:
-        doc = self._load_doc(guild_id, tribute_id)
-        if doc is None:
+    def delete(self, guild_id: int, tribute_id: str) -> None:
+        self._writable()
+        path = self._layout.tribute_file(guild_id, tribute_id)
+        with self.transaction():
+            document = self._load_doc(guild_id, tribute_id)
+            if document is None:
+                return
+            for info in document.files:
+                self._drop_ref(info)
+            self._write(path, None)
+
+    def iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
+        """Streaming; inside a snapshot, the listing is one committed state of the store."""
+        snap = self._snap
+        if snap.depth and not snap.validating and not self._tx.depth:
+            yield from self._consistent(lambda: [doc.tribute for doc in self._iter_docs(guild_id)])
             return
-        for info in doc.files:
-            self._drop_ref(info)
-        self._write(self._layout.tribute_file(guild_id, tribute_id), None)
+        for document in self._iter_docs(guild_id):
+            yield document.tribute
 
-    def _iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
-        for doc in self._iter_docs(guild_id):
-            yield doc.tribute
+    def iter_documents(self, guild_id: int | None) -> Iterator[TributeBundle]:
+        """Each document from one read of its file (a tribute deleted meanwhile is skipped)."""
+        return self._iter_docs(guild_id)
 
-    # ------------------------------------------------------------- inventory
-    def _get_inventory(self, guild_id: int, tribute_id: str) -> Inventory:
-        return self._require_doc(guild_id, tribute_id).inventory
+    # ----------------------------------------------------------------- files
+    def _store_files(self, document: TributeBundle, files: Mapping[str, bytes], old: list[FileInfo]) -> None:
+        """Add the references (and blobs) of the document's new files, drop those of the files gone."""
+        before = {info.name: info for info in old}
+        for info in document.files:
+            data = files.get(info.name)
+            if data is not None:
+                self._add_ref(info, data)
+                continue
+            kept = before.get(info.name)
+            if kept is None or kept.sha256 != info.sha256:
+                raise StorageError(
+                    f"internal error: no bytes given for the new file {info.name!r} of tribute "
+                    f"{info.tribute_id} in guild {info.guild_id} (store {self.url})"
+                )
+        listed = {(info.name, info.sha256) for info in document.files}
+        for info in old:
+            if (info.name, info.sha256) not in listed:
+                self._drop_ref(info)
 
-    def _save_inventory(self, inventory: Inventory) -> None:
-        doc = self._require_doc(inventory.guild_id, inventory.tribute_id)
-        doc.inventory = inventory
-        self._save_doc(doc)
+    def _add_ref(self, info: FileInfo, data: bytes) -> None:
+        layout = self._layout
+        blob = layout.blob_file(info.sha256)
+        if not self._exists(blob) or (blob not in self._tx.buffer and blob.stat().st_size != len(data)):
+            self._write(blob, data)  # new, or (re)heal a blob found damaged on disk
+        ref = layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name)
+        self._write(ref, documents.ref_bytes(info))
 
-    def _search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
-        for doc in self._iter_docs(guild_id):
-            inventory = doc.inventory
+    def _drop_ref(self, info: FileInfo) -> None:
+        layout = self._layout
+        self._write(layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name), None)
+        if not self._list_names(layout.refs_dir(info.sha256)):
+            self._write(layout.blob_file(info.sha256), None)
+
+    def read_file(self, info: FileInfo) -> bytes:
+        """The file's bytes.  When a commit replaced or deleted the file after ``info`` was read
+        (its blob is gone), the owner's document is read again: the bytes of the file of that
+        name it lists now are returned, and :class:`NotFoundError` is raised when it lists none."""
+        current = info
+        for _ in range(READ_TRIES):
+            blob = self._layout.blob_file(current.sha256)
+            data = self._read(blob)
+            if data is not None:
+                if not bytes_match(current, data):
+                    raise CorruptDataError(f"{blob}: contents do not match sha256 {current.sha256}")
+                return data
+            again = self._listed_now(current)
+            if again == current:  # the document still names it: really missing
+                break
+            current = again
+        raise CorruptDataError(
+            f"{self._layout.blob_file(current.sha256)}: missing (bytes of file {current.name!r} of "
+            f"tribute {current.tribute_id} in guild {current.guild_id})"
+        )
+
+    def _listed_now(self, info: FileInfo) -> FileInfo:
+        """The file of ``info``'s name as its owner's document lists it now (past any snapshot)."""
+        with self._fresh_view():
+            document = self._load_doc(info.guild_id, info.tribute_id)
+        found = None if document is None else next((f for f in document.files if f.name == info.name), None)
+        if found is None:
+            raise NotFoundError(
+                f"file {info.name!r} of tribute {info.tribute_id} in guild {info.guild_id} "
+                "was deleted while it was being read"
+            )
+        return found
+
+    # ------------------------------------------------------------ whole store
+    def search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
+        return iter(self._consistent(lambda: list(self._search(folded_query, guild_id))))
+
+    def _search(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
+        for document in self._iter_docs(guild_id):
+            inventory = document.inventory
             slots: tuple[tuple[Slot, list[str]], ...] = (
                 ("items", inventory.items),
                 ("equipped", inventory.equipped),
@@ -788,136 +593,6 @@ class JsonStore(TributeStore):
                             item=item,
                         )
 
-    # ---------------------------------------------------------------- prompt
-    def _get_prompt(self, guild_id: int, tribute_id: str) -> Prompt | None:
-        doc = self._load_doc(guild_id, tribute_id)
-        return None if doc is None else doc.prompt
-
-    def _save_prompt(self, prompt: Prompt) -> None:
-        doc = self._require_doc(prompt.guild_id, prompt.tribute_id)
-        doc.prompt = prompt
-        self._save_doc(doc)
-
-    def _delete_prompt(self, guild_id: int, tribute_id: str) -> None:
-        doc = self._load_doc(guild_id, tribute_id)
-        if doc is not None and doc.prompt is not None:
-            doc.prompt = None
-            self._save_doc(doc)
-
-    # ----------------------------------------------------------------- files
-    def _add_ref(self, info: FileInfo, data: bytes) -> None:
-        layout = self._layout
-        blob = layout.blob_file(info.sha256)
-        if not self._exists(blob) or (blob not in self._tx.buffer and blob.stat().st_size != len(data)):
-            self._write(blob, data)  # new, or (re)heal a blob found damaged on disk
-        owner = {"guild_id": info.guild_id, "tribute_id": info.tribute_id, "name": info.name}
-        self._write(layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name), _encode(owner))
-
-    def _drop_ref(self, info: FileInfo) -> None:
-        layout = self._layout
-        self._write(layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name), None)
-        if not self._list_names(layout.refs_dir(info.sha256)):
-            self._write(layout.blob_file(info.sha256), None)
-
-    def _save_file(self, info: FileInfo, data: bytes) -> None:
-        doc = self._require_doc(info.guild_id, info.tribute_id)
-        old = next((f for f in doc.files if f.name == info.name), None)
-        self._add_ref(info, data)
-        if old is not None and old.sha256 != info.sha256:
-            self._drop_ref(old)
-        doc.files = [f for f in doc.files if f.name != info.name] + [info]
-        self._save_doc(doc)
-
-    def _get_file(self, guild_id: int, tribute_id: str, name: str) -> FileInfo | None:
-        doc = self._load_doc(guild_id, tribute_id)
-        if doc is None:
-            return None
-        return next((f for f in doc.files if f.name == name), None)
-
-    def _read_file(self, info: FileInfo) -> bytes:
-        blob = self._layout.blob_file(info.sha256)
-        data = self._read(blob)
-        if data is None:
-            raise CorruptDataError(
-                f"{blob}: missing (bytes of file {info.name!r} of tribute {info.tribute_id} "
-                f"in guild {info.guild_id})"
-            )
-        if not bytes_match(info, data):
-            raise CorruptDataError(f"{blob}: contents do not match sha256 {info.sha256}")
-        return data
-
-    def read_file(self, guild_id: int, tribute_id: str, name: str) -> bytes:
-        """The file's bytes; when a commit removed its blob after the document was read
-        (the file was replaced or deleted meanwhile), the document is read again."""
-        for _ in range(READ_TRIES):
-            with self.snapshot():
-                info = self.get_file(guild_id, tribute_id, name)
-                blob = self._layout.blob_file(info.sha256)
-                data = self._read(blob)
-            if data is not None:
-                if not bytes_match(info, data):
-                    raise CorruptDataError(f"{blob}: contents do not match sha256 {info.sha256}")
-                return data
-            with self.snapshot():
-                again = self.get_file(guild_id, tribute_id, name)  # NotFoundError: deleted meanwhile
-            if again == info:  # the document still names it: really missing
-                break
-        return self._read_file(info)
-
-    def _list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:
-        doc = self._load_doc(guild_id, tribute_id)
-        return [] if doc is None else sorted(doc.files, key=_file_key)
-
-    def _delete_file(self, guild_id: int, tribute_id: str, name: str) -> None:
-        doc = self._load_doc(guild_id, tribute_id)
-        if doc is None:
-            return
-        old = next((f for f in doc.files if f.name == name), None)
-        if old is None:
-            return
-        self._drop_ref(old)
-        doc.files = [f for f in doc.files if f.name != name]
-        self._save_doc(doc)
-
-    # ------------------------------------------------------------ whole-store
-    def iter_bundles(self, guild_id: int | None = None) -> Iterator[TributeBundle]:
-        """Every tribute with all it owns, each bundle from one read of its document."""
-        gid = None if guild_id is None else check_guild_id(guild_id)
-        for doc in self._iter_docs(gid):
-            yield TributeBundle(
-                tribute=doc.tribute,
-                inventory=doc.inventory,
-                prompt=doc.prompt,
-                files=sorted(doc.files, key=_file_key),
-            )
-
-    # ------------------------------------------------------------ tombstones
-    supports_tombstones = True
-
-    def _put_tombstone(self, guild_id: int, tribute_id: str, origin_key: str | None = None) -> None:
-        path = self._layout.tombstone_file(guild_id, tribute_id)
-        deleted_at = utcnow().isoformat()
-        if not self._exists(path):
-            self._write(path, _encode({"deleted_at": deleted_at, "origin_key": origin_key}))
-        if origin_key is not None:
-            origin = self._layout.origin_tombstone_file(origin_key)
-            if not self._exists(origin):
-                self._write(origin, _encode({"deleted_at": deleted_at, "origin_key": origin_key}))
-
-    def _has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
-        return self._exists(self._layout.tombstone_file(guild_id, tribute_id))
-
-    def _has_origin_tombstone(self, origin_key: str) -> bool:
-        return self._exists(self._layout.origin_tombstone_file(origin_key))
-
-    def _count_tombstones(self) -> int:
-        top = self._layout.root / TOMBSTONES_DIR
-        if not top.is_dir():
-            return 0
-        return sum(
-            len(files) for directory, _subdirs, files in os.walk(top) if Path(directory).name != ORIGINS_DIR
-        )
-
     def counts(self) -> Counts:
         return self._consistent(self._counts)
 
@@ -926,12 +601,12 @@ class JsonStore(TributeStore):
         for guild_id in self._guild_ids():
             if self._exists(self._layout.guild_file(guild_id)):
                 counts.guilds += 1
-            for doc in self._iter_docs(guild_id):
+            for document in self._iter_docs(guild_id):
                 counts.tributes += 1
-                counts.items += len(doc.inventory.items)
-                counts.equipped += len(doc.inventory.equipped)
-                counts.prompts += doc.prompt is not None
-                counts.files += len(doc.files)
+                counts.items += len(document.inventory.items)
+                counts.equipped += len(document.inventory.equipped)
+                counts.prompts += document.prompt is not None
+                counts.files += len(document.files)
         return counts
 
     def check(self) -> list[str]:
@@ -941,146 +616,51 @@ class JsonStore(TributeStore):
         commit (whose journal, temporaries and half-renamed files are work in
         flight, not damage) runs again, and after a few tries under the lock.
         """
-        self._check_open()
-        return self._consistent(lambda: _Checker(self).run(), tries=CHECK_TRIES)
+        return self._consistent(lambda: Checker(self._layout).run(), tries=CHECK_TRIES)
+
+    def details(self) -> dict[str, int]:
+        return {}
+
+    # ------------------------------------------------------------ tombstones
+    def put_tombstone(self, guild_id: int, tribute_id: str, origin_key: str | None) -> None:
+        self._writable()
+        layout = self._layout
+        record = documents.tombstone_bytes(utcnow().isoformat(), origin_key)
+        with self.transaction():
+            path = layout.tombstone_file(guild_id, tribute_id)
+            if not self._exists(path):
+                self._write(path, record)
+            if origin_key is not None:
+                origin = layout.origin_tombstone_file(origin_key)
+                if not self._exists(origin):
+                    self._write(origin, record)
+
+    def has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
+        return self._exists(self._layout.tombstone_file(guild_id, tribute_id))
+
+    def has_origin_tombstone(self, origin_key: str) -> bool:
+        return self._exists(self._layout.origin_tombstone_file(origin_key))
+
+    def count_tombstones(self) -> int:
+        top = self._layout.root / TOMBSTONES_DIR
+        if not top.is_dir():
+            return 0
+        return sum(
+            len(files) for directory, _subdirs, files in os.walk(top) if Path(directory).name != ORIGINS_DIR
+        )
 
 
-class _Checker:
-    """The read-only integrity walk behind :meth:`JsonStore.check`."""
-
-    def __init__(self, store: JsonStore) -> None:
-        self.store = store
-        self.layout = store._layout
-        self.problems: list[str] = []
-        #: (sha, ref marker name) of every file a tribute lists.
-        self.expected_refs: set[tuple[str, str]] = set()
-
-    def problem(self, path: Path, message: str) -> None:
-        self.problems.append(f"{self.layout.rel(path)}: {message}")
-
-    def run(self) -> list[str]:
-        self.check_marker()
-        if self.layout.journal.exists():
-            self.problem(self.layout.journal, "an interrupted commit is pending (replayed on next write)")
-        self.check_guilds()
-        self.check_blobs()
-        self.check_leftovers()
-        return self.problems
-
-    def check_marker(self) -> None:
-        try:
-            self.store._check_marker(create=False)
-        except StorageError as error:
-            self.problems.append(str(error))
-
-    def check_guilds(self) -> None:
-        guilds = self.layout.guilds
-        if not guilds.is_dir():
-            return
-        for name in sorted(os.listdir(guilds)):
-            path = guilds / name
-            if name.startswith("."):
-                continue
-            if not (name.isdigit() and str(int(name)) == name) or not path.is_dir():
-                self.problem(path, "unexpected entry (guild directories are named by guild id)")
-                continue
-            guild_id = int(name)
-            if not (path / GUILD_FILE).is_file():
-                self.problem(path / GUILD_FILE, "missing")
-            else:
-                try:
-                    self.store._get_guild(guild_id)
-                except StorageError as error:
-                    self.problems.append(str(error))
-            self.check_tributes(guild_id)
-
-    def check_tributes(self, guild_id: int) -> None:
-        directory = self.layout.tributes_dir(guild_id)
-        if not directory.is_dir():
-            return
-        for name in sorted(os.listdir(directory)):
-            path = directory / name
-            if name.startswith("."):
-                continue
-            tribute_id = name.removesuffix(TRIBUTE_SUFFIX)
-            if not name.endswith(TRIBUTE_SUFFIX) or not TRIBUTE_ID_RE.match(tribute_id):
-                self.problem(path, "unexpected entry (tribute files are named <TRIBUTE_ID>.json)")
-                continue
-            try:
-                raw = path.read_bytes()
-                doc = self.store._parse_doc(path, raw, guild_id, tribute_id)
-            except OSError as error:
-                self.problem(path, f"unreadable ({error.strerror})")
-                continue
-            except StorageError as error:
-                self.problems.append(str(error))
-                continue
-            for info in doc.files:
-                self.check_file(path, info)
-
-    def check_file(self, owner: Path, info: FileInfo) -> None:
-        blob = self.layout.blob_file(info.sha256)
-        marker = ref_name(info.guild_id, info.tribute_id, info.name)
-        self.expected_refs.add((info.sha256, marker))
-        what = f"file {info.name!r} listed in {self.layout.rel(owner)}"
-        try:
-            data = blob.read_bytes()
-        except FileNotFoundError:
-            self.problem(blob, f"missing blob of {what}")
-            data = None
-        except OSError as error:
-            self.problem(blob, f"unreadable blob of {what} ({error.strerror})")
-            data = None
-        if data is not None and not bytes_match(info, data):
-            self.problem(blob, f"blob contents do not match sha256/size of {what}")
-        ref = self.layout.refs_dir(info.sha256) / marker
-        if not ref.is_file():
-            self.problem(ref, f"missing reference marker for {what}")
-
-    def check_blobs(self) -> None:
-        blobs = self.layout.blobs
-        if not blobs.is_dir():
-            return
-        for prefix in sorted(os.listdir(blobs)):
-            directory = blobs / prefix
-            if prefix.startswith("."):
-                continue
-            if not directory.is_dir() or len(prefix) != 2:
-                self.problem(directory, "unexpected entry in blobs/")
-                continue
-            for name in sorted(self.store._list_names(directory)):  # a concurrent commit may remove it
-                if name.startswith("."):
-                    continue
-                path = directory / name
-                sha = name.removesuffix(REFS_SUFFIX)
-                if not SHA_RE.match(sha) or sha[:2] != prefix:
-                    self.problem(path, "unexpected entry (blobs are named by their sha256)")
-                elif name.endswith(REFS_SUFFIX):
-                    self.check_refs(path, sha)
-                else:
-                    self.check_blob(path, sha)
-
-    def check_blob(self, path: Path, sha: str) -> None:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            self.problem(path, f"unreadable blob ({error.strerror})")
-            return
-        if hashlib.sha256(data).hexdigest() != sha:
-            self.problem(path, "blob contents do not match its sha256 name")
-        if not any(True for _ in self.store._list_names(self.layout.refs_dir(sha))):
-            self.problem(path, "orphan blob: no file refers to it")
-
-    def check_refs(self, directory: Path, sha: str) -> None:
-        markers = [name for name in sorted(self.store._list_names(directory)) if not name.startswith(".")]
-        if markers and not self.layout.blob_file(sha).is_file():
-            self.problem(directory, "references a blob that does not exist")
-        for marker in markers:
-            if (sha, marker) not in self.expected_refs:
-                self.problem(directory / marker, "dangling reference: no tribute lists this file")
-
-    def check_leftovers(self) -> None:
-        for dirpath, _dirnames, filenames in os.walk(self.layout.root):
-            for name in filenames:
-                if name.startswith(".") and name.endswith(TEMP_SUFFIX):
-                    self.problem(Path(dirpath) / name, "leftover temporary file")
+def _make_root(path: Path, *, create: bool) -> None:
+    """Create the store's directory when allowed; refuse a missing one or a file otherwise."""
+    if path.exists():
+        if not path.is_dir():
+            raise StorageError(f"JSON store path {path.absolute()} is not a directory")
+        return
+    if not create:
+        raise StorageError(f"JSON store directory {path.absolute()} does not exist")
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise StorageError(f"cannot create JSON store directory {path}: {error.strerror}") from None

@@ -1,1 +1,1 @@
-"""The ``sqlite`` backend: relational tables on ``dataset``/SQLAlchemy, WAL, real transactions."""
+"""The SQL backend: ``sqlite`` and ``postgresql`` on SQLAlchemy Core, one class, two dialects."""

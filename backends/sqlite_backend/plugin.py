@@ -1,10 +1,12 @@
-"""Registers the SQL backend: ``sqlite``, and ``postgresql`` on the same store code."""
+"""Registers the SQL backend: ``sqlite`` and ``postgresql``, one backend class on two dialects."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from tributestore.hookspecs import BackendSpec, hookimpl
+
+OPENER = "tributestore.backends.sqlite_backend.store:open_sql_backend"
 
 
 @hookimpl
@@ -13,8 +15,8 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
         BackendSpec(
             name="sqlite",
             schemes=("sqlite",),
-            opener="tributestore.backends.sqlite_backend.store:open_sqlite_store",
-            summary="SQLite through dataset/SQLAlchemy: foreign keys, WAL, indexed search",
+            opener=OPENER,
+            summary="SQLite through SQLAlchemy: foreign keys, WAL, FTS5 trigram search",
             example="sqlite:///thg.db",
             options=("timeout", "synchronous", "fts"),
         )
@@ -23,7 +25,7 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
         BackendSpec(
             name="postgresql",
             schemes=("postgresql", "postgres", "postgresql+psycopg"),
-            opener="tributestore.backends.sqlite_backend.postgres:open_postgres_store",
+            opener=OPENER,
             summary="PostgreSQL via psycopg 3 (extra: postgres): several bots share it, pg_trgm search",
             example="postgresql://bot@127.0.0.1:5432/thg?schema=tributes",
         )

@@ -1,15 +1,22 @@
-"""The relational schema: explicit DDL, versioned, applied by ordered migrations.
+"""The relational schema: SQLAlchemy Core tables, versioned, brought up to date by migrations.
 
-``schema_version`` holds one row, the version of the tables below.  Opening a
-store runs every migration newer than that row, in order, inside the opening
-transaction (SQLite DDL is transactional), so a file is never left half
-migrated.  A file written by newer code than this one is refused.
+The tables are declared once, here, as :class:`~sqlalchemy.Table` objects of
+:data:`METADATA`; SQLAlchemy renders their DDL for each dialect (``INTEGER`` /
+``BLOB`` on SQLite, ``BIGINT`` / ``BYTEA`` on PostgreSQL).  Text keys that
+results are ordered by (tribute ids, file names) use ``COLLATE "C"`` on
+PostgreSQL, whose default collation (``en_US``) would put ``D1_F`` and ``D1F``
+the other way round: code point order, as Python and SQLite sort.
 
-The DDL is kept portable (standard types, ``ON DELETE CASCADE``, composite keys)
-except for the column types, taken from :func:`column_types` per dialect, so the
-same migrations create the schema on PostgreSQL (``postgresql:`` URLs).  The SQLite-only
-full-text index lives in :mod:`.search`, outside the versioned schema: it is an
-accelerator created on open when the SQLite build can provide it.
+``schema_version`` holds one row, the version of the tables.  Opening a store
+runs :func:`migrate` inside the opening write transaction (DDL is
+transactional on both dialects), so a database is never left half migrated:
+an empty database gets every table at :data:`CURRENT_VERSION`; an older one
+gets the steps of :data:`UPGRADES` past its version, in order.  A database
+written by newer code than this one is refused.
+
+The full-text index (FTS5 on SQLite, ``pg_trgm`` on PostgreSQL) lives in
+:mod:`.search`, outside the versioned schema: it is an accelerator created on
+open when the database can provide it.
 """
 
 from __future__ import annotations
@@ -17,146 +24,163 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    delete,
+    insert,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.schema import CreateColumn
 
 from tributestore.errors import CorruptDataError, SchemaVersionError
 
-#: Column types per dialect: ``id`` for snowflakes and counters (64-bit), ``blob`` for bytes,
-#: ``key`` for the text keys results are ordered by (tribute ids, file names).  PostgreSQL
-#: orders text by the database's collation (``en_US`` puts ``D1_F`` and ``D1F`` the other way
-#: round), so keys there use ``COLLATE "C"``: code point order, as Python and SQLite sort.
-_TYPES: dict[str, dict[str, str]] = {
-    "sqlite": {"id": "INTEGER", "blob": "BLOB", "key": "TEXT"},
-    "postgresql": {"id": "BIGINT", "blob": "BYTEA", "key": 'TEXT COLLATE "C"'},
-}
+#: Snowflakes and counters: 64-bit (plain ``INTEGER`` on SQLite, so ``guild_id`` stays the rowid).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+#: Text keys results are ordered by: code point order on every dialect.
+Key = Text().with_variant(Text(collation="C"), "postgresql")
+
+METADATA = MetaData()
+
+schema_version = Table("schema_version", METADATA, Column("version", Integer, nullable=False))
 
 
-def column_types(dialect: str) -> dict[str, str]:
-    return _TYPES.get(dialect, _TYPES["sqlite"])
+def _owner(parent: str = "tributes") -> list[Column[int] | Column[str] | ForeignKeyConstraint]:
+    """``guild_id, tribute_id``, leading the primary key, and the foreign key to the owning row."""
+    return [
+        Column("guild_id", Id, primary_key=True, autoincrement=False),
+        Column("tribute_id", Key, primary_key=True),
+        ForeignKeyConstraint(
+            ["guild_id", "tribute_id"], [f"{parent}.guild_id", f"{parent}.tribute_id"], ondelete="CASCADE"
+        ),
+    ]
 
 
-_V1 = """
-CREATE TABLE guilds (
-    guild_id {id} NOT NULL PRIMARY KEY,
-    log_channel_id {id},
-    category_id {id},
-    gm_id {id},
-    admin_id {id}
-);
-CREATE TABLE tributes (
-    guild_id {id} NOT NULL REFERENCES guilds (guild_id) ON DELETE CASCADE,
-    tribute_id {key} NOT NULL,
-    name TEXT,
-    user_id {id},
-    user_mention TEXT,
-    face_claim_url TEXT,
-    prompt_channel_id {id},
-    created_at TEXT,
-    updated_at TEXT,
-    PRIMARY KEY (guild_id, tribute_id)
-);
-CREATE TABLE inventories (
-    guild_id {id} NOT NULL,
-    tribute_id {key} NOT NULL,
-    capacity INTEGER NOT NULL,
-    equipped_capacity INTEGER NOT NULL,
-    PRIMARY KEY (guild_id, tribute_id),
-    FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE
-);
-CREATE TABLE inventory_items (
-    guild_id {id} NOT NULL,
-    tribute_id {key} NOT NULL,
-    slot TEXT NOT NULL CHECK (slot IN ('items', 'equipped')),
-    number INTEGER NOT NULL CHECK (number >= 1),
-    item TEXT NOT NULL,
-    item_folded TEXT NOT NULL,
-    item_key {id} NOT NULL UNIQUE,
-    PRIMARY KEY (guild_id, tribute_id, slot, number),
-    FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE
-);
-CREATE TABLE prompts (
-    guild_id {id} NOT NULL,
-    tribute_id {key} NOT NULL,
-    message TEXT NOT NULL,
-    channel_id {id},
-    created_at TEXT,
-    updated_at TEXT,
-    PRIMARY KEY (guild_id, tribute_id),
-    FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE
-);
-CREATE TABLE prompt_files (
-    guild_id {id} NOT NULL,
-    tribute_id {key} NOT NULL,
-    position INTEGER NOT NULL,
-    file_name TEXT NOT NULL,
-    PRIMARY KEY (guild_id, tribute_id, position),
-    FOREIGN KEY (guild_id, tribute_id) REFERENCES prompts (guild_id, tribute_id) ON DELETE CASCADE
-);
-CREATE TABLE files (
-    guild_id {id} NOT NULL,
-    tribute_id {key} NOT NULL,
-    name {key} NOT NULL,
-    kind TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    size {id} NOT NULL,
-    sha256 TEXT NOT NULL,
-    created_at TEXT,
-    data {blob} NOT NULL,
-    PRIMARY KEY (guild_id, tribute_id, name),
-    FOREIGN KEY (guild_id, tribute_id) REFERENCES tributes (guild_id, tribute_id) ON DELETE CASCADE
-);
-"""
-# Indexes: every foreign key and every lookup is the leading part of a primary
-# key above ((guild_id) for tributes, (guild_id, tribute_id) for the rest), and
-# item_key (the full-text rowid) has its UNIQUE index; the search fallback is a
-# scan of inventory_items by nature.  So version 1 needs no extra index.
+# Version 1.  Every foreign key and every lookup is the leading part of a primary key
+# ((guild_id) for tributes, (guild_id, tribute_id) for the rest), and item_key (the
+# full-text rowid) has its UNIQUE index; the search fallback is a scan by nature.
+guilds = Table(
+    "guilds",
+    METADATA,
+    Column("guild_id", Id, primary_key=True, autoincrement=False),
+    Column("log_channel_id", Id),
+    Column("category_id", Id),
+    Column("gm_id", Id),
+    Column("admin_id", Id),
+)
+tributes = Table(
+    "tributes",
+    METADATA,
+    Column("guild_id", Id, ForeignKey("guilds.guild_id", ondelete="CASCADE"), primary_key=True),
+    Column("tribute_id", Key, primary_key=True),
+    Column("name", Text),
+    Column("user_id", Id),
+    Column("user_mention", Text),
+    Column("face_claim_url", Text),
+    Column("prompt_channel_id", Id),
+    Column("created_at", Text),
+    Column("updated_at", Text),
+)
+inventories = Table(
+    "inventories",
+    METADATA,
+    *_owner(),
+    Column("capacity", Integer, nullable=False),
+    Column("equipped_capacity", Integer, nullable=False),
+)
+inventory_items = Table(
+    "inventory_items",
+    METADATA,
+    *_owner(),
+    Column("slot", Text, CheckConstraint("slot IN ('items', 'equipped')"), primary_key=True),
+    Column("number", Integer, CheckConstraint("number >= 1"), primary_key=True, autoincrement=False),
+    Column("item", Text, nullable=False),
+    Column("item_folded", Text, nullable=False),
+    Column("item_key", Id, nullable=False, unique=True),
+)
+prompts = Table(
+    "prompts",
+    METADATA,
+    *_owner(),
+    Column("message", Text, nullable=False),
+    Column("channel_id", Id),
+    Column("created_at", Text),
+    Column("updated_at", Text),
+)
+prompt_files = Table(
+    "prompt_files",
+    METADATA,
+    *_owner("prompts"),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("file_name", Text, nullable=False),
+)
+files = Table(
+    "files",
+    METADATA,
+    *_owner(),
+    Column("name", Key, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("size", Id, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("created_at", Text),
+    Column("data", LargeBinary, nullable=False),
+)
+# Version 2: tombstones, so the store can be the primary of a composite.  A row says "the
+# fallback's copy of this tribute was deleted"; no foreign key, since the tribute it names is
+# (by then) gone from this store.  Version 3: ``origin_key`` also names the fallback record by
+# the fallback's own key (a legacy THGBot id, global across guilds), so the record stays
+# deleted even if guild inference changes.
+tombstones = Table(
+    "tombstones",
+    METADATA,
+    Column("guild_id", Id, primary_key=True, autoincrement=False),
+    Column("tribute_id", Key, primary_key=True),
+    Column("deleted_at", Text, nullable=False),
+    Column("origin_key", Key),
+    Index("tombstones_by_origin", "origin_key"),
+)
+V1_TABLES = (guilds, tributes, inventories, inventory_items, prompts, prompt_files, files)
 
-# Version 2: tombstones, so the store can be the primary of a composite store.
-# A row says "the fallback's copy of this tribute was deleted"; no foreign key,
-# since the tribute it names is (by then) gone from this store.
-_V2 = """
-CREATE TABLE tombstones (
-    guild_id {id} NOT NULL,
-    tribute_id {key} NOT NULL,
-    deleted_at TEXT NOT NULL,
-    PRIMARY KEY (guild_id, tribute_id)
-);
-"""
+CURRENT_VERSION = 3
 
-# Version 3: a tombstone may also name the fallback record by the fallback's own key (a legacy
-# THGBot id, global across guilds), so the record stays deleted even if guild inference changes.
-_V3 = """
-ALTER TABLE tombstones ADD COLUMN origin_key {key};
-CREATE INDEX tombstones_by_origin ON tombstones (origin_key);
-"""
-
-#: Migrations in order: ``(version, statements)``; each brings the schema to ``version``.
-MIGRATIONS: Sequence[tuple[int, str]] = ((1, _V1), (2, _V2), (3, _V3))
-CURRENT_VERSION = MIGRATIONS[-1][0]
+#: Whether a table of that name exists (in the store's schema on PostgreSQL).
+HasTable = Callable[[str], bool]
 
 
-def split_statements(script: str) -> list[str]:
-    """The statements of a DDL script: each ends with ``;`` at the end of a line,
-    a ``CREATE TRIGGER`` at its ``END;`` line (its body holds ``;`` of its own)."""
-    statements: list[str] = []
-    current: list[str] = []
-    in_trigger = False
-    for line in script.strip().splitlines():
-        current.append(line)
-        stripped = line.strip()
-        if stripped.startswith("CREATE TRIGGER"):
-            in_trigger = True
-        if (in_trigger and stripped == "END;") or (not in_trigger and stripped.endswith(";")):
-            statements.append("\n".join(current).strip().rstrip(";"))
-            current, in_trigger = [], False
-    if "".join(current).strip():
-        statements.append("\n".join(current).strip())
-    return statements
+def _to_v2(conn: Connection) -> None:
+    tombstones.create(conn)  # at its version 3 shape: the next step then only checks
+
+
+def _to_v3(conn: Connection) -> None:
+    """Add ``origin_key`` (and its index) to a version 2 ``tombstones``."""
+    if "origin_key" not in {column["name"] for column in inspect(conn).get_columns("tombstones")}:
+        column = CreateColumn(tombstones.c.origin_key).compile(dialect=conn.dialect)
+        # Core has no ALTER TABLE ... ADD COLUMN construct (alembic's is for migration scripts).
+        conn.execute(text(f"ALTER TABLE tombstones ADD COLUMN {column}"))
+    for index in tombstones.indexes:
+        index.create(conn, checkfirst=True)
+
+
+#: Upgrades in order: ``(version, step)``; each step brings the schema from the version before.
+UPGRADES: Sequence[tuple[int, Callable[[Connection], None]]] = ((2, _to_v2), (3, _to_v3))
 
 
 def read_version(conn: Connection) -> int | None:
-    """The stored schema version; ``None`` when the table has no row (or does not exist)."""
-    rows = conn.execute(text("SELECT version FROM schema_version")).all()
+    """The stored schema version; ``None`` when the table has no row."""
+    rows = conn.execute(select(schema_version.c.version)).all()
     if len(rows) > 1:
         raise CorruptDataError(f"table schema_version holds {len(rows)} rows instead of one")
     return None if not rows else int(rows[0][0])
@@ -169,22 +193,21 @@ def refuse_newer(version: int, where: str) -> NoReturn:
     )
 
 
-def migrate(conn: Connection, dialect: str, where: str, has_table: Callable[[str], bool]) -> int:
+def migrate(conn: Connection, where: str, has_table: HasTable) -> int:
     """Bring the schema to :data:`CURRENT_VERSION`; the caller holds a write transaction."""
-    if not has_table("schema_version"):
-        conn.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+    if not has_table(schema_version.name):
+        schema_version.create(conn)
     version = read_version(conn) or 0
     if version > CURRENT_VERSION:
         refuse_newer(version, where)
     if version == CURRENT_VERSION:
         return version
-    types = column_types(dialect)
-    for target, script in MIGRATIONS:
-        if target <= version:
-            continue
-        for statement in split_statements(script.format(**types)):
-            conn.execute(text(statement))
-        version = target
-    conn.execute(text("DELETE FROM schema_version"))
-    conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": version})
-    return version
+    if version == 0:
+        METADATA.create_all(conn, tables=[*V1_TABLES, tombstones], checkfirst=True)
+    else:
+        for target, step in UPGRADES:
+            if target > version:
+                step(conn)
+    conn.execute(delete(schema_version))
+    conn.execute(insert(schema_version).values(version=CURRENT_VERSION))
+    return CURRENT_VERSION

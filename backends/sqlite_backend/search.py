@@ -1,54 +1,78 @@
-"""Inventory search: an FTS5 trigram index on SQLite, a plain substring scan elsewhere.
+"""Inventory search: the query, and the index that narrows it on each dialect.
 
 Results must be exactly Python's ``folded_query in item.casefold()``.  Every
 query therefore keeps the exact substring test on ``item_folded`` (filled with
-``item.casefold()`` by Python); the full-text index only narrows the rows to
-test.  The index is an external-content FTS5 table over ``item_folded`` with
-the ``trigram`` tokenizer (``case_sensitive 1``: the text is already folded, and
-the tokenizer's own case folding is not ``casefold``), keyed by
-``inventory_items.item_key`` (a real column, so ``VACUUM`` cannot renumber it
-as it may the implicit rowid) and kept in sync by triggers.  A trigram index can
-only answer queries of three characters or more; shorter ones scan.
+``item.casefold()`` by Python); an index only narrows the rows to test.
 
-On PostgreSQL the accelerator is a GIN index with ``pg_trgm``'s
-``gin_trgm_ops`` on ``item_folded``, used by an escaped ``LIKE '%q%'``
-(``strpos`` still decides); without the extension the search is a ``strpos`` scan.
+- SQLite: an external-content FTS5 table over ``item_folded`` with the
+  ``trigram`` tokenizer (``case_sensitive 1``: the text is already folded, and
+  the tokenizer's own case folding is not ``casefold``), keyed by
+  ``inventory_items.item_key`` (a real column, so ``VACUUM`` cannot renumber
+  it as it may the implicit rowid) and kept in sync by triggers.  A trigram
+  index only answers queries of three characters or more; shorter ones scan.
+- PostgreSQL: a GIN index with ``pg_trgm``'s ``gin_trgm_ops`` on
+  ``item_folded``, used by an escaped ``LIKE '%q%'``; without the extension
+  the search scans.
+
+The virtual table, its triggers and the trigram index are hand-written SQL:
+SQLAlchemy Core has no construct for them.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnElement, Connection, Select, case, column, inspect, select, table, text
 from sqlalchemy.exc import DBAPIError
 
-from .schema import split_statements
+from .schema import inventory_items
 
 FTS_TABLE = "inventory_items_fts"
 #: Shortest query the trigram index can answer.
 MIN_FTS_QUERY = 3
+TRIGRAM_INDEX = "inventory_items_folded_trgm"
 
-_FTS_DDL = f"""
-CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(
-    item_folded, content='inventory_items', content_rowid='item_key',
-    tokenize='trigram case_sensitive 1'
-);
-CREATE TRIGGER inventory_items_fts_insert AFTER INSERT ON inventory_items BEGIN
-    INSERT INTO {FTS_TABLE} (rowid, item_folded) VALUES (new.item_key, new.item_folded);
-END;
-CREATE TRIGGER inventory_items_fts_delete AFTER DELETE ON inventory_items BEGIN
-    INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, item_folded)
-        VALUES ('delete', old.item_key, old.item_folded);
-END;
-CREATE TRIGGER inventory_items_fts_update AFTER UPDATE ON inventory_items BEGIN
-    INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, item_folded)
-        VALUES ('delete', old.item_key, old.item_folded);
-    INSERT INTO {FTS_TABLE} (rowid, item_folded) VALUES (new.item_key, new.item_folded);
-END;
-INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')
-"""
+_FTS_DDL = (
+    f"""CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(
+        item_folded, content='inventory_items', content_rowid='item_key',
+        tokenize='trigram case_sensitive 1')""",
+    f"""CREATE TRIGGER inventory_items_fts_insert AFTER INSERT ON inventory_items BEGIN
+        INSERT INTO {FTS_TABLE} (rowid, item_folded) VALUES (new.item_key, new.item_folded);
+    END""",
+    f"""CREATE TRIGGER inventory_items_fts_delete AFTER DELETE ON inventory_items BEGIN
+        INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, item_folded)
+            VALUES ('delete', old.item_key, old.item_folded);
+    END""",
+    f"""CREATE TRIGGER inventory_items_fts_update AFTER UPDATE ON inventory_items BEGIN
+        INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, item_folded)
+            VALUES ('delete', old.item_key, old.item_folded);
+        INSERT INTO {FTS_TABLE} (rowid, item_folded) VALUES (new.item_key, new.item_folded);
+    END""",
+    f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')",
+)
+_fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
 
+
+def search_statement(
+    folded_query: str, guild_id: int | None, conditions: list[ColumnElement[bool]]
+) -> Select[tuple[int, str, str, int, str]]:
+    """The matching items in (guild, tribute, "items" before "equipped", number) order.
+
+    ``conditions`` are the dialect's: the exact substring test and, when an
+    index can answer, the condition that lets it narrow the rows.
+    """
+    items = inventory_items.c
+    statement = select(items.guild_id, items.tribute_id, items.slot, items.number, items.item).where(
+        *conditions
+    )
+    if guild_id is not None:
+        statement = statement.where(items.guild_id == guild_id)
+    return statement.order_by(
+        items.guild_id, items.tribute_id, case((items.slot == "items", 0), else_=1), items.number
+    )
+
+
+# ------------------------------------------------------------------ SQLite
 _trigram_supported: bool | None = None
 
 
@@ -68,10 +92,7 @@ def sqlite_has_trigram() -> bool:
 
 
 def has_fts_table(conn: Connection) -> bool:
-    row = conn.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE}
-    ).first()
-    return row is not None
+    return inspect(conn).has_table(FTS_TABLE)
 
 
 def ensure_fts(conn: Connection) -> bool:
@@ -83,59 +104,25 @@ def ensure_fts(conn: Connection) -> bool:
         return True
     if not sqlite_has_trigram():
         return False
-    for statement in split_statements(_FTS_DDL):
-        conn.execute(text(statement))
+    for statement in _FTS_DDL:
+        conn.exec_driver_sql(statement)
     return True
 
 
-def fts_phrase(folded_query: str) -> str:
-    """The query as one FTS5 phrase: in double quotes, internal quotes doubled."""
-    return '"' + folded_query.replace('"', '""') + '"'
-
-
-def substring_condition(dialect: str) -> str:
-    """SQL true when ``item_folded`` contains ``:q`` (exactly, no pattern characters)."""
-    if dialect == "postgresql":
-        return "strpos(i.item_folded, :q) > 0"
-    return "instr(i.item_folded, :q) > 0"
-
-
-def like_pattern(folded_query: str) -> str:
-    """The query with ``LIKE``'s special characters escaped (escape character ``\\``)."""
-    return folded_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def search_statement(
-    folded_query: str, guild_id: int | None, *, dialect: str, use_fts: bool
-) -> tuple[str, dict[str, Any]]:
-    """SQL and parameters listing the matching items in (guild, tribute, slot, number) order."""
-    conditions = [substring_condition(dialect)]
-    params: dict[str, Any] = {"q": folded_query}
-    if dialect == "postgresql":
-        if use_fts:  # lets the planner use the trigram index; strpos above stays the exact test
-            conditions.append("i.item_folded LIKE '%' || :pattern || '%' ESCAPE '\\'")
-            params["pattern"] = like_pattern(folded_query)
-    elif use_fts and len(folded_query) >= MIN_FTS_QUERY:
-        conditions.append(f"i.item_key IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :phrase)")
-        params["phrase"] = fts_phrase(folded_query)
-    if guild_id is not None:
-        conditions.append("i.guild_id = :guild_id")
-        params["guild_id"] = guild_id
-    sql = (
-        "SELECT i.guild_id, i.tribute_id, i.slot, i.number, i.item FROM inventory_items AS i"
-        f" WHERE {' AND '.join(conditions)}"
-        " ORDER BY i.guild_id, i.tribute_id,"
-        " CASE i.slot WHEN 'items' THEN 0 ELSE 1 END, i.number"
-    )
-    return sql, params
+def fts_condition(folded_query: str) -> ColumnElement[bool] | None:
+    """Items whose index entry holds the query as a phrase; ``None``: too short for trigrams."""
+    if len(folded_query) < MIN_FTS_QUERY:
+        return None
+    phrase = '"' + folded_query.replace('"', '""') + '"'  # one FTS5 phrase, quotes doubled
+    return inventory_items.c.item_key.in_(select(_fts.c.rowid).where(_fts.c[FTS_TABLE].match(phrase)))
 
 
 def fts_problems(conn: Connection) -> list[str]:
-    """Problems the FTS5 integrity check finds (index out of step with the items)."""
+    """Problems FTS5's integrity check finds (index out of step with the items)."""
     if not has_fts_table(conn):
         return []
     try:
-        conn.execute(text(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)"))
+        conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
     except DBAPIError as error:  # reported as a problem, not raised
         orig = getattr(error, "orig", error)
         return [f"full-text index {FTS_TABLE} does not match inventory_items: {orig}"]
@@ -143,9 +130,6 @@ def fts_problems(conn: Connection) -> list[str]:
 
 
 # ------------------------------------------------------------------ PostgreSQL
-TRIGRAM_INDEX = "inventory_items_folded_trgm"
-
-
 def has_trigram_index(conn: Connection) -> bool:
     """Whether the current schema's ``inventory_items`` has the trigram index."""
     row = conn.execute(
@@ -155,7 +139,7 @@ def has_trigram_index(conn: Connection) -> bool:
     return row is not None
 
 
-def trigram_schema(conn: Connection) -> str | None:
+def _trigram_schema(conn: Connection) -> str | None:
     """The schema ``pg_trgm`` is installed in, or ``None`` when it is not installed."""
     row = conn.execute(
         text(
@@ -180,12 +164,12 @@ def ensure_trigram_index(conn: Connection, extension_lock_key: int) -> str | Non
         return None
     try:
         with conn.begin_nested():
-            where = trigram_schema(conn)
+            where = _trigram_schema(conn)
             if where is None:
                 # CREATE EXTENSION IF NOT EXISTS still races with itself across sessions.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": extension_lock_key})
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
-                where = trigram_schema(conn) or "public"
+                where = _trigram_schema(conn) or "public"
             quoted = '"' + where.replace('"', '""') + '"'
             conn.execute(
                 text(
@@ -197,3 +181,8 @@ def ensure_trigram_index(conn: Connection, extension_lock_key: int) -> str | Non
         orig = getattr(error, "orig", error)
         return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     return None
+
+
+def trigram_condition(folded_query: str) -> ColumnElement[bool]:
+    """``item_folded LIKE '%q%'`` with the pattern characters escaped: the trigram index can answer it."""
+    return inventory_items.c.item_folded.contains(folded_query, autoescape=True)

@@ -17,7 +17,9 @@ The suite needs pytest and hypothesis (``pip install tributestore[test]``).
 
 from .suite import (
     BundleTests,
+    ChangeTests,
     ConformanceSuite,
+    ContractTests,
     FileTests,
     GuildTests,
     InventoryTests,
@@ -32,7 +34,9 @@ from .suite import (
 
 __all__ = [
     "BundleTests",
+    "ChangeTests",
     "ConformanceSuite",
+    "ContractTests",
     "FileTests",
     "GuildTests",
     "InventoryTests",

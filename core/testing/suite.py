@@ -5,18 +5,27 @@ Each ``*Tests`` class is a mixin of tests over the ``store`` fixture;
 provide is ``store_url``; ``store`` opens it through :func:`open_store` (so
 plugin discovery is exercised too) and ``reopen`` opens a second handle on the
 same data, to prove that what was written was really stored.
+
+The tests use only public names: the store's API, and ``store.backend``
+through the contract of :mod:`tributestore.backend` (:class:`ContractTests`),
+optional capabilities such as tombstones tested only where the backend offers
+them.  :class:`ChangeTests` watches the backend through a store with its own
+plugin manager, so it needs no plugin installed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
+import pluggy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from .. import hookspecs
+from ..backend import Backend, Tombstones
 from ..config import open_store
 from ..errors import (
     AlreadyExistsError,
@@ -25,7 +34,9 @@ from ..errors import (
     NotFoundError,
     StoreNotFoundError,
 )
+from ..hookspecs import PROJECT_NAME, Changes, hookimpl
 from ..models import MAX_ITEM_LENGTH, Counts, FileInfo
+from ..plugins import PluginHooks
 from ..store import TributeStore
 
 GUILD = 111111111111111111
@@ -377,6 +388,30 @@ class FileTests(StoreFixtures):
         assert store.read_file(GUILD, "D1F", "f.bin") == b"two"
         assert store.get_file(GUILD, "D1F", "f.bin").size == 3
 
+    def test_replaced_file_has_the_new_bytes_after_reopen(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "f.bin", b"first version")
+        store.add_file(GUILD, "D1F", "kept.png", PNG)
+        new = store.add_file(GUILD, "D1F", "f.bin", b"second, longer version", replace=True)
+        again = reopen()
+        assert again.read_file(GUILD, "D1F", "f.bin") == b"second, longer version"
+        assert again.get_file(GUILD, "D1F", "f.bin") == new
+        assert new.sha256 == hashlib.sha256(b"second, longer version").hexdigest()
+        assert again.read_file(GUILD, "D1F", "kept.png") == PNG
+        assert again.counts().files == 2
+        assert again.check() == []
+
+    def test_deleted_file_name_can_be_used_again(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "f.bin", b"old")
+        store.delete_file(GUILD, "D1F", "f.bin")
+        store.add_file(GUILD, "D1F", "f.bin", b"new bytes")
+        assert reopen().read_file(GUILD, "D1F", "f.bin") == b"new bytes"
+        store.delete_file(GUILD, "D1F", "f.bin")
+        with pytest.raises(NotFoundError, match=r"f\.bin"):
+            store.delete_file(GUILD, "D1F", "f.bin")
+        assert reopen().counts().files == 0
+
     def test_shared_bytes_survive_deleting_one_owner(self, store: TributeStore, reopen: Reopen) -> None:
         store.create_tribute(GUILD, "D1F")
         store.create_tribute(OTHER_GUILD, "D1F")
@@ -484,6 +519,50 @@ class TransactionTests(StoreFixtures):
             assert handle.list_files(GUILD, "D1F") == []
             assert handle.counts() == Counts(guilds=1, tributes=1)
 
+    def test_failed_transaction_restores_a_deleted_tribute_and_its_files(
+        self, store: TributeStore, reopen: Reopen
+    ) -> None:
+        store.create_tribute(GUILD, "D1F", name="K")
+        store.add_item(GUILD, "D1F", "Knife")
+        store.add_file(GUILD, "D1F", "face.png", PNG)
+        store.set_prompt(GUILD, "D1F", "go", files=["face.png"])
+        before = store.export_tribute(GUILD, "D1F")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.delete_tribute(GUILD, "D1F")
+            store.create_tribute(GUILD, "D1F", name="impostor")
+            store.add_file(GUILD, "D1F", "face.png", b"other bytes")
+            raise RuntimeError("boom")
+        for handle in (store, reopen()):
+            assert handle.export_tribute(GUILD, "D1F") == before
+            assert handle.read_file(GUILD, "D1F", "face.png") == PNG
+            assert handle.check() == []
+
+    def test_failed_transaction_keeps_replaced_and_deleted_files(
+        self, store: TributeStore, reopen: Reopen
+    ) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "a.bin", b"one")
+        store.add_file(GUILD, "D1F", "b.bin", b"two")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add_file(GUILD, "D1F", "a.bin", b"replaced", replace=True)
+            store.delete_file(GUILD, "D1F", "b.bin")
+            raise RuntimeError("boom")
+        for handle in (store, reopen()):
+            assert handle.read_file(GUILD, "D1F", "a.bin") == b"one"
+            assert handle.read_file(GUILD, "D1F", "b.bin") == b"two"
+            assert handle.counts().files == 2
+
+    def test_snapshot_is_reentrant_and_joins_a_transaction(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F")
+        with store.snapshot(), store.snapshot():
+            assert store.get_inventory(GUILD, "D1F").items == []
+        with store.transaction():
+            store.add_item(GUILD, "D1F", "a")
+            with store.snapshot():
+                assert store.get_inventory(GUILD, "D1F").items == ["a"]
+                assert [h.item for h in store.search_items("a", guild_id=GUILD)] == ["a"]
+        assert store.get_inventory(GUILD, "D1F").items == ["a"]
+
     def test_transaction_commits_all(self, store: TributeStore, reopen: Reopen) -> None:
         with store.transaction():
             store.create_tribute(GUILD, "D1F")
@@ -551,10 +630,208 @@ class BundleTests(StoreFixtures):
             store.import_tribute(stolen, {"p.png": PNG})
         assert store.counts().tributes == 0
 
+    def test_export_from_one_handle_imports_through_another(
+        self, store: TributeStore, reopen: Reopen
+    ) -> None:
+        self._fill(store)
+        other = reopen()
+        bundle = other.export_tribute(GUILD, "D1F")
+        data = {info.name: other.read_bundle_file(info) for info in bundle.files}
+        store.delete_tribute(GUILD, "D1F")
+        store.import_tribute(bundle, data)
+        assert reopen().export_tribute(GUILD, "D1F") == bundle
+        assert reopen().read_file(GUILD, "D1F", "p.png") == PNG
+
+    def test_iter_bundles_and_read_bundle_file(self, store: TributeStore) -> None:
+        self._fill(store)
+        store.create_tribute(OTHER_GUILD, "A1")
+        bundles = list(store.iter_bundles())
+        assert [b.tribute.key for b in bundles] == [(GUILD, "D1F"), (OTHER_GUILD, "A1")]
+        assert bundles[0] == store.export_tribute(GUILD, "D1F")
+        assert [store.read_bundle_file(info) for info in bundles[0].files] == [PNG]
+        assert [b.tribute.key for b in store.iter_bundles(OTHER_GUILD)] == [(OTHER_GUILD, "A1")]
+
+    def test_import_many_round_trip(self, store: TributeStore, reopen: Reopen) -> None:
+        self._fill(store)
+        store.create_tribute(OTHER_GUILD, "A1", name="other")
+        store.add_file(OTHER_GUILD, "A1", "a.mp3", b"ID3audio")
+        bundles = list(store.iter_bundles())
+        data = {
+            (i.guild_id, i.tribute_id, i.name): store.read_bundle_file(i) for b in bundles for i in b.files
+        }
+        store.delete_tribute(GUILD, "D1F")
+        store.add_item(OTHER_GUILD, "A1", "overwritten")
+        store.import_many(bundles, lambda info: data[(info.guild_id, info.tribute_id, info.name)])
+        again = reopen()
+        assert list(again.iter_bundles()) == bundles
+        assert again.read_file(OTHER_GUILD, "A1", "a.mp3") == b"ID3audio"
+        assert again.read_file(GUILD, "D1F", "p.png") == PNG
+        assert again.check() == []
+
+    def test_import_many_is_one_transaction(self, store: TributeStore, reopen: Reopen) -> None:
+        self._fill(store)
+        store.create_tribute(OTHER_GUILD, "A1")
+        bundles = list(store.iter_bundles())
+        store.add_item(GUILD, "D1F", "kept")
+        store.delete_tribute(OTHER_GUILD, "A1")
+        with pytest.raises(InvalidInputError, match=r"p\.png"):
+            store.import_many(bundles, {"p.png": b"tampered"})
+        again = reopen()
+        assert again.get_inventory(GUILD, "D1F").items == ["Knife", "kept"]
+        assert not again.has_tribute(OTHER_GUILD, "A1")
+
     def test_counts(self, store: TributeStore) -> None:
         self._fill(store)
         store.create_tribute(OTHER_GUILD, "A1")
         assert store.counts() == Counts(guilds=2, tributes=2, items=1, equipped=1, prompts=1, files=1)
+
+
+class ContractTests(StoreFixtures):
+    """What :mod:`tributestore.backend` promises, seen through ``store.backend``."""
+
+    def test_backend_satisfies_the_public_contract(self, store: TributeStore) -> None:
+        backend = store.backend
+        assert isinstance(backend, Backend)
+        assert isinstance(backend.url, str) and store.url == backend.url
+        assert backend.read_only is False and store.read_only is False
+        assert isinstance(backend.warnings, Sequence)
+        assert isinstance(backend.ephemeral, bool)
+        assert backend.created is None or isinstance(backend.created, str)
+        details = store.details()
+        assert all(isinstance(k, str) and isinstance(v, int) for k, v in details.items())
+
+    def test_absent_things_are_none(self, store: TributeStore) -> None:
+        backend = store.backend
+        assert backend.get_guild(GUILD) is None
+        assert backend.get_tribute(GUILD, "D1F") is None
+        assert backend.load(GUILD, "D1F") is None
+        assert list(backend.iter_tributes(None)) == [] and list(backend.iter_documents(GUILD)) == []
+        assert backend.counts() == Counts()
+
+    def test_documents_read_back_as_saved(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F", name="K")
+        store.add_item(GUILD, "D1F", "Knife")
+        store.add_file(GUILD, "D1F", "p.png", PNG)
+        store.set_prompt(GUILD, "D1F", "go", files=["p.png"])
+        store.create_tribute(OTHER_GUILD, "A1")
+        exported = [store.export_tribute(GUILD, "D1F"), store.export_tribute(OTHER_GUILD, "A1")]
+        backend = reopen().backend
+        assert [backend.load(*b.tribute.key) for b in exported] == exported
+        assert list(backend.iter_documents(None)) == exported
+        assert list(backend.iter_tributes(None)) == [b.tribute for b in exported]
+        assert backend.get_tribute(GUILD, "D1F") == exported[0].tribute
+        assert backend.read_file(exported[0].files[0]) == PNG
+
+    def test_a_sound_store_checks_clean(self, store: TributeStore, reopen: Reopen) -> None:
+        assert store.check() == []
+        store.create_tribute(GUILD, "D1F")
+        store.add_item(GUILD, "D1F", "Knife", equipped=True)
+        store.add_file(GUILD, "D1F", "p.png", PNG)
+        store.add_file(GUILD, "D1F", "q.png", PNG)
+        store.set_prompt(GUILD, "D1F", "go", files=["p.png", "q.png"])
+        store.create_tribute(GUILD, "D2F")
+        store.add_file(GUILD, "D2F", "p.png", b"other")
+        store.delete_file(GUILD, "D1F", "q.png")
+        store.delete_tribute(GUILD, "D2F")
+        assert store.check() == []
+        assert reopen().check() == []
+
+    def test_close_is_idempotent(self, reopen: Reopen) -> None:
+        handle = reopen()
+        handle.close()
+        handle.close()
+
+    def test_tombstones_when_offered(self, store: TributeStore, reopen: Reopen) -> None:
+        backend = store.backend
+        if not isinstance(backend, Tombstones):
+            assert not store.supports_tombstones
+            assert store.tombstone_count() == 0 and not store.is_tombstoned(GUILD, "D1F")
+            return
+        assert store.supports_tombstones and store.tombstone_count() == 0
+        with pytest.raises(RuntimeError), store.transaction():
+            backend.put_tombstone(GUILD, "D1F", "legacy-1")
+            raise RuntimeError("boom")
+        assert store.tombstone_count() == 0 and not store.has_origin_tombstone("legacy-1")
+        with store.transaction():
+            backend.put_tombstone(GUILD, "D1F", "legacy-1")
+            backend.put_tombstone(GUILD, "D2F", None)
+        again = reopen()
+        assert again.tombstone_count() == 2
+        assert again.is_tombstoned(GUILD, "D1F") and again.is_tombstoned(GUILD, "D2F")
+        assert again.is_tombstoned(OTHER_GUILD, "X", origin_key="legacy-1")
+        assert not again.is_tombstoned(GUILD, "D3F") and not again.has_origin_tombstone("legacy-2")
+
+
+class _ChangeRecorder:
+    """A plugin object recording ``tributestore_transaction_committed`` calls."""
+
+    def __init__(self) -> None:
+        self.seen: list[Changes] = []
+
+    @hookimpl
+    def tributestore_transaction_committed(self, store: TributeStore, changes: Changes) -> None:
+        self.seen.append(changes)
+
+
+class ChangeTests(StoreFixtures):
+    """The ``transaction_committed`` hook reports what the backend really holds, before and after."""
+
+    @pytest.fixture
+    def watched(self, store: TributeStore) -> tuple[TributeStore, list[Changes]]:
+        recorder = _ChangeRecorder()
+        manager = pluggy.PluginManager(PROJECT_NAME)
+        manager.add_hookspecs(hookspecs)
+        manager.register(recorder)
+        return TributeStore(store.backend, hooks=PluginHooks(manager)), recorder.seen
+
+    def test_each_change_holds_the_documents_before_and_after(
+        self, watched: tuple[TributeStore, list[Changes]]
+    ) -> None:
+        store, seen = watched
+        store.create_tribute(GUILD, "D1F")
+        created = store.export_tribute(GUILD, "D1F")
+        store.add_item(GUILD, "D1F", "Knife")
+        store.add_file(GUILD, "D1F", "p.png", PNG)
+        final = store.export_tribute(GUILD, "D1F")
+        store.delete_tribute(GUILD, "D1F")
+        changes = [c.tributes for c in seen]
+        assert [[(t.kind, t.guild_id, t.tribute_id) for t in c] for c in changes] == [
+            [("created", GUILD, "D1F")],
+            [("updated", GUILD, "D1F")],
+            [("updated", GUILD, "D1F")],
+            [("deleted", GUILD, "D1F")],
+        ]
+        assert changes[0][0].before is None and changes[0][0].after == created
+        assert changes[1][0].before == created
+        assert changes[1][0].after is not None and changes[1][0].after.inventory.items == ["Knife"]
+        assert changes[2][0].before == changes[1][0].after and changes[2][0].after == final
+        assert changes[3][0].before == final and changes[3][0].after is None
+        assert dict(seen[0].guilds).keys() == {GUILD}
+
+    def test_one_report_per_outermost_transaction_and_none_for_failures(
+        self, watched: tuple[TributeStore, list[Changes]]
+    ) -> None:
+        store, seen = watched
+        store.create_tribute(GUILD, "D1F")
+        seen.clear()
+        with store.transaction():
+            store.add_item(GUILD, "D1F", "a")
+            store.create_tribute(GUILD, "D2F")
+            with store.transaction():
+                store.add_item(GUILD, "D1F", "b")
+        assert len(seen) == 1
+        d1f, d2f = seen[0].tributes
+        assert (d1f.kind, d2f.kind) == ("updated", "created")
+        assert d1f.before is not None and d1f.before.inventory.items == []
+        assert d1f.after == store.export_tribute(GUILD, "D1F")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add_item(GUILD, "D1F", "lost")
+            raise RuntimeError("boom")
+        with pytest.raises(NotFoundError):
+            store.add_item(GUILD, "D9F", "x")
+        with store.transaction():
+            store.get_inventory(GUILD, "D1F")
+        assert len(seen) == 1
 
 
 _ids = st.from_regex(r"[A-Z0-9][A-Z0-9_-]{0,10}", fullmatch=True)
@@ -637,6 +914,7 @@ class OpenModeTests(StoreFixtures):
     def test_write_mode_creates_then_read_mode_opens(self, store_url: str) -> None:
         with open_store(store_url) as created:
             created.create_tribute(GUILD, "D1F")
+            assert created.created is not None
         with open_store(store_url, mode="read") as opened:
             assert opened.has_tribute(GUILD, "D1F")
             assert opened.created is None
@@ -644,6 +922,7 @@ class OpenModeTests(StoreFixtures):
 
 class ConformanceSuite(
     OpenModeTests,
+    ContractTests,
     GuildTests,
     TributeTests,
     InventoryTests,
@@ -652,6 +931,7 @@ class ConformanceSuite(
     SearchTests,
     TransactionTests,
     BundleTests,
+    ChangeTests,
     PropertyTests,
 ):
     """Every conformance test; subclass it and provide ``store_url``."""

@@ -6,7 +6,7 @@ journal, so the file (with its ``-wal`` and ``-journal``) is copied to a
 private temporary directory and read there.  Only the known tables are read,
 and of each only the columns that exist, so every schema generation of that
 bot opens.  Rows come back as plain dicts; the
-caller (:mod:`.legacy_reader`) validates them.
+caller (:mod:`.reader`) validates them.
 """
 
 from __future__ import annotations

@@ -297,7 +297,7 @@ def replace_unstorable(text: str) -> str:
     return _UNSTORABLE_RE.sub("\ufffd", text)
 
 
-#: The URL options of a legacy directory (``json:///config?guild=123&guild_map=map.toml``).
+#: The URL options of a legacy directory (``thgbot:///config?guild=123&guild_map=map.toml``).
 URL_OPTIONS = ("guild", "guild_map", "oversize")
 
 

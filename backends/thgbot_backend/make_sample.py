@@ -1,6 +1,6 @@
 """Write the sample legacy THGBot data directory (``sample_legacy/``), every variant included.
 
-Run ``python -m tributestore.backends.json_backend.make_sample_legacy [TARGET]``;
+Run ``python -m tributestore.backends.thgbot_backend.make_sample [TARGET]``;
 without TARGET it rewrites the ``sample_legacy`` directory next to this file.
 The output is deterministic.  What each entry exercises is noted beside it;
 ``tests/test_legacy.py`` checks the result.

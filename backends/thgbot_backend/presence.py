@@ -1,6 +1,6 @@
 """An independent check of a migration: is everything the raw legacy files hold in the destination?
 
-This deliberately shares nothing with :mod:`.legacy_reader`: no merging, no
+This deliberately shares nothing with :mod:`.reader` (nor with :mod:`.store`): no merging, no
 guild inference, no repair.  It streams the raw files (``ijson`` over the
 JSON, plain ``sqlite3`` over ``thgbot.db``) and, for every legacy record,
 asks the destination through its public methods whether the text is there:
@@ -75,8 +75,7 @@ class PresenceCheck:
             self.missing.append(line)
 
     def deleted(self, key: str) -> bool:
-        store = self.destination
-        return store.supports_tombstones and store._has_origin_tombstone(ORIGIN_PREFIX + bot_id(key))
+        return self.destination.has_origin_tombstone(ORIGIN_PREFIX + bot_id(key))
 
     # ------------------------------------------------------------ items
     def check_inventories(self) -> None:

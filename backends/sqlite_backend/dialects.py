@@ -1,0 +1,523 @@
+"""What differs between SQLite and PostgreSQL, in one place: a dialect object per database.
+
+:func:`dialect_for` picks :class:`SqliteDialect` (``sqlite:``) or
+:class:`PostgresDialect` (``postgresql:``) from the URL; the backend
+(:class:`~.store.SqlBackend`) and its transactions (:mod:`.connection`) ask it
+for everything dialect-specific and share all the rest:
+
+- the URL (a file or ``:memory:``; a server, a schema and libpq options) and
+  the connection set-up (pragmas; ``search_path`` and ``lock_timeout``);
+- locking: SQLite writers take a place in a fair queue (``<database>-queue``,
+  :class:`~tributestore.fairlock.FairLock`) then ``BEGIN IMMEDIATE``;
+  PostgreSQL writers take ``pg_advisory_xact_lock`` (see :class:`PostgresDialect`);
+- upserts (``INSERT ... ON CONFLICT``, each dialect's own construct);
+- the search index (FTS5 trigram or ``pg_trgm``, see :mod:`.search`) and the
+  exact substring test (``instr`` or ``strpos``);
+- integrity checks and the translation of driver errors into one-line
+  :class:`~tributestore.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlencode
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Executable,
+    RootTransaction,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    make_url,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.schema import CreateSchema
+
+from tributestore.errors import (
+    ConfigError,
+    CorruptDataError,
+    LockTimeoutError,
+    StorageError,
+    StoreNotFoundError,
+)
+from tributestore.fairlock import FairLock
+from tributestore.urls import StoreURL
+
+from . import search
+from .schema import inventory_items
+
+DEFAULT_TIMEOUT = 30.0
+#: Synchronous levels accepted by the SQLite ``synchronous`` URL option.
+SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
+#: URL schemes of PostgreSQL (``postgresql+psycopg2`` and other drivers are refused).
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+#: PostgreSQL URL options the store reads itself; the others go to libpq.
+POSTGRES_OPTIONS = frozenset({"schema", "timeout", "fts"})
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: ``Connection.info`` key telling SQLite's ``begin`` listener which BEGIN to emit.
+_BEGIN_KEY = "tributestore_begin"
+
+
+class Dialect(Protocol):
+    """What the SQL backend asks of a database kind (see the module documentation)."""
+
+    #: SQLAlchemy's name of the dialect.
+    name: str
+    #: The database, for messages ("SQLite database /srv/thg.db").
+    where: str
+    #: Seconds a writer waits for the write lock.
+    timeout: float
+    #: Whether the data lives only as long as the process.
+    ephemeral: bool
+    #: Whether every thread shares one connection (SQLite in memory): its users take turns.
+    shared_connection: bool
+    #: Errors translated at the backend's boundary.
+    driver_errors: tuple[type[BaseException], ...]
+    #: Whether the search index's integrity check must run in a write transaction.
+    index_check_writes: bool
+
+    def connect(self) -> Engine: ...
+
+    def writers_queue(self) -> AbstractContextManager[float | None]:
+        """Hold a writer's place until its transaction ends; yields the deadline of the wait."""
+        ...
+
+    def begin(self, conn: Connection, *, write: bool, deadline: float | None) -> RootTransaction:
+        """Start the connection's transaction, holding the write lock when ``write``."""
+        ...
+
+    def upsert(self, table: Table) -> Executable:
+        """``INSERT`` of a whole row that replaces the non-key columns of an existing one."""
+        ...
+
+    def insert_ignore(self, table: Table) -> Executable:
+        """``INSERT`` that leaves an existing row (same primary key) as it is."""
+        ...
+
+    def has_table(self, conn: Connection, name: str) -> bool: ...
+
+    def prepare(self, conn: Connection) -> None:
+        """Create what holds the tables (a PostgreSQL schema), in the opening write transaction."""
+        ...
+
+    def has_index(self, conn: Connection) -> bool: ...
+
+    def index_unavailable(self) -> str | None:
+        """Why no search index can be made here (``None``: it can)."""
+        ...
+
+    def ensure_index(self, conn: Connection) -> str | None:
+        """Create the search index when missing; ``None`` on success, else why not."""
+        ...
+
+    def search_conditions(self, folded_query: str, use_index: bool) -> list[ColumnElement[bool]]:
+        """The exact substring test on ``item_folded``, and the index's narrowing condition."""
+        ...
+
+    def integrity_problems(self, conn: Connection) -> list[str]: ...
+
+    def index_problems(self, conn: Connection, use_index: bool) -> list[str]: ...
+
+    def created(self, had_schema: bool) -> str | None:
+        """Where opening created the store; ``None`` when it existed."""
+        ...
+
+    def details(self, use_index: bool) -> dict[str, int]: ...
+
+    def translate(self, error: BaseException) -> StorageError: ...
+
+
+def dialect_for(url: StoreURL) -> Dialect:
+    """The dialect of a ``sqlite:`` or ``postgresql:`` URL (options checked, nothing opened)."""
+    if url.backend in ("postgresql", "postgres"):  # a driver other than psycopg is refused there
+        return PostgresDialect(url)
+    return SqliteDialect(url)
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    message = str(original).strip()
+    return message.splitlines()[0] if message else type(original).__name__
+
+
+# --------------------------------------------------------------------------- SQLite
+class SqliteDialect:
+    """A file (WAL, fair writers' queue, ``BEGIN IMMEDIATE``) or a private in-memory database."""
+
+    name = "sqlite"
+    shared_connection: bool
+    driver_errors: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error, OSError)
+    index_check_writes = True  # FTS5's check is an INSERT
+
+    def __init__(self, url: StoreURL) -> None:
+        self.timeout = url.seconds("timeout", DEFAULT_TIMEOUT)
+        self.synchronous = (url.option("synchronous") or "FULL").upper()
+        if self.synchronous not in SYNCHRONOUS_LEVELS:
+            raise ConfigError(
+                f"store URL {url.display!r}: synchronous={self.synchronous.lower()!r} is not one of "
+                f"{', '.join(level.lower() for level in SYNCHRONOUS_LEVELS)}"
+            )
+        self.path = database_path(url)
+        self.ephemeral = self.shared_connection = self.path is None
+        self.where = "in-memory SQLite database" if self.path is None else f"SQLite database {self.path}"
+        if self.path is None and url.must_exist:
+            raise StoreNotFoundError(
+                f"store {url.display!r} is an in-memory database, which is always empty: "
+                "it cannot be opened for reading"
+            )
+        if self.path is not None and url.must_exist and not self.path.is_file():
+            raise url.missing("no SQLite database file", self.path)
+        self.new_file = self.path is not None and not self.path.exists()
+        #: The writers' queue (files only: in memory the shared connection's lock serializes).
+        self.queue = (
+            None
+            if self.path is None
+            else FairLock(self.path, what=self.where, exclusive=False, queue_path=Path(f"{self.path}-queue"))
+        )
+
+    def connect(self) -> Engine:
+        """An engine on the file (a :class:`QueuePool`: a connection per thread in use) or on
+        memory (a :class:`StaticPool`: one connection, hence one database).
+
+        Transactions follow SQLAlchemy's pysqlite recipe ("Serializable isolation /
+        Savepoints / Transactional DDL"): the driver's own transaction handling is
+        off and the ``begin`` event emits the ``BEGIN``, so a write can start with
+        ``BEGIN IMMEDIATE`` and savepoints behave.  ``synchronous=FULL`` by default:
+        in WAL mode a confirmed change survives a power cut.
+        """
+        path = self.path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                raise StorageError(f"cannot open {self.where}: it is a directory")
+        target = ":memory:" if path is None else str(path)
+        pragmas = [
+            "PRAGMA foreign_keys = ON",
+            f"PRAGMA busy_timeout = {int(self.timeout * 1000)}",
+            f"PRAGMA synchronous = {self.synchronous}",
+        ]
+        if path is not None:
+            pragmas.append("PRAGMA journal_mode = WAL")
+
+        def creator() -> sqlite3.Connection:  # any file name works: no URL escaping
+            raw = sqlite3.connect(target, timeout=self.timeout, check_same_thread=False, isolation_level=None)
+            for pragma in pragmas:
+                raw.execute(pragma)
+            return raw
+
+        engine = create_engine(
+            "sqlite://", creator=creator, poolclass=StaticPool if path is None else QueuePool
+        )
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql(conn.info.pop(_BEGIN_KEY, None) or "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def writers_queue(self) -> Iterator[float | None]:
+        if self.queue is None:
+            yield None
+            return
+        deadline = None if self.timeout < 0 else time.monotonic() + self.timeout
+        with self.queue.hold(self.timeout):
+            yield deadline
+
+    def begin(self, conn: Connection, *, write: bool, deadline: float | None) -> RootTransaction:
+        if not write:
+            return conn.begin()
+        # IMMEDIATE takes the write lock up front: two processes doing read-modify-write
+        # serialize instead of one failing (or losing an update) when it upgrades a read lock.
+        conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE"
+        if deadline is None:
+            return conn.begin()
+        # What the queue left of the timeout is BEGIN IMMEDIATE's busy timeout, then restored.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute(f"PRAGMA busy_timeout = {max(1, int((deadline - time.monotonic()) * 1000))}")
+        try:
+            return conn.begin()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+
+    def upsert(self, table: Table) -> Executable:
+        statement = sqlite.insert(table)
+        keys = [column.name for column in table.primary_key]
+        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    def insert_ignore(self, table: Table) -> Executable:
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    def has_table(self, conn: Connection, name: str) -> bool:
+        return inspect(conn).has_table(name)
+
+    def prepare(self, conn: Connection) -> None:
+        pass
+
+    def has_index(self, conn: Connection) -> bool:
+        found = search.has_fts_table(conn)
+        if found and not search.sqlite_has_trigram():
+            raise StorageError(
+                f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
+                "cannot maintain; use SQLite 3.34 or newer with FTS5"
+            )
+        return found
+
+    def index_unavailable(self) -> str | None:
+        if search.sqlite_has_trigram():
+            return None
+        return f"SQLite {sqlite3.sqlite_version} has no FTS5 trigram tokenizer (3.34+)"
+
+    def ensure_index(self, conn: Connection) -> str | None:
+        return None if search.ensure_fts(conn) else self.index_unavailable()
+
+    def search_conditions(self, folded_query: str, use_index: bool) -> list[ColumnElement[bool]]:
+        conditions = [func.instr(inventory_items.c.item_folded, folded_query) > 0]
+        narrowing = search.fts_condition(folded_query) if use_index else None
+        return conditions if narrowing is None else [*conditions, narrowing]
+
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        problems: list[str] = []
+        results = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+        if results != ["ok"]:
+            problems.extend(f"{self.where}: integrity check: {result}" for result in results)
+        for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+            problems.append(f"{self.where}: row {rowid} of table {table} refers to a missing {parent} row")
+        return problems
+
+    def index_problems(self, conn: Connection, use_index: bool) -> list[str]:
+        return [f"{self.where}: {problem}" for problem in search.fts_problems(conn)]
+
+    def created(self, had_schema: bool) -> str | None:
+        return str(self.path.absolute()) if self.new_file and self.path is not None else None
+
+    def details(self, use_index: bool) -> dict[str, int]:
+        return {}
+
+    def translate(self, error: BaseException) -> StorageError:
+        message = _first_line(error)
+        lowered = message.lower()
+        if "locked" in lowered or "busy" in lowered:
+            return LockTimeoutError(
+                f"{self.where} is locked by another process or thread "
+                f"(gave up after {self.timeout:g} s): {message}"
+            )
+        if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
+            return CorruptDataError(f"{self.where} is not a usable SQLite database: {message}")
+        if "unable to open" in lowered or isinstance(getattr(error, "orig", None) or error, OSError):
+            return StorageError(f"cannot open {self.where}: {message}")
+        if "readonly" in lowered or "read-only" in lowered:
+            return StorageError(f"{self.where} cannot be written (read-only file or directory): {message}")
+        return StorageError(f"{self.where}: {message}")
+
+
+def database_path(url: StoreURL) -> Path | None:
+    """The SQLite file, or ``None`` for an in-memory database (only ``sqlite:///:memory:``)."""
+    if url.path == ":memory:" and not url.netloc:
+        return None
+    if not url.path and not url.netloc:
+        raise ConfigError(
+            f"store URL {url.display!r} names no database: write sqlite:///thg.db (relative), "
+            "sqlite:////abs/thg.db (absolute), or sqlite:///:memory: for an in-memory one"
+        )
+    return url.local_path()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+class PostgresDialect:
+    """A schema on a PostgreSQL server, through psycopg 3.
+
+    Writers take a transaction-scoped advisory lock per schema first thing.  Why
+    not SERIALIZABLE: every public write is a read-modify-write run inside
+    ``with store.transaction():``, whose body, possibly the caller's own code,
+    cannot be re-run, so serialization failures could not be retried.  The
+    advisory lock makes writers queue exactly as SQLite's ``BEGIN IMMEDIATE``
+    does (across processes and machines sharing the server, served in order),
+    is released by COMMIT or ROLLBACK (even when the client dies), and never
+    blocks readers (MVCC).  Writes run at READ COMMITTED, so every statement
+    after the lock sees all that earlier writers committed (a REPEATABLE READ
+    snapshot could predate the lock and lose their updates); reads run at
+    REPEATABLE READ: one snapshot that never waits for a writer.
+    """
+
+    name = "postgresql"
+    ephemeral = False
+    shared_connection = False
+    driver_errors: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, OSError)
+    index_check_writes = False
+
+    def __init__(self, url: StoreURL) -> None:
+        require_driver()
+        self.timeout = url.seconds("timeout", DEFAULT_TIMEOUT)
+        self.schema = schema_option(url)
+        self.url = sqlalchemy_url(url)
+        parsed = make_url(self.url)
+        server = f"{parsed.host}:{parsed.port or 5432}" if parsed.host else "the local socket"
+        self.where = f"PostgreSQL database {parsed.database or '(default)'} on {server}"
+        if self.schema is not None:
+            self.where += f", schema {self.schema}"
+        self.lock_key = 0
+
+    def connect(self) -> Engine:
+        """An engine whose connections reach the schema unqualified (``search_path``) and give up
+        waiting for a lock after the timeout (``lock_timeout``)."""
+        settings = [f"-c lock_timeout={max(1, int(self.timeout * 1000))}"]
+        if self.schema is not None:
+            settings.append(f"-c search_path={self.schema}")
+        engine = create_engine(
+            self.url,
+            poolclass=QueuePool,
+            pool_pre_ping=True,
+            connect_args={"options": " ".join(settings), "connect_timeout": max(2, int(self.timeout))},
+        )
+        try:
+            with engine.connect() as conn:
+                current = self.schema or conn.execute(text("SELECT current_schema()")).scalar()
+        except BaseException:
+            engine.dispose()
+            raise
+        if current is None:
+            engine.dispose()
+            raise ConfigError(
+                f"{self.where}: no schema of the server's search_path exists; "
+                "name one with ?schema=NAME (it is created when missing)"
+            )
+        self.lock_key = advisory_lock_key(str(current))
+        return engine
+
+    def writers_queue(self) -> AbstractContextManager[float | None]:
+        return nullcontext(None)  # pg_advisory_xact_lock serves writers in order
+
+    def begin(self, conn: Connection, *, write: bool, deadline: float | None) -> RootTransaction:
+        conn.execution_options(isolation_level="READ COMMITTED" if write else "REPEATABLE READ")
+        transaction = conn.begin()
+        if write:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
+        return transaction
+
+    def upsert(self, table: Table) -> Executable:
+        statement = postgresql.insert(table)
+        keys = [column.name for column in table.primary_key]
+        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    def insert_ignore(self, table: Table) -> Executable:
+        return postgresql.insert(table).on_conflict_do_nothing()
+
+    def has_table(self, conn: Connection, name: str) -> bool:
+        return inspect(conn).has_table(name, schema=self.schema)
+
+    def prepare(self, conn: Connection) -> None:
+        if self.schema is not None:
+            conn.execute(CreateSchema(self.schema, if_not_exists=True))
+
+    def has_index(self, conn: Connection) -> bool:
+        return search.has_trigram_index(conn)
+
+    def index_unavailable(self) -> str | None:
+        return None
+
+    def ensure_index(self, conn: Connection) -> str | None:
+        return search.ensure_trigram_index(conn, EXTENSION_LOCK_KEY)
+
+    def search_conditions(self, folded_query: str, use_index: bool) -> list[ColumnElement[bool]]:
+        conditions = [func.strpos(inventory_items.c.item_folded, folded_query) > 0]
+        return [*conditions, search.trigram_condition(folded_query)] if use_index else conditions
+
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        return []  # foreign keys and checks are enforced by the server, never deferred
+
+    def index_problems(self, conn: Connection, use_index: bool) -> list[str]:
+        if use_index and not search.has_trigram_index(conn):
+            return [
+                f"{self.where}: trigram index {search.TRIGRAM_INDEX} is missing "
+                "(searches scan); reopening the store recreates it"
+            ]
+        return []
+
+    def created(self, had_schema: bool) -> str | None:
+        return None if had_schema else self.where
+
+    def details(self, use_index: bool) -> dict[str, int]:
+        """``trigram_index``: 1 when searches use the pg_trgm index, 0 when they scan."""
+        return {"trigram_index": int(use_index)}
+
+    def translate(self, error: BaseException) -> StorageError:
+        message = _first_line(error)
+        lowered = message.lower()
+        if "lock timeout" in lowered:
+            return LockTimeoutError(
+                f"{self.where} is locked by another process or machine "
+                f"(gave up after {self.timeout:g} s): {message}"
+            )
+        if "connection" in lowered and ("refused" in lowered or "failed" in lowered or "timeout" in lowered):
+            return StorageError(f"cannot connect to {self.where}: {message}")
+        if isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError) and "connect" in lowered:
+            return StorageError(f"cannot connect to {self.where}: {message}")
+        return StorageError(f"{self.where}: {message}")
+
+
+def require_driver() -> None:
+    """Raise :class:`ConfigError` when psycopg 3 is not installed."""
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            "the PostgreSQL backend needs the psycopg driver: pip install tributestore[postgres]"
+        )
+
+
+def sqlalchemy_url(url: StoreURL) -> str:
+    """The SQLAlchemy URL (``postgresql+psycopg://...``) for a store URL, without the store's options."""
+    if url.scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"store URL {url.display!r}: driver {url.scheme!r} is not supported; "
+            "write postgresql://user@host:5432/database (psycopg 3)"
+        )
+    query = urlencode([(key, value) for key, value in url.options.items() if key not in POSTGRES_OPTIONS])
+    result = f"postgresql+psycopg://{url.netloc}/{url.path}" + (f"?{query}" if query else "")
+    try:
+        make_url(result)
+    except (ArgumentError, ValueError) as error:
+        raise ConfigError(f"store URL {url.display!r} is not a PostgreSQL URL: {error}") from None
+    return result
+
+
+def schema_option(url: StoreURL) -> str | None:
+    """The ``schema`` option, checked (a plain identifier: it is written into ``search_path``)."""
+    value = url.option("schema")
+    if value is None:
+        return None
+    if not _SCHEMA_RE.match(value):
+        raise ConfigError(
+            f"store URL {url.display!r}: schema={value!r} must be 1-63 characters "
+            "a-z, 0-9 or '_', not starting with a digit"
+        )
+    return value
+
+
+def advisory_lock_key(schema: str) -> int:
+    """The 64-bit advisory lock key that serializes the writers of one schema (stable across processes)."""
+    digest = hashlib.blake2b(f"tributestore:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+#: Serializes ``CREATE EXTENSION`` between stores of different schemas (it is database-wide).
+EXTENSION_LOCK_KEY = advisory_lock_key("(create extension)")

@@ -1,0 +1,385 @@
+"""Tribute documents in rows: reading, inserting, replacing and updating them.
+
+A document is the rows of one tribute in ``tributes`` (joined with
+``inventories``), ``inventory_items``, ``prompts`` (joined with
+``prompt_files``) and ``files``: four queries read one document, or a page of
+them (:class:`DocumentReads`).  Statements are Core constructs built once, at
+import.  :func:`update_document` compares a document with the ``previous``
+one and writes only the parts that changed (appending an item inserts one
+row); :func:`replace` writes one whole.  Timestamps are stored as fixed-width
+ISO-8601 UTC text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+
+from tributestore.backend import FileData
+from tributestore.errors import CorruptDataError, InvalidInputError
+from tributestore.models import (
+    FileInfo,
+    Inventory,
+    Prompt,
+    Slot,
+    Tribute,
+    TributeBundle,
+    describe_validation_error,
+)
+
+from .schema import files, guilds, inventories, inventory_items, prompt_files, prompts, tributes
+
+SLOTS: tuple[Slot, ...] = ("items", "equipped")
+_TIMESTAMPS = frozenset({"created_at", "updated_at", "deleted_at"})
+
+M = TypeVar("M", bound=BaseModel)
+Key = tuple[int, str]
+#: The dialect's upsert statement of a table (see :meth:`.dialects.Dialect.upsert`).
+Upserts = Callable[[Table], Executable]
+
+
+def to_text(value: datetime | None) -> str | None:
+    """A timestamp as fixed-width ISO-8601 UTC text (sorts as it compares, round-trips exactly)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_text(value: object, where: str) -> datetime | None:
+    """A timestamp read back (naive text is taken as UTC); anything else is corrupt data."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CorruptDataError(f"{where}: timestamp {value!r} is not ISO-8601 text")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CorruptDataError(f"{where}: timestamp {value!r} is not ISO-8601") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def model(cls: type[M], data: dict[str, Any], where: str, table: str) -> M:
+    """The model of a row (timestamps parsed); a bad row is a :class:`CorruptDataError` naming the table."""
+    where = f"{where}, table {table}"
+    for name in _TIMESTAMPS & data.keys():
+        data[name] = from_text(data[name], where)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as error:
+        raise CorruptDataError(f"{where}: {describe_validation_error(error, 'row')}") from None
+
+
+def _names(table: Table, *skip: str) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns if column.name not in skip)
+
+
+_FIELDS = {
+    guilds.name: _names(guilds),
+    tributes.name: _names(tributes),
+    inventories.name: _names(inventories),
+    prompts.name: _names(prompts),
+    files.name: _names(files, "data"),
+}
+
+
+def row(part: BaseModel, table: Table, **extra: Any) -> dict[str, Any]:
+    """The row of ``table`` holding ``part`` (timestamps as text), plus ``extra`` columns."""
+    values = {name: getattr(part, name) for name in _FIELDS[table.name]}
+    for name in _TIMESTAMPS & values.keys():
+        values[name] = to_text(values[name])
+    values.update(extra)
+    return values
+
+
+def item_rows(
+    guild_id: int, tribute_id: str, slot: Slot, first: int, entries: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of ``entries`` in ``slot``, numbered from ``first`` (``item_key`` is given on insert)."""
+    return [
+        {
+            "guild_id": guild_id,
+            "tribute_id": tribute_id,
+            "slot": slot,
+            "number": number,
+            "item": item,
+            "item_folded": item.casefold(),
+        }
+        for number, item in enumerate(entries, start=first)
+    ]
+
+
+# --------------------------------------------------------------------------- statements
+def of_key(table: Table, prefix: str = "") -> ColumnElement[bool]:
+    """The rows of one tribute (an UPDATE's parameters are named ``key_...``: its SET takes the rest)."""
+    return and_(
+        table.c.guild_id == bindparam(f"{prefix}guild_id"),
+        table.c.tribute_id == bindparam(f"{prefix}tribute_id"),
+    )
+
+
+def in_span(table: Table) -> ColumnElement[bool]:
+    """The rows of the tributes from (g0, t0) to (g1, t1).
+
+    Row values: the primary key index seeks to them (the OR form scans the guild).
+    """
+    key = tuple_(table.c.guild_id, table.c.tribute_id)
+    return and_(
+        key >= tuple_(bindparam("g0"), bindparam("t0")), key <= tuple_(bindparam("g1"), bindparam("t1"))
+    )
+
+
+class DocumentReads:
+    """The four queries reading the documents of the tributes ``where`` selects, in key order."""
+
+    def __init__(self, where: Callable[[Table], ColumnElement[bool]]) -> None:
+        def ordered(table: Table, *columns: Any, parts: Any = None) -> Select[Any]:
+            statement = select(*columns).where(where(table))
+            if parts is not None:
+                statement = statement.select_from(parts)
+            return statement.order_by(table.c.guild_id, table.c.tribute_id)
+
+        def joined(table: Table, other: Table) -> Any:
+            same = (other.c.guild_id == table.c.guild_id) & (other.c.tribute_id == table.c.tribute_id)
+            return table.outerjoin(other, same)
+
+        item, name = inventory_items.c, prompt_files.c
+        capacities = (inventories.c.capacity, inventories.c.equipped_capacity)
+        self.tributes = ordered(tributes, tributes, *capacities, parts=joined(tributes, inventories))
+        self.items = ordered(inventory_items, item.guild_id, item.tribute_id, item.slot, item.item).order_by(
+            item.slot, item.number
+        )
+        self.prompts = ordered(
+            prompts, prompts, name.file_name, parts=joined(prompts, prompt_files)
+        ).order_by(name.position)
+        self.files = ordered(files, *(files.c[field] for field in _FIELDS[files.name])).order_by(files.c.name)
+
+
+ONE = DocumentReads(of_key)
+TRIBUTE = select(tributes).where(of_key(tributes))
+SPAN = DocumentReads(in_span)
+FILE_DATA = select(files.c.name, files.c.data).where(
+    of_key(files), files.c.name.in_(bindparam("names", expanding=True))
+)
+_TRIBUTE_FIELDS = _FIELDS[tributes.name][2:]
+_UPDATE_TRIBUTE = update(tributes).where(of_key(tributes, "key_"))
+_UPDATE_ITEM = update(inventory_items).where(
+    of_key(inventory_items, "key_"),
+    inventory_items.c.slot == bindparam("key_slot"),
+    inventory_items.c.number == bindparam("key_number"),
+)
+_DELETE_ITEMS_AFTER = delete(inventory_items).where(
+    of_key(inventory_items),
+    inventory_items.c.slot == bindparam("after_slot"),
+    inventory_items.c.number > bindparam("after_number"),
+)
+_FILE_FIELDS = _FIELDS[files.name][3:]
+_UPDATE_FILE_INFO = update(files).where(of_key(files, "key_"), files.c.name == bindparam("key_name"))
+_DELETE_FILE = delete(files).where(of_key(files), files.c.name == bindparam("file"))
+
+
+def _key(owner: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """An UPDATE's parameters: the tribute's key as ``key_...``, then the values to set."""
+    return {"key_guild_id": owner["guild_id"], "key_tribute_id": owner["tribute_id"], **values}
+
+
+# --------------------------------------------------------------------------- reads
+def read(conn: Connection, reads: DocumentReads, params: dict[str, Any], where: str) -> list[TributeBundle]:
+    """The documents the four queries of ``reads`` find, in key order."""
+    found = [dict(found) for found in conn.execute(reads.tributes, params).mappings()]
+    if not found:
+        return []
+    parts: dict[Key, dict[str, Any]] = {
+        (r["guild_id"], r["tribute_id"]): {"items": [], "equipped": [], "files": [], "prompt": None}
+        for r in found
+    }
+    for guild_id, tribute_id, slot, item in conn.execute(reads.items, params):
+        if (guild_id, tribute_id) in parts:
+            parts[guild_id, tribute_id][slot].append(item)
+    for r in conn.execute(reads.prompts, params).mappings():
+        part = parts.get((r["guild_id"], r["tribute_id"]))
+        if part is not None:
+            if part["prompt"] is None:
+                part["prompt"] = {key: r[key] for key in _FIELDS[prompts.name]} | {"files": []}
+            if r["file_name"] is not None:
+                part["prompt"]["files"].append(r["file_name"])
+    for r in conn.execute(reads.files, params).mappings():
+        if (r["guild_id"], r["tribute_id"]) in parts:
+            parts[r["guild_id"], r["tribute_id"]]["files"].append(model(FileInfo, dict(r), where, files.name))
+    return [_document(tribute, parts[tribute["guild_id"], tribute["tribute_id"]], where) for tribute in found]
+
+
+def _document(found: dict[str, Any], part: dict[str, Any], where: str) -> TributeBundle:
+    capacity, equipped_capacity = found.pop("capacity"), found.pop("equipped_capacity")
+    inventory = {
+        "guild_id": found["guild_id"],
+        "tribute_id": found["tribute_id"],
+        "items": part["items"],
+        "equipped": part["equipped"],
+    }
+    if capacity is not None:  # else the defaults (a row lost: check() reports it)
+        inventory.update(capacity=capacity, equipped_capacity=equipped_capacity)
+    prompt = part["prompt"]
+    return TributeBundle.model_construct(
+        tribute=model(Tribute, found, where, tributes.name),
+        inventory=model(Inventory, inventory, where, "inventories/inventory_items"),
+        prompt=None if prompt is None else model(Prompt, prompt, where, prompts.name),
+        files=part["files"],
+    )
+
+
+# --------------------------------------------------------------------------- writes
+def replace(conn: Connection, document: TributeBundle, data: Mapping[str, bytes]) -> None:
+    """Write ``document`` whole over whatever is stored (its files not in ``data`` keep their bytes)."""
+    tribute = document.tribute
+    owner = {"guild_id": tribute.guild_id, "tribute_id": tribute.tribute_id}
+    kept = [info.name for info in document.files if info.name not in data]
+    stored = dict(conn.execute(FILE_DATA, dict(owner, names=kept)).all()) if kept else {}
+    given = {**stored, **data}
+    _require_bytes(document.files, given)
+    conn.execute(delete(tributes).where(of_key(tributes)), owner)
+    insert_documents(conn, [document], given)
+
+
+def _require_bytes(infos: Sequence[FileInfo], known: Container[str]) -> None:
+    """Refuse, before writing anything, a file neither given nor stored: its bytes are nowhere."""
+    for info in infos:
+        if info.name not in known:
+            raise InvalidInputError(
+                f"file {info.name!r} of tribute {info.tribute_id} in guild {info.guild_id}: "
+                "no bytes given for a file not stored yet"
+            )
+
+
+def insert_documents(conn: Connection, documents: Sequence[TributeBundle], file_data: FileData) -> None:
+    """Insert documents none of whose rows exist: one ``executemany`` per table."""
+    conn.execute(insert(tributes), [row(d.tribute, tributes) for d in documents])
+    conn.execute(insert(inventories), [row(d.inventory, inventories) for d in documents])
+    items = [
+        entry
+        for d in documents
+        for slot in SLOTS
+        for entry in item_rows(d.tribute.guild_id, d.tribute.tribute_id, slot, 1, getattr(d.inventory, slot))
+    ]
+    _insert_items(conn, items)
+    with_prompt = [d.prompt for d in documents if d.prompt is not None]
+    if with_prompt:
+        conn.execute(insert(prompts), [row(prompt, prompts) for prompt in with_prompt])
+        names = [
+            {"guild_id": p.guild_id, "tribute_id": p.tribute_id, "position": n, "file_name": name}
+            for p in with_prompt
+            for n, name in enumerate(p.files, start=1)
+        ]
+        if names:
+            conn.execute(insert(prompt_files), names)
+    for document in documents:  # one file at a time: the bytes of a batch are never all in memory
+        for info in document.files:
+            data = file_data(info) if callable(file_data) else file_data[info.name]
+            conn.execute(insert(files), row(info, files, data=data))
+
+
+def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert item rows, numbering their ``item_key`` (the search index's row id) after the largest."""
+    if not rows:
+        return
+    last = conn.execute(select(func.max(inventory_items.c.item_key))).scalar()
+    for key, entry in enumerate(rows, start=int(last or 0) + 1):
+        entry["item_key"] = key
+    conn.execute(insert(inventory_items), rows)
+
+
+def update_document(
+    conn: Connection,
+    upsert: Upserts,
+    document: TributeBundle,
+    data: Mapping[str, bytes],
+    previous: TributeBundle,
+) -> None:
+    """Write only the parts of ``document`` that differ from ``previous`` (the stored state)."""
+    _require_bytes(document.files, data.keys() | {info.name for info in previous.files})
+    tribute, inventory, before = document.tribute, document.inventory, previous.inventory
+    owner = {"guild_id": tribute.guild_id, "tribute_id": tribute.tribute_id}
+    if tribute != previous.tribute:
+        values = row(tribute, tributes)
+        conn.execute(_UPDATE_TRIBUTE, _key(owner, **{f: values[f] for f in _TRIBUTE_FIELDS}))
+    if (inventory.capacity, inventory.equipped_capacity) != (before.capacity, before.equipped_capacity):
+        conn.execute(upsert(inventories), row(inventory, inventories))
+    for slot in SLOTS:
+        _update_slot(conn, owner, slot, getattr(before, slot), getattr(inventory, slot))
+    if document.prompt != previous.prompt:
+        _update_prompt(conn, upsert, owner, document.prompt, previous.prompt)
+    _update_files(conn, upsert, owner, document.files, previous.files, data)
+
+
+def _update_slot(conn: Connection, owner: dict[str, Any], slot: Slot, old: list[str], new: list[str]) -> None:
+    """Items of one slot: changed numbers updated, new ones inserted, the rest deleted."""
+    if old == new:
+        return
+    if len(new) < len(old):
+        conn.execute(_DELETE_ITEMS_AFTER, dict(owner, after_slot=slot, after_number=len(new)))
+    changed = [
+        _key(owner, key_slot=slot, key_number=number, item=item, item_folded=item.casefold())
+        for number, (was, item) in enumerate(zip(old, new, strict=False), start=1)
+        if was != item
+    ]
+    if changed:
+        conn.execute(_UPDATE_ITEM, changed)
+    _insert_items(
+        conn, item_rows(owner["guild_id"], owner["tribute_id"], slot, len(old) + 1, new[len(old) :])
+    )
+
+
+def _update_prompt(
+    conn: Connection, upsert: Upserts, owner: dict[str, Any], new: Prompt | None, old: Prompt | None
+) -> None:
+    if new is None:  # its file names go with it (ON DELETE CASCADE)
+        conn.execute(delete(prompts).where(of_key(prompts)), owner)
+        return
+    conn.execute(upsert(prompts), row(new, prompts))
+    if old is not None and old.files == new.files:
+        return
+    if old is not None:
+        conn.execute(delete(prompt_files).where(of_key(prompt_files)), owner)
+    if new.files:
+        names = [dict(owner, position=n, file_name=name) for n, name in enumerate(new.files, start=1)]
+        conn.execute(insert(prompt_files), names)
+
+
+def _update_files(
+    conn: Connection,
+    upsert: Upserts,
+    owner: dict[str, Any],
+    new: list[FileInfo],
+    old: list[FileInfo],
+    data: Mapping[str, bytes],
+) -> None:
+    """Files by name: given bytes written, changed metadata updated, files no longer listed deleted."""
+    stored = {info.name: info for info in old}
+    for info in new:
+        if info.name in data:
+            conn.execute(upsert(files), row(info, files, data=bytes(data[info.name])))
+        elif info != stored[info.name]:
+            values = row(info, files)
+            fields = {f: values[f] for f in _FILE_FIELDS}
+            conn.execute(_UPDATE_FILE_INFO, _key(owner, key_name=info.name, **fields))
+    listed = {info.name for info in new}
+    gone = [dict(owner, file=name) for name in stored if name not in listed]
+    if gone:
+        conn.execute(_DELETE_FILE, gone)

@@ -1,0 +1,94 @@
+"""The ``thgbot`` plugin: a legacy THGBot data directory, read-only (``thgbot:///config``).
+
+It registers the backend, and the ``tributestore sample-legacy DIR`` command
+that writes the bundled sample directory.  The reader (:mod:`.store`,
+:mod:`.reader`) is imported only when such a URL is opened, or when another
+backend failed to open a URL and the registry asks :func:`hint_for` whether
+it names a legacy directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from urllib.parse import urlencode
+
+import click
+
+from tributestore.defaults import EXAMPLE_URL
+from tributestore.errors import ConfigError, TributeStoreError
+from tributestore.hookspecs import BackendSpec, hookimpl
+from tributestore.urls import StoreURL, quote_path
+
+#: The URL scheme of a legacy THGBot data directory.
+SCHEME = "thgbot"
+#: The URL options of a legacy directory (see docs/legacy-format.md).
+OPTIONS = ("guild", "guild_map", "oversize")
+
+
+def sample_directory() -> Traversable:
+    """The bundled sample legacy THGBot data directory (``tributestore sample-legacy`` copies it)."""
+    return resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
+
+
+def url_for(path: Path | str, options: dict[str, str] | None = None) -> str:
+    """The ``thgbot:`` URL of a legacy directory (relative paths stay relative)."""
+    query = f"?{urlencode(options)}" if options else ""
+    return f"{SCHEME}:///{quote_path(str(path))}{query}"
+
+
+def hint_for(url: StoreURL) -> str | None:
+    """For a URL of another scheme naming a legacy THGBot directory: the URL to open it with."""
+    from .store import looks_like_legacy  # local: the reader is large, and rarely needed here
+
+    if url.scheme == SCHEME or url.netloc or not url.path:
+        return None
+    try:
+        path = url.local_path()
+    except TributeStoreError:
+        return None
+    if not looks_like_legacy(path):
+        return None
+    options = {key: value for key, value in url.options.items() if key in OPTIONS}
+    return f"it is a legacy THGBot data directory: open it read-only as {url_for(url.path, options)}"
+
+
+@hookimpl
+def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(
+        BackendSpec(
+            name="thgbot",
+            schemes=(SCHEME,),
+            opener="tributestore.backends.thgbot_backend.store:open_thgbot_backend",
+            summary="a legacy THGBot data directory (the bot's own JSON files and thgbot.db), read-only",
+            example="thgbot:///path/to/config",
+            options=OPTIONS,
+            hint_for=hint_for,
+        )
+    )
+
+
+def write_sample(directory: Path) -> str:
+    """Copy the bundled sample legacy directory to ``directory`` (which must not exist); its URL."""
+    if directory.exists():
+        raise ConfigError(f"{directory} already exists; choose a new directory")
+    with resources.as_file(sample_directory()) as path:
+        shutil.copytree(path, directory)
+    return url_for(directory)
+
+
+@click.command("sample-legacy")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def sample_legacy(directory: Path) -> None:
+    """Write the bundled sample legacy THGBot data directory to DIRECTORY (must not exist)."""
+    url = write_sample(directory)
+    click.echo(f"sample legacy THGBot data written to {directory}")
+    click.echo(f"migrate it with: tributestore copy {url} {EXAMPLE_URL}")
+
+
+@hookimpl
+def tributestore_register_commands(cli: click.Group) -> None:
+    cli.add_command(sample_legacy)
