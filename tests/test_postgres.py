@@ -215,9 +215,9 @@ def test_trigram_index_and_scan_agree_with_python(store: TributeStore, schema_ur
                 if folded in item.casefold()
             ]
             assert [(h.guild_id, h.tribute_id, h.slot, h.number, h.item) for h in indexed] == expected, query
-    conditions = backend.dialect.search_conditions("knife", use_index=True)
+    query = backend.dialect.search_query("knife", use_index=True)
     with store.snapshot(), backend.connection() as conn:
-        statement = search.search_statement("knife", None, conditions)
+        statement = search.search_statement(query, False).params(query.params)
         compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {compiled}")))

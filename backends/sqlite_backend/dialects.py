@@ -31,12 +31,13 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     Executable,
     RootTransaction,
+    String,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -127,7 +128,7 @@ class Dialect(Protocol):
         """Create the search index when missing; ``None`` on success, else why not."""
         ...
 
-    def search_conditions(self, folded_query: str, use_index: bool) -> list[ColumnElement[bool]]:
+    def search_query(self, folded_query: str, use_index: bool) -> search.SearchQuery:
         """The exact substring test on ``item_folded``, and the index's narrowing condition."""
         ...
 
@@ -142,6 +143,13 @@ class Dialect(Protocol):
     def details(self, use_index: bool) -> dict[str, int]: ...
 
     def translate(self, error: BaseException) -> StorageError: ...
+
+
+# The search conditions, built once; their values are bound parameters (search.SearchQuery).
+_SQLITE_SCAN = (func.instr(inventory_items.c.item_folded, bindparam("query", type_=String())) > 0,)
+_SQLITE_FTS = (*_SQLITE_SCAN, search.fts_condition())
+_POSTGRES_SCAN = (func.strpos(inventory_items.c.item_folded, bindparam("query", type_=String())) > 0,)
+_POSTGRES_TRIGRAM = (*_POSTGRES_SCAN, search.trigram_condition())
 
 
 def dialect_for(url: StoreURL) -> Dialect:
@@ -290,10 +298,11 @@ class SqliteDialect:
     def ensure_index(self, conn: Connection) -> str | None:
         return None if search.ensure_fts(conn) else self.index_unavailable()
 
-    def search_conditions(self, folded_query: str, use_index: bool) -> list[ColumnElement[bool]]:
-        conditions = [func.instr(inventory_items.c.item_folded, folded_query) > 0]
-        narrowing = search.fts_condition(folded_query) if use_index else None
-        return conditions if narrowing is None else [*conditions, narrowing]
+    def search_query(self, folded_query: str, use_index: bool) -> search.SearchQuery:
+        phrase = search.fts_phrase(folded_query) if use_index else None
+        if phrase is None:
+            return search.SearchQuery("sqlite scan", _SQLITE_SCAN, {"query": folded_query})
+        return search.SearchQuery("sqlite fts", _SQLITE_FTS, {"query": folded_query, "phrase": phrase})
 
     def integrity_problems(self, conn: Connection) -> list[str]:
         problems: list[str] = []
@@ -439,9 +448,11 @@ class PostgresDialect:
     def ensure_index(self, conn: Connection) -> str | None:
         return search.ensure_trigram_index(conn, EXTENSION_LOCK_KEY)
 
-    def search_conditions(self, folded_query: str, use_index: bool) -> list[ColumnElement[bool]]:
-        conditions = [func.strpos(inventory_items.c.item_folded, folded_query) > 0]
-        return [*conditions, search.trigram_condition(folded_query)] if use_index else conditions
+    def search_query(self, folded_query: str, use_index: bool) -> search.SearchQuery:
+        if not use_index:
+            return search.SearchQuery("postgres scan", _POSTGRES_SCAN, {"query": folded_query})
+        params = {"query": folded_query, "pattern": search.like_pattern(folded_query)}
+        return search.SearchQuery("postgres trigram", _POSTGRES_TRIGRAM, params)
 
     def integrity_problems(self, conn: Connection) -> list[str]:
         return []  # foreign keys and checks are enforced by the server, never deferred

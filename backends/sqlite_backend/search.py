@@ -21,8 +21,23 @@ SQLAlchemy Core has no construct for them.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, case, column, inspect, select, table, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    bindparam,
+    case,
+    column,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from .schema import inventory_items
@@ -53,20 +68,46 @@ _FTS_DDL = (
 _fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
 
 
-def search_statement(
-    folded_query: str, guild_id: int | None, conditions: list[ColumnElement[bool]]
+@dataclass(frozen=True)
+class SearchQuery:
+    """A search as a dialect runs it: which prepared statement (``kind``) and its parameters.
+
+    The statements themselves are built once per kind (:func:`search_statement`), so a
+    search pays neither SQLAlchemy's statement construction nor its cache-key walk.
+    """
+
+    kind: str
+    conditions: tuple[ColumnElement[bool], ...]
+    params: dict[str, Any]
+
+
+_statements: dict[tuple[str, bool], Select[tuple[int, str, str, int, str]]] = {}
+
+
+def search_statement(query: SearchQuery, by_guild: bool) -> Select[tuple[int, str, str, int, str]]:
+    """The prepared statement of ``query``'s kind (built on first use, see :func:`build_statement`)."""
+    key = (query.kind, by_guild)
+    statement = _statements.get(key)
+    if statement is None:
+        statement = _statements[key] = build_statement(query.conditions, by_guild)
+    return statement
+
+
+def build_statement(
+    conditions: tuple[ColumnElement[bool], ...], by_guild: bool
 ) -> Select[tuple[int, str, str, int, str]]:
     """The matching items in (guild, tribute, "items" before "equipped", number) order.
 
-    ``conditions`` are the dialect's: the exact substring test and, when an
-    index can answer, the condition that lets it narrow the rows.
+    ``conditions`` are the dialect's: the exact substring test and, when an index can
+    answer, the condition that lets it narrow the rows; their values are bound
+    parameters (``SearchQuery.params``), and ``guild_id`` too when ``by_guild``.
     """
     items = inventory_items.c
     statement = select(items.guild_id, items.tribute_id, items.slot, items.number, items.item).where(
         *conditions
     )
-    if guild_id is not None:
-        statement = statement.where(items.guild_id == guild_id)
+    if by_guild:
+        statement = statement.where(items.guild_id == bindparam("guild_id", type_=BigInteger()))
     return statement.order_by(
         items.guild_id, items.tribute_id, case((items.slot == "items", 0), else_=1), items.number
     )
@@ -109,12 +150,18 @@ def ensure_fts(conn: Connection) -> bool:
     return True
 
 
-def fts_condition(folded_query: str) -> ColumnElement[bool] | None:
-    """Items whose index entry holds the query as a phrase; ``None``: too short for trigrams."""
+def fts_phrase(folded_query: str) -> str | None:
+    """The query as one FTS5 phrase (quotes doubled); ``None``: too short for trigrams."""
     if len(folded_query) < MIN_FTS_QUERY:
         return None
-    phrase = '"' + folded_query.replace('"', '""') + '"'  # one FTS5 phrase, quotes doubled
-    return inventory_items.c.item_key.in_(select(_fts.c.rowid).where(_fts.c[FTS_TABLE].match(phrase)))
+    return '"' + folded_query.replace('"', '""') + '"'
+
+
+def fts_condition() -> ColumnElement[bool]:
+    """Items whose index entry holds the phrase bound as ``phrase``."""
+    return inventory_items.c.item_key.in_(
+        select(_fts.c.rowid).where(_fts.c[FTS_TABLE].match(bindparam("phrase", type_=String())))
+    )
 
 
 def fts_problems(conn: Connection) -> list[str]:
@@ -183,6 +230,12 @@ def ensure_trigram_index(conn: Connection, extension_lock_key: int) -> str | Non
     return None
 
 
-def trigram_condition(folded_query: str) -> ColumnElement[bool]:
-    """``item_folded LIKE '%q%'`` with the pattern characters escaped: the trigram index can answer it."""
-    return inventory_items.c.item_folded.contains(folded_query, autoescape=True)
+def trigram_condition() -> ColumnElement[bool]:
+    """``item_folded LIKE :pattern ESCAPE '\\'``: the trigram index can answer it."""
+    return inventory_items.c.item_folded.like(bindparam("pattern", type_=String()), escape="\\")
+
+
+def like_pattern(folded_query: str) -> str:
+    """``%q%`` with LIKE's special characters escaped (for :func:`trigram_condition`)."""
+    escaped = folded_query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -297,10 +297,11 @@ class SqlBackend:
 
     # ------------------------------------------------------------ whole store
     def search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
-        conditions = self.dialect.search_conditions(folded_query, self.use_fts)
-        statement = search.search_statement(folded_query, guild_id, conditions)
+        query = self.dialect.search_query(folded_query, self.use_fts)
+        statement = search.search_statement(query, guild_id is not None)
+        params = query.params if guild_id is None else {**query.params, "guild_id": guild_id}
         with self.db.reading() as conn:
-            rows = conn.execute(statement).mappings().all()
+            rows = conn.execute(statement, params).mappings().all()
         for found in rows:
             try:  # no timestamps: validated directly (model()'s per-row work halves the speed)
                 yield ItemHit.model_validate(dict(found))
