@@ -18,6 +18,7 @@ separate small protocols; the store detects them with ``isinstance``
 backend does not offer them:
 
 - :class:`BulkImport`: write many documents at once (the copier's fast path);
+- :class:`PagedSearch`: one page of search hits, answered by an index (a bot shows one page);
 - :class:`Tombstones`: record deletions of a fallback's tributes (needed to
   serve as a composite's primary);
 - :class:`ForeignSource`: a read-only view of another program's files (a
@@ -36,7 +37,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .models import Counts, FileInfo, Guild, ItemHit, Tribute, TributeBundle
+from .models import Counts, FileInfo, Guild, HitPosition, ItemHit, Tribute, TributeBundle
 
 if TYPE_CHECKING:
     from .store import TributeStore
@@ -166,6 +167,17 @@ class BulkImport(Protocol):
         ``file_data`` gives each file's bytes (already checked against its
         size and sha256 by the store when it is a callable the store made).
         """
+
+
+@runtime_checkable
+class PagedSearch(Protocol):
+    """A backend that answers one page of a search without producing every hit first."""
+
+    def search_page(
+        self, folded_query: str, guild_id: int | None, after: HitPosition | None, limit: int
+    ) -> list[ItemHit]:
+        """At most ``limit`` hits of :meth:`Backend.search_items`, in its order, each sorting
+        strictly after ``after`` (an :attr:`ItemHit.position`; ``None``: from the first)."""
 
 
 @runtime_checkable

@@ -210,6 +210,15 @@ class ItemHit(Model):
     number: int
     item: str
 
+    @property
+    def position(self) -> HitPosition:
+        """Where the hit sorts: (guild_id, tribute_id, 0 for "items" / 1 for "equipped", number)."""
+        return (self.guild_id, self.tribute_id, 0 if self.slot == "items" else 1, self.number)
+
+
+#: The order of search hits: (guild_id, tribute_id, 0 for "items" / 1 for "equipped", number).
+HitPosition = tuple[int, str, int, int]
+
 
 class Counts(Model):
     """How many rows of each entity a store holds."""

@@ -18,6 +18,7 @@ committed change through the ``tributestore_transaction_committed`` hook.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import mimetypes
 import threading
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from .backend import Backend, BulkImport, FileData, ForeignSource, Tombstones
+from .backend import Backend, BulkImport, FileData, ForeignSource, PagedSearch, Tombstones
 from .errors import (
     AlreadyExistsError,
     CapacityError,
@@ -41,6 +42,7 @@ from .models import (
     Counts,
     FileInfo,
     Guild,
+    HitPosition,
     Inventory,
     ItemHit,
     Prompt,
@@ -456,14 +458,36 @@ class TributeStore:
 
         return self._change_inventory(guild_id, tribute_id, clear)
 
-    def search_items(self, query: str, guild_id: int | None = None) -> list[ItemHit]:
-        """Items and equipped items containing ``query``, case-insensitively (``casefold``)."""
+    def search_items(
+        self,
+        query: str,
+        guild_id: int | None = None,
+        *,
+        limit: int | None = None,
+        after: ItemHit | None = None,
+    ) -> list[ItemHit]:
+        """Items and equipped items containing ``query``, case-insensitively (``casefold``).
+
+        Hits come in a stable order: guild, tribute, items before equipped, number.
+        ``limit`` returns at most that many (one page); ``after``, the last hit of
+        the previous page, continues from there.  Without them, every hit.
+        """
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError(f"invalid search: query must be non-empty text (got {shown(query)})")
         check_text(query, "search query")
         gid = None if guild_id is None else check_guild_id(guild_id)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInputError(
+                f"invalid search: limit must be a positive int or None (got {shown(limit)})"
+            )
+        if after is not None and not isinstance(after, ItemHit):
+            raise InvalidInputError(f"invalid search: after must be an ItemHit or None (got {shown(after)})")
         folded = query.casefold()
-        return self._consistent(lambda: list(self.backend.search_items(folded, gid)))
+        position = None if after is None else after.position
+        backend = self.backend
+        if limit is not None and isinstance(backend, PagedSearch):
+            return self._consistent(lambda: backend.search_page(folded, gid, position, limit))
+        return self._consistent(lambda: _page(backend.search_items(folded, gid), position, limit))
 
     # ---------------------------------------------------------------- prompt
     def set_prompt(
@@ -666,6 +690,13 @@ def file_bytes(info: FileInfo, file_data: FileData) -> bytes:
             f"invalid file {info.name!r} of tribute {info.tribute_id}: bytes do not match its size/sha256"
         )
     return data
+
+
+def _page(hits: Iterator[ItemHit], after: HitPosition | None, limit: int | None) -> list[ItemHit]:
+    """The hits after ``after`` (all when ``None``), at most ``limit`` of them."""
+    if after is not None:
+        hits = itertools.dropwhile(lambda hit: hit.position <= after, hits)
+    return list(hits if limit is None else itertools.islice(hits, limit))
 
 
 def _find_file(document: TributeBundle, name: str) -> FileInfo | None:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    Integer,
     Select,
     String,
     bindparam,
@@ -37,8 +38,11 @@ from sqlalchemy import (
     select,
     table,
     text,
+    tuple_,
 )
 from sqlalchemy.exc import DBAPIError
+
+from tributestore.models import HitPosition
 
 from .schema import inventory_items
 
@@ -81,36 +85,58 @@ class SearchQuery:
     params: dict[str, Any]
 
 
-_statements: dict[tuple[str, bool], Select[tuple[int, str, str, int, str]]] = {}
+HitSelect = Select[tuple[int, str, str, int, str]]
+_statements: dict[tuple[str, bool, bool], HitSelect] = {}
 
 
-def search_statement(query: SearchQuery, by_guild: bool) -> Select[tuple[int, str, str, int, str]]:
+def search_statement(query: SearchQuery, by_guild: bool, paged: bool = False) -> HitSelect:
     """The prepared statement of ``query``'s kind (built on first use, see :func:`build_statement`)."""
-    key = (query.kind, by_guild)
+    key = (query.kind, by_guild, paged)
     statement = _statements.get(key)
     if statement is None:
-        statement = _statements[key] = build_statement(query.conditions, by_guild)
+        statement = _statements[key] = build_statement(query.conditions, by_guild, paged)
     return statement
 
 
-def build_statement(
-    conditions: tuple[ColumnElement[bool], ...], by_guild: bool
-) -> Select[tuple[int, str, str, int, str]]:
+def build_statement(conditions: tuple[ColumnElement[bool], ...], by_guild: bool, paged: bool) -> HitSelect:
     """The matching items in (guild, tribute, "items" before "equipped", number) order.
 
     ``conditions`` are the dialect's: the exact substring test and, when an index can
     answer, the condition that lets it narrow the rows; their values are bound
-    parameters (``SearchQuery.params``), and ``guild_id`` too when ``by_guild``.
+    parameters (``SearchQuery.params``), and ``guild_id`` too when ``by_guild``.  A
+    ``paged`` statement returns at most ``limit`` hits sorting after the position
+    ``after_guild, after_tribute, after_slot, after_number`` (see :func:`page_params`).
     """
     items = inventory_items.c
+    slot_order = case((items.slot == "items", 0), else_=1)
     statement = select(items.guild_id, items.tribute_id, items.slot, items.number, items.item).where(
         *conditions
     )
     if by_guild:
         statement = statement.where(items.guild_id == bindparam("guild_id", type_=BigInteger()))
-    return statement.order_by(
-        items.guild_id, items.tribute_id, case((items.slot == "items", 0), else_=1), items.number
+    statement = statement.order_by(items.guild_id, items.tribute_id, slot_order, items.number)
+    if not paged:
+        return statement
+    after = tuple_(
+        bindparam("after_guild", type_=BigInteger()),
+        bindparam("after_tribute", type_=String()),
+        bindparam("after_slot", type_=Integer()),
+        bindparam("after_number", type_=Integer()),
     )
+    position = tuple_(items.guild_id, items.tribute_id, slot_order, items.number)
+    return statement.where(position > after).limit(bindparam("limit", type_=Integer()))
+
+
+def page_params(after: HitPosition | None, limit: int) -> dict[str, Any]:
+    """The parameters of a paged statement: from the first hit when ``after`` is ``None``."""
+    guild, tribute, slot, number = after if after is not None else (-1, "", 0, 0)
+    return {
+        "after_guild": guild,
+        "after_tribute": tribute,
+        "after_slot": slot,
+        "after_number": number,
+        "limit": limit,
+    }
 
 
 # ------------------------------------------------------------------ SQLite

@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Connection, Executable, Table, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Executable, Select, Table, delete, func, select, tuple_
 
 from tributestore.backend import FileData
 from tributestore.errors import (
@@ -47,6 +47,7 @@ from tributestore.models import (
     Counts,
     FileInfo,
     Guild,
+    HitPosition,
     ItemHit,
     Tribute,
     TributeBundle,
@@ -298,8 +299,20 @@ class SqlBackend:
     # ------------------------------------------------------------ whole store
     def search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
         query = self.dialect.search_query(folded_query, self.use_fts)
-        statement = search.search_statement(query, guild_id is not None)
-        params = query.params if guild_id is None else {**query.params, "guild_id": guild_id}
+        yield from self._hits(search.search_statement(query, guild_id is not None), query.params, guild_id)
+
+    def search_page(
+        self, folded_query: str, guild_id: int | None, after: HitPosition | None, limit: int
+    ) -> list[ItemHit]:
+        query = self.dialect.search_query(folded_query, self.use_fts)
+        statement = search.search_statement(query, guild_id is not None, paged=True)
+        return list(self._hits(statement, {**query.params, **search.page_params(after, limit)}, guild_id))
+
+    def _hits(
+        self, statement: Select[Any], params: dict[str, Any], guild_id: int | None
+    ) -> Iterator[ItemHit]:
+        if guild_id is not None:
+            params = {**params, "guild_id": guild_id}
         with self.db.reading() as conn:
             rows = conn.execute(statement, params).mappings().all()
         for found in rows:

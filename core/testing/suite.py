@@ -35,7 +35,7 @@ from ..errors import (
     StoreNotFoundError,
 )
 from ..hookspecs import PROJECT_NAME, Changes, hookimpl
-from ..models import MAX_ITEM_LENGTH, Counts, FileInfo
+from ..models import MAX_ITEM_LENGTH, Counts, FileInfo, ItemHit
 from ..plugins import PluginHooks
 from ..store import TributeStore
 
@@ -502,6 +502,48 @@ class SearchTests(StoreFixtures):
     def test_bad_query(self, filled: TributeStore, query: object) -> None:
         with pytest.raises(InvalidInputError, match="query"):
             filled.search_items(query)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("query", ["e", "kn", "knife", "%", "zz", "nothing like this at all"])
+    @pytest.mark.parametrize("limit", [1, 3, 50])
+    @pytest.mark.parametrize("guild_id", [None, GUILD])
+    def test_pages_join_up_to_the_whole_result(
+        self, filled: TributeStore, query: str, limit: int, guild_id: int | None
+    ) -> None:
+        whole = filled.search_items(query, guild_id)
+        pages: list[list[ItemHit]] = []
+        after = None
+        while True:
+            page = filled.search_items(query, guild_id, limit=limit, after=after)
+            assert len(page) <= limit
+            if not page:
+                break
+            pages.append(page)
+            after = page[-1]
+        assert [hit for page in pages for hit in page] == whole
+        assert all(len(page) == limit for page in pages[:-1])
+
+    def test_a_page_continues_after_a_hit_that_was_removed(self, filled: TributeStore) -> None:
+        first = filled.search_items("e", guild_id=GUILD, limit=2)
+        filled.remove_item(GUILD, "D1F", 2)  # "Hunting KNIFE", the last hit of the first page
+        rest = filled.search_items("e", guild_id=GUILD, after=first[-1])
+        assert [(h.tribute_id, h.slot, h.item) for h in rest] == [
+            ("D1F", "equipped", "Throwing knives"),
+            ("D2M", "items", "Straße map"),
+        ]
+
+    def test_after_without_limit_is_every_later_hit(self, filled: TributeStore) -> None:
+        whole = filled.search_items("e")
+        assert filled.search_items("e", after=whole[0]) == whole[1:]
+        assert filled.search_items("e", after=whole[-1]) == []
+
+    @pytest.mark.parametrize("limit", [0, -1, True, 2.5, "10"])
+    def test_bad_limit(self, filled: TributeStore, limit: object) -> None:
+        with pytest.raises(InvalidInputError, match="limit"):
+            filled.search_items("e", limit=limit)  # type: ignore[arg-type]
+
+    def test_bad_after(self, filled: TributeStore) -> None:
+        with pytest.raises(InvalidInputError, match="after"):
+            filled.search_items("e", after=("D1F", 2))  # type: ignore[arg-type]
 
 
 class TransactionTests(StoreFixtures):
