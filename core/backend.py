@@ -84,7 +84,9 @@ class Backend(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """All writes of the block happen or none does; writers of other threads and processes
-        wait.  Re-entrant: a nested block (same thread) joins the outer one."""
+        wait.  Re-entrant: a nested block (same thread) joins the outer one, and a nested block
+        that raises is undone alone (a savepoint), even when its caller catches the error and
+        the outer block goes on to commit."""
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads of this thread inside the block see one committed state (of the whole store for

@@ -485,11 +485,29 @@ def finish_window(url: str | None) -> None:
 
 
 def _plugin_commands() -> None:
-    """Commands that plugins add (``tributestore_register_commands``), added once."""
-    hooks = registry().hooks
-    if hooks is not None and not getattr(cli, "_plugin_commands_added", False):
-        hooks.register_commands(cli)
-        cli._plugin_commands_added = True  # type: ignore[attr-defined]
+    """Commands that plugins add (``tributestore_register_commands``), added once.
+
+    A plugin cannot replace a built-in command, and a plugin that fails here
+    costs its commands only (a warning), never the built-in ones: ``tributestore
+    backends`` is how a broken plugin is diagnosed.
+    """
+    if getattr(cli, "_plugin_commands_added", False):
+        return
+    cli._plugin_commands_added = True  # type: ignore[attr-defined]
+    try:
+        hooks = registry().hooks
+        if hooks is None:
+            return
+        extra = click.Group()
+        hooks.register_commands(extra)
+    except Exception as error:  # noqa: BLE001 - a broken plugin must not break the CLI
+        err.print(f"tributestore: warning: plugin commands not loaded: {error}")
+        return
+    for name, command in extra.commands.items():
+        if name in cli.commands:
+            err.print(f"tributestore: warning: plugin command {name!r} clashes with a built-in one; ignored")
+        else:
+            cli.add_command(command, name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

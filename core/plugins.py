@@ -142,7 +142,7 @@ class BackendRegistry:
             if hint is None or hint in str(error):
                 raise
             raise type(error)(f"{error}; {hint}") from None
-        if backend.created:
+        if backend.created and not spec.children:  # a composite's children said it themselves
             log.warning("created a new %s store at %s (%s)", spec.name, backend.created, url.display)
         return backend
 

@@ -145,10 +145,17 @@ class TributeStore:
         outermost = pending.depth == 0
         if outermost:
             pending.tributes, pending.guilds = {}, {}
+        # A nested block that fails is undone by the backend (a savepoint) even when the caller
+        # catches the error: what it recorded is forgotten with it.
+        saved = (dict(pending.tributes), dict(pending.guilds)) if not outermost else None
         pending.depth += 1
         try:
             with self.backend.transaction():
                 yield
+        except BaseException:
+            if saved is not None:
+                pending.tributes, pending.guilds = saved
+            raise
         finally:
             pending.depth -= 1
         if outermost:
@@ -668,6 +675,13 @@ def check_bundle(bundle: TributeBundle) -> TributeBundle:
     parts: list[Inventory | Prompt | FileInfo] = [bundle.inventory, *bundle.files]
     if bundle.prompt is not None:
         parts.append(bundle.prompt)
+    names = [info.name for info in bundle.files]
+    if len(set(names)) != len(names):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        raise InvalidInputError(
+            f"invalid TributeBundle: file name(s) {', '.join(map(repr, twice))} listed twice "
+            f"in the bundle of {owner[1]} in guild {owner[0]}"
+        )
     for part in parts:
         if (part.guild_id, part.tribute_id) != owner:
             raise InvalidInputError(

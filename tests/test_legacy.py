@@ -205,8 +205,12 @@ def test_hint_keeps_the_legacy_options_and_a_relative_path(tmp_path: Path) -> No
 
 
 def test_not_a_directory(tmp_path: Path) -> None:
-    with pytest.raises(LegacyFormatError, match="not a directory"):
+    # Missing: StoreNotFoundError in either mode (the backend never creates anything).
+    with pytest.raises(StoreNotFoundError, match="does not exist; nothing was created"):
         open_dir(tmp_path / "missing")
+    with pytest.raises(StoreNotFoundError, match="does not exist; nothing was created"):
+        open_legacy_store(parse_store_url(f"thgbot:///{tmp_path}/missing", mode="write"))
+    assert not (tmp_path / "missing").exists()
     write(tmp_path, "file", "x")
     with pytest.raises(LegacyFormatError, match="not a directory"):
         open_legacy_store(parse_store_url(f"thgbot:///{tmp_path}/file", mode="read"))

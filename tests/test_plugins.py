@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import click
 import pytest
 
 import tributestore.plugins as plugins
@@ -345,3 +346,53 @@ class TestCompositeDualWriteOverMemoryBackends(ConformanceSuite):
     def store_url(self, tmp_path: Path) -> str:
         primary, fallback = f"memory://{tmp_path.name}-primary", f"memory://{tmp_path.name}-fallback"
         return composite_url(primary, fallback, "&dual_write=true")
+
+
+@pytest.mark.parametrize("scheme", ["memory", "sqlite", "json"])
+def test_a_caught_nested_failure_is_not_reported(scheme: str, tmp_path: Path) -> None:
+    """The backend undoes a nested block that failed (a savepoint): the hook must not hear of it."""
+    target = {"memory": f"memory://{tmp_path.name}", "sqlite": f"sqlite:///{tmp_path}/s.db"}
+    with open_store(target.get(scheme, f"json:///{tmp_path}/j")) as store:
+        store.create_tribute(GUILD, "D1F")
+        store.create_tribute(GUILD, "D2F")
+        with recording() as recorder, store.transaction():
+            store.add_item(GUILD, "D1F", "Knife")
+            with pytest.raises(RuntimeError), store.transaction():
+                store.add_item(GUILD, "D2F", "ghost")
+                raise RuntimeError("inner block undone")
+        assert store.get_inventory(GUILD, "D2F").items == []
+        [event] = recorder.of("transaction_committed")
+        assert event.changes is not None
+        reported = [
+            (c.tribute_id, c.after.inventory.items if c.after else None) for c in event.changes.tributes
+        ]
+        assert reported == [("D1F", ["Knife"])]
+
+
+def test_a_plugin_command_cannot_replace_a_built_in_one_nor_break_the_cli(
+    fresh_registry: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tributestore import cli as cli_module
+
+    def clashing(group: click.Group) -> None:
+        @group.command("backends")
+        def fake() -> None:
+            print("not the built-in")
+
+    def broken(group: click.Group) -> None:
+        raise RuntimeError("half-registered")
+
+    hooks = registry().hooks
+    assert hooks is not None
+    for register, warning in [
+        (clashing, "plugin command 'backends' clashes with a built-in one; ignored"),
+        (broken, "plugin commands not loaded: half-registered"),
+    ]:
+        monkeypatch.setattr(hooks, "register_commands", register)
+        monkeypatch.setattr(cli_module.cli, "_plugin_commands_added", False, raising=False)
+        with pytest.raises(SystemExit) as exited:
+            cli_module.main(["backends"])
+        assert exited.value.code == 0
+        out = capsys.readouterr()
+        assert "not the built-in" not in out.out and "memory" in out.out
+        assert warning in out.err

@@ -74,13 +74,13 @@ def looks_like_legacy(path: Path) -> bool:
 def open_thgbot_backend(url: StoreURL) -> ThgbotBackend:
     """The opener of ``thgbot:`` URLs: read the legacy directory ``url`` names.
 
-    Nothing is ever created or changed.  In ``read`` mode a missing directory
+    Nothing is ever created or changed.  In either mode a missing directory
     is refused with ``url.missing``; a path that is no directory is a
     :class:`LegacyFormatError`; a directory that holds none of the bot's files
     (or is a tributestore JSON store) is refused, naming what was looked for.
     """
     root = url.local_path()
-    if url.must_exist and not root.exists():
+    if not root.exists():  # in either mode: this backend never creates anything
         raise url.missing("no legacy THGBot data directory", root)
     if not root.is_dir():
         raise LegacyFormatError(f"{root}: not a directory (expected a legacy THGBot data directory)")

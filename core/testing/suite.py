@@ -561,6 +561,23 @@ class TransactionTests(StoreFixtures):
             assert handle.list_files(GUILD, "D1F") == []
             assert handle.counts() == Counts(guilds=1, tributes=1)
 
+    def test_a_caught_nested_failure_is_undone_alone(self, store: TributeStore, reopen: Reopen) -> None:
+        store.create_tribute(GUILD, "D1F")
+        with store.transaction():
+            store.add_item(GUILD, "D1F", "kept")
+            with pytest.raises(RuntimeError), store.transaction():
+                store.add_item(GUILD, "D1F", "undone")
+                store.create_tribute(GUILD, "D2F")
+                store.add_file(GUILD, "D1F", "undone.png", PNG)
+                raise RuntimeError("inner block only")
+            store.set_prompt(GUILD, "D1F", "kept too")
+        for handle in (store, reopen()):
+            assert handle.get_inventory(GUILD, "D1F").items == ["kept"]
+            assert not handle.has_tribute(GUILD, "D2F")
+            assert handle.list_files(GUILD, "D1F") == []
+            assert handle.get_prompt(GUILD, "D1F").message == "kept too"
+        assert store.check() == []
+
     def test_failed_transaction_restores_a_deleted_tribute_and_its_files(
         self, store: TributeStore, reopen: Reopen
     ) -> None:
@@ -670,7 +687,13 @@ class BundleTests(StoreFixtures):
         stolen = bundle.model_copy(update={"inventory": bundle.inventory.model_copy(update={"guild_id": 9})})
         with pytest.raises(InvalidInputError, match="guild"):
             store.import_tribute(stolen, {"p.png": PNG})
+        twice = bundle.model_copy(update={"files": [*bundle.files, *bundle.files]})
+        with pytest.raises(InvalidInputError, match=r"'p\.png' listed twice"):
+            store.import_tribute(twice, {"p.png": PNG})
+        with pytest.raises(InvalidInputError, match=r"'p\.png' listed twice"):
+            store.import_many([twice], {"p.png": PNG})
         assert store.counts().tributes == 0
+        assert store.check() == []
 
     def test_export_from_one_handle_imports_through_another(
         self, store: TributeStore, reopen: Reopen

@@ -114,22 +114,17 @@ class MemoryBackend:
     def transaction(self) -> Iterator[None]:
         database = self.database
         with database.lock:
-            if database.depth.transactions:
-                database.depth.transactions += 1
-                try:
-                    yield
-                finally:
-                    database.depth.transactions -= 1
-                return
+            # Every level keeps a copy: a nested block that fails is undone alone (a savepoint),
+            # even when its caller catches the error and the outer block goes on.
             saved = self.tables().copy()
-            database.depth.transactions = 1
+            database.depth.transactions += 1
             try:
                 yield
             except BaseException:
                 database.tables = saved
                 raise
             finally:
-                database.depth.transactions = 0
+                database.depth.transactions -= 1
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
