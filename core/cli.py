@@ -85,13 +85,17 @@ def cli() -> None:
 
 @cli.command()
 def backends() -> None:
-    """List the installed backends (plugins of the entry-point group 'tributestore')."""
+    """List the installed backends, then every plugin (entry-point group 'tributestore') and its hooks."""
     found = registry()
     table = Table("backend", "URL schemes", "plugin", "example", "about")
     for name in sorted(found.by_name):
         spec = found.by_name[name]
         table.add_row(name, ", ".join(spec.schemes), found.plugin_of[name], spec.example, spec.summary)
     out.print(table)
+    out.print("plugins (entry-point group 'tributestore') and the hooks they implement:")
+    for plugin, hooks in sorted(found.plugin_hooks.items()):
+        shown = ", ".join(hook.removeprefix("tributestore_") for hook in hooks) or "none"
+        out.print(f"  {plugin}: {shown}")
     for problem in found.load_errors:
         err.print(f"warning: {problem}")
 

@@ -83,6 +83,8 @@ class BackendRegistry:
     load_errors: list[str] = field(default_factory=list)
     #: The hooks of every loaded plugin; ``None`` for a registry built by hand (tests).
     hooks: PluginHooks | None = None
+    #: Every loaded plugin by name, with the hooks it implements (pluggy's introspection).
+    plugin_hooks: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, spec: BackendSpec, plugin: str) -> None:
         if not isinstance(spec, BackendSpec):
@@ -232,6 +234,9 @@ def registry() -> BackendRegistry:
                         f"plugin {impl.plugin_name}: registering its backends failed: {error}"
                     ) from None
             found.hooks = PluginHooks(pm)
+            for name, plugin in pm.list_name_plugin():
+                callers = pm.get_hookcallers(plugin) or []
+                found.plugin_hooks[name] = sorted(caller.name for caller in callers)
             _registry = found
         return _registry
 

@@ -18,6 +18,9 @@ def test_backends_lists_builtins() -> None:
     result = run("backends")
     assert result.returncode == 0
     assert "json" in result.stdout and "sqlite" in result.stdout
+    # Every plugin is listed with its hooks (pluggy's introspection), hook-only plugins too.
+    assert "  thgbot: register_backends, register_commands\n" in result.stdout
+    assert "  memory_hooks: check, register_commands, store_opened, transaction_committed\n" in result.stdout
 
 
 def test_stats_of_a_store(tmp_path: Path) -> None:
