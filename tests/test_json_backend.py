@@ -10,6 +10,7 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import shutil
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from tributestore.errors import (
     StorageError,
     StoreNotFoundError,
 )
+from tributestore.models import ItemHit
 
 #: Selected by the tox factor json (see tests/conftest.py): these tests run once per Python.
 pytestmark = pytest.mark.backend("json")
@@ -582,3 +584,105 @@ def test_tombstones_and_origin_tombstones_persist(tmp_path: Path) -> None:
         assert again.tombstone_count() == 2
         assert again.check() == []
     assert (root / "tombstones" / str(GUILD) / "D2M").is_file()
+
+
+def test_tombstones_are_counted_as_the_transaction_sees_them(tmp_path: Path) -> None:
+    """Pending tombstones of the open transaction count; another commit's temporaries do not."""
+    root = tmp_path / "store"
+    with open_json(root) as store:
+        backend = store.backend
+        assert isinstance(backend, Tombstones)
+        assert backend.count_tombstones() == 0
+        with store.transaction():
+            backend.put_tombstone(GUILD, "D1F", None)
+            backend.put_tombstone(GUILD, "D2M", "legacy:d2m")
+            assert backend.count_tombstones() == 2  # not committed yet: seen by its own transaction
+        # A commit in flight elsewhere: its hidden temporary is no tombstone.
+        (root / "tombstones" / str(GUILD) / ".D3F.0123abcd.tmp").write_text("{}")
+        assert backend.count_tombstones() == 2
+        with store.transaction():
+            backend.put_tombstone(5, "D4F", None)
+            assert backend.count_tombstones() == 3
+
+
+# ------------------------------------------------------------------ snapshots
+def test_a_snapshot_shows_each_tribute_in_one_state_to_every_read(tmp_path: Path) -> None:
+    """Inside a snapshot, searches, counts and listings show the document the snapshot already
+    read, not a newer one, and what they read first the snapshot keeps."""
+    root = tmp_path / "store"
+    a, b = open_json(root), open_json(root)
+    a.create_tribute(1, "A")
+    a.add_item(1, "A", "sword")
+    a.create_tribute(1, "B")
+    a.add_item(1, "B", "shield")
+    sword = [ItemHit(guild_id=1, tribute_id="A", slot="items", number=1, item="sword")]
+    with a.snapshot():
+        assert a.get_inventory(1, "A").items == ["sword"]
+        b.remove_item(1, "A", 1)
+        assert a.search_items("sword") == sword
+        assert a.counts().items == 2
+        assert a.get_inventory(1, "A").items == ["sword"]
+        # B was first read by the search: the snapshot keeps that state too.
+        assert a.search_items("shield")[0].tribute_id == "B"
+        b.remove_item(1, "B", 1)
+        assert a.get_inventory(1, "B").items == ["shield"]
+        assert a.search_items("shield")[0].tribute_id == "B"
+        # Deleted since the snapshot read it: still listed, as the snapshot shows it.
+        b.delete_tribute(1, "A")
+        assert [t.tribute_id for t in a.list_tributes(1)] == ["A", "B"]
+        assert a.get_tribute(1, "A") is not None and a.counts().tributes == 2
+    assert a.search_items("sword") == [] and a.search_items("shield") == []
+    assert [t.tribute_id for t in a.list_tributes(1)] == ["B"]
+    assert a.counts().items == 0
+
+
+# ------------------------------------------------------------------ permission errors
+def _open_denied(url: str, mode: str) -> str:
+    """What opening ``url`` raises when the path's modes deny access: ``"<exception class>:
+    <message>"``, or ``"opened"``.  Root is run without the capabilities that let it past modes."""
+    script = (
+        "import sys\n"
+        "from tributestore import open_store\n"
+        "from tributestore.errors import StorageError\n"
+        "try:\n"
+        "    open_store(sys.argv[1], mode=sys.argv[2]).close()\n"
+        "except StorageError as error:\n"
+        "    print(f'StorageError: {error}')\n"
+        "except BaseException as error:\n"
+        "    print(f'{type(error).__name__}: {error}')\n"
+        "else:\n"
+        "    print('opened')\n"
+    )
+    command = [sys.executable, "-c", script, url, mode]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root, and no setpriv to drop the capabilities that ignore file modes")
+        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        pytest.skip(f"cannot run the opening process: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def denied_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """``closed`` (nothing under it can be looked at) and ``unsearchable`` (it can be looked at,
+    not what it holds)."""
+    closed, unsearchable = tmp_path / "closed", tmp_path / "unsearchable"
+    closed.mkdir(mode=0o000)
+    unsearchable.mkdir(mode=0o644)
+    try:
+        yield closed, unsearchable
+    finally:
+        closed.chmod(0o755)
+        unsearchable.chmod(0o755)
+
+
+@pytest.mark.parametrize("mode", ["read", "write"])
+def test_a_path_it_may_not_look_at_is_a_storage_error(denied_dirs: tuple[Path, Path], mode: str) -> None:
+    closed, unsearchable = denied_dirs
+    for path in (closed / "store", unsearchable):
+        outcome = _open_denied(url_of(path), mode)
+        assert outcome.startswith("StorageError: "), outcome
+        assert "Permission denied" in outcome and str(path) in outcome, outcome

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from test_sqlite_backend import refuses_new_contents_without_bytes, tombstone_takes_a_later_origin_key
 
 from tributestore import (
     ConfigError,
@@ -302,3 +303,14 @@ def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     )
     with pytest.raises(ConfigError, match=r"pip install tributestore\[postgres\]"):
         open_store("postgresql://127.0.0.1:1/none")
+
+
+# ------------------------------------------------------------------ documents and tombstones
+@pytest.mark.backend("postgres")
+def test_new_contents_without_bytes_are_refused(store: TributeStore) -> None:
+    refuses_new_contents_without_bytes(store)
+
+
+@pytest.mark.backend("postgres")
+def test_a_tombstone_takes_a_later_origin_key(store: TributeStore) -> None:
+    tombstone_takes_a_later_origin_key(store)

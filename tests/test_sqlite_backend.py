@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -603,3 +607,89 @@ def test_bulk_import_replaces_whole_documents_and_takes_a_tribute_twice(store: T
     assert list(store.iter_bundles()) == [renamed, bundles[1]]
     assert store.read_file(GUILD, "D1F", "fresh.bin") == b"D1F"
     assert store.check() == []
+
+
+# ------------------------------------------------------------------ shared with test_postgres.py
+def refuses_new_contents_without_bytes(store: TributeStore) -> None:
+    """A file whose sha256 changed but whose bytes were not given is refused, with or without
+    ``previous``: keeping the old bytes would give them the new metadata."""
+    store.create_tribute(GUILD, "D1F")
+    store.add_file(GUILD, "D1F", "a.bin", b"old bytes")
+    backend = store.backend
+    assert isinstance(backend, SqlBackend)
+    before = store.export_tribute(GUILD, "D1F")
+    new = b"new bytes, longer"
+    changed = before.files[0].model_copy(update={"sha256": hashlib.sha256(new).hexdigest(), "size": len(new)})
+    document = before.model_copy(update={"files": [changed]})
+    for previous in (before, None):
+        with (
+            pytest.raises(StorageError, match=r"'a\.bin' of tribute D1F .*no bytes given"),
+            store.transaction(),
+        ):
+            backend.save(document, {}, previous)
+        assert store.export_tribute(GUILD, "D1F") == before
+        assert store.read_file(GUILD, "D1F", "a.bin") == b"old bytes"
+    with store.transaction():  # with its bytes it is a replacement
+        backend.save(document, {"a.bin": new}, before)
+    assert store.read_file(GUILD, "D1F", "a.bin") == new
+    assert store.check() == []
+
+
+def tombstone_takes_a_later_origin_key(store: TributeStore) -> None:
+    """A tombstone recorded without an origin key gets the one a later put names (as in JSON);
+    one it already has is kept."""
+    backend = store.backend
+    assert isinstance(backend, SqlBackend)
+    backend.put_tombstone(GUILD, "D1F", None)
+    assert not backend.has_origin_tombstone("legacy:d1f")
+    backend.put_tombstone(GUILD, "D1F", "legacy:d1f")
+    assert backend.has_origin_tombstone("legacy:d1f")
+    backend.put_tombstone(GUILD, "D1F", "legacy:other")
+    backend.put_tombstone(GUILD, "D1F", None)
+    assert backend.has_origin_tombstone("legacy:d1f") and not backend.has_origin_tombstone("legacy:other")
+    assert backend.count_tombstones() == 1
+
+
+def test_new_contents_without_bytes_are_refused(store: TributeStore) -> None:
+    refuses_new_contents_without_bytes(store)
+
+
+def test_a_tombstone_takes_a_later_origin_key(store: TributeStore) -> None:
+    tombstone_takes_a_later_origin_key(store)
+
+
+# ------------------------------------------------------------------ permission errors
+@pytest.mark.parametrize("mode", ["read", "write"])
+def test_a_path_it_may_not_look_at_is_a_storage_error(tmp_path: Path, mode: str) -> None:
+    """Opening a database under a directory the user may not search: a StorageError naming the
+    path and the reason, not a raw PermissionError (root runs without the capabilities that let
+    it past file modes)."""
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o000)
+    script = (
+        "import sys\n"
+        "from tributestore import StorageError, open_store\n"
+        "try:\n"
+        "    open_store(sys.argv[1], mode=sys.argv[2]).close()\n"
+        "except StorageError as error:\n"
+        "    print(f'StorageError: {error}')\n"
+        "except BaseException as error:\n"
+        "    print(f'{type(error).__name__}: {error}')\n"
+        "else:\n"
+        "    print('opened')\n"
+    )
+    command = [sys.executable, "-c", script, f"sqlite:///{closed}/thg.db", mode]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root, and no setpriv to drop the capabilities that ignore file modes")
+        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        closed.chmod(0o755)
+    if done.returncode:
+        pytest.skip(f"cannot run the opening process: {done.stderr.strip()[-300:]}")
+    outcome = done.stdout.strip()
+    assert outcome.startswith("StorageError: "), outcome
+    assert "Permission denied" in outcome and f"{closed}/thg.db" in outcome, outcome

@@ -21,7 +21,10 @@ of one tribute is one committed state.  Reads spanning several tributes
 (guild listings, search, counts, ``check``, and tribute listings inside a
 snapshot) are validated against ``.generation``, a counter each commit makes
 odd before it touches any file and even when done (a seqlock): a read that
-overlapped a commit is run again, and after a few tries under the lock.  A
+overlapped a commit is run again, and after a few tries under the lock.  Inside
+a snapshot such a read shows every tribute the snapshot already read as it read
+it (one deleted since included), and the snapshot keeps the documents the read
+found first, so no tribute is seen in two states within one snapshot.  A
 blob a commit removed while :meth:`JsonBackend.read_file` was between the
 document and the blob is read again from the new document.
 """
@@ -120,9 +123,9 @@ def open_json_store(url: StoreURL) -> JsonBackend:
     lock_timeout = url.seconds("lock_timeout", timeout)
     create, read_only = url.flag("create", True), url.flag("read_only", False)
     if url.must_exist:
-        if not path.exists():
+        if not _exists_on_disk(path):
             raise url.missing("no JSON store", path)
-        if not (path / MARKER_NAME).is_file():
+        if not _is_file(path / MARKER_NAME):
             raise StoreNotFoundError(
                 f"store {url.display!r}: {path.absolute()} is not a tributestore JSON store "
                 f"(no {MARKER_NAME}); nothing was created"
@@ -159,7 +162,7 @@ class JsonBackend:
         _make_root(path, create=create and not read_only)
         self._layout = Layout(path)
         self._journal = Journal(self._layout)
-        if create and not read_only and not self._layout.marker.exists():
+        if create and not read_only and not _exists_on_disk(self._layout.marker):
             # Refused before the lock: a directory that is not a store gets no .lock file.
             self._refuse_foreign_directory()
         self._tx = _TxState()
@@ -189,11 +192,11 @@ class JsonBackend:
 
     def _recover(self, *, create: bool) -> None:
         layout = self._layout
-        if self.read_only or (layout.marker.exists() and not self._journal.needs_recovery()):
+        if self.read_only or (_exists_on_disk(layout.marker) and not self._journal.needs_recovery()):
             # Nothing to set up or recover: opening needs no lock (so it never waits for a writer).
             self._check_marker(create=False)
             return
-        if layout.marker.exists():
+        if _exists_on_disk(layout.marker):
             # A journal or temporaries: a crash's leftovers, or a live writer's commit. Recover
             # only when no writer holds the lock (a live one finishes its own commit): never wait.
             with self._lock.try_hold() as held:
@@ -222,9 +225,13 @@ class JsonBackend:
 
     def _refuse_foreign_directory(self) -> None:
         """Refuse to turn a directory holding anything else into a store."""
+        try:
+            entries = os.listdir(self.root)
+        except OSError as error:
+            raise StorageError(f"cannot list {self.root}: {error.strerror}") from None
         leftovers = [
             entry
-            for entry in os.listdir(self.root)
+            for entry in entries
             if not entry.startswith(LOCK_NAME) and not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX))
         ]
         if leftovers:
@@ -302,15 +309,32 @@ class JsonBackend:
                 snap.docs = {}
 
     @contextmanager
-    def _fresh_view(self) -> Iterator[None]:
-        """A snapshot of its own, whatever documents an outer snapshot already read."""
+    def _fresh_view(self, *, inherit: bool = False) -> Iterator[dict[Path, TributeBundle | None]]:
+        """A snapshot of its own: every document read again from disk.
+
+        With ``inherit``, inside an outer snapshot, the view starts from the documents that
+        snapshot already read (so a multi-tribute read shows each of them in the state the
+        snapshot shows) and reads only the others; it yields the documents it read new, for
+        the caller to merge into the outer snapshot once the read is validated.
+        """
         snap = self._snap
         saved = snap.depth, snap.docs
-        snap.depth, snap.docs = 1, {}
+        inherited = dict(snap.docs) if inherit and snap.depth else {}
+        snap.depth, snap.docs = 1, dict(inherited)
+        read_new: dict[Path, TributeBundle | None] = {}
         try:
-            yield
+            yield read_new
+            read_new.update((path, doc) for path, doc in snap.docs.items() if path not in inherited)
         finally:
             snap.depth, snap.docs = saved
+
+    def _read_in_view(self, read: Callable[[], T]) -> T:
+        """``read`` in a fresh view that keeps the outer snapshot's documents; the documents read
+        new join the outer snapshot (call it only once the read is known to be one state)."""
+        with self._fresh_view(inherit=True) as read_new:
+            result = read()
+        self._keep_in_snapshot(read_new)
+        return result
 
     def _consistent(self, read: Callable[[], T], *, tries: int = READ_TRIES) -> T:
         """Run ``read`` on one committed state of the whole store (seqlock, then the lock)."""
@@ -333,13 +357,14 @@ class JsonBackend:
                 pause = min(pause * 2, 0.05)
                 continue
             try:
-                with self._fresh_view():
+                with self._fresh_view(inherit=True) as read_new:
                     result = read()
             except TributeStoreError:
                 if self._journal.generation() == before:
                     raise
                 continue
             if self._journal.generation() == before:
+                self._keep_in_snapshot(read_new)
                 return result
         try:
             lock = self._locked()
@@ -347,15 +372,20 @@ class JsonBackend:
         except LockTimeoutError:
             raise
         except StorageError:  # the lock cannot be taken here (read-only files): read as is
-            with self._fresh_view():
-                return read()
+            return self._read_in_view(read)
         try:
             if not self.read_only:
                 self._journal.replay()  # a commit a crash interrupted
-            with self._fresh_view():
-                return read()
+            return self._read_in_view(read)
         finally:
             lock.__exit__(None, None, None)
+
+    def _keep_in_snapshot(self, read_new: Mapping[Path, TributeBundle | None]) -> None:
+        """Documents a validated read found join the outer snapshot (if any): read once, seen once."""
+        snap = self._snap
+        if snap.depth:
+            for path, document in read_new.items():
+                snap.docs.setdefault(path, document)
 
     # ----------------------------------------------------------- raw access
     def _read_disk(self, path: Path) -> bytes | None:
@@ -379,7 +409,7 @@ class JsonBackend:
         state = self._tx
         if state.depth and path in state.buffer:
             return state.buffer[path] is not None
-        return path.is_file()
+        return _is_file(path)
 
     def _write(self, path: Path, data: Change) -> None:
         state = self._tx
@@ -424,16 +454,27 @@ class JsonBackend:
             state.read[path] = self._read(path)
         return state.read[path]
 
+    def _snapshot_docs(self) -> list[TributeBundle]:
+        """The documents this thread's snapshot holds (none in a transaction or outside a snapshot)."""
+        snap = self._snap
+        if not snap.depth or self._tx.depth:
+            return []
+        return [document for document in snap.docs.values() if document is not None]
+
     def _guild_ids(self) -> list[int]:
         names = self._list_names(self._layout.guilds)
-        return sorted(int(name) for name in names if name.isdigit() and str(int(name)) == name)
+        ids = {int(name) for name in names if name.isdigit() and str(int(name)) == name}
+        ids.update(document.tribute.guild_id for document in self._snapshot_docs())
+        return sorted(ids)
 
     def _tribute_ids(self, guild_id: int) -> list[str]:
-        ids = []
+        ids = set()
         for name in self._list_names(self._layout.tributes_dir(guild_id)):
             tribute_id = name.removesuffix(TRIBUTE_SUFFIX)
             if name.endswith(TRIBUTE_SUFFIX) and TRIBUTE_ID_RE.match(tribute_id):
-                ids.append(tribute_id)
+                ids.add(tribute_id)
+        # A tribute the snapshot read is listed, as the snapshot shows it, even if deleted since.
+        ids.update(d.tribute.tribute_id for d in self._snapshot_docs() if d.tribute.guild_id == guild_id)
         return sorted(ids)
 
     def _iter_docs(self, guild_id: int | None) -> Iterator[TributeBundle]:
@@ -527,7 +568,7 @@ class JsonBackend:
     def _add_ref(self, info: FileInfo, data: bytes) -> None:
         layout = self._layout
         blob = layout.blob_file(info.sha256)
-        if not self._exists(blob) or (blob not in self._tx.buffer and blob.stat().st_size != len(data)):
+        if not self._exists(blob) or (blob not in self._tx.buffer and _stat_check(blob, _size) != len(data)):
             self._write(blob, data)  # new, or (re)heal a blob found damaged on disk
         ref = layout.ref_file(info.sha256, info.guild_id, info.tribute_id, info.name)
         self._write(ref, documents.ref_bytes(info))
@@ -642,18 +683,20 @@ class JsonBackend:
         return self._exists(self._layout.origin_tombstone_file(origin_key))
 
     def count_tombstones(self) -> int:
+        """Tombstones by (guild, tribute) as this thread sees them (its transaction's included;
+        hidden names, such as another commit's temporaries, are not tombstones)."""
+        return self._consistent(self._count_tombstones)
+
+    def _count_tombstones(self) -> int:
         top = self._layout.root / TOMBSTONES_DIR
-        if not top.is_dir():
-            return 0
-        return sum(
-            len(files) for directory, _subdirs, files in os.walk(top) if Path(directory).name != ORIGINS_DIR
-        )
+        guilds = [name for name in self._list_names(top) if name != ORIGINS_DIR]
+        return sum(len(self._list_names(top / name)) for name in guilds)
 
 
 def _make_root(path: Path, *, create: bool) -> None:
     """Create the store's directory when allowed; refuse a missing one or a file otherwise."""
-    if path.exists():
-        if not path.is_dir():
+    if _exists_on_disk(path):
+        if not _is_dir(path):
             raise StorageError(f"JSON store path {path.absolute()} is not a directory")
         return
     if not create:
@@ -664,3 +707,28 @@ def _make_root(path: Path, *, create: bool) -> None:
         pass
     except OSError as error:
         raise StorageError(f"cannot create JSON store directory {path}: {error.strerror}") from None
+
+
+def _exists_on_disk(path: Path) -> bool:
+    """``path.exists()``, an error other than "no such file" being a :class:`StorageError`."""
+    return _stat_check(path, Path.exists)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, an error other than "no such file" being a :class:`StorageError`."""
+    return _stat_check(path, Path.is_file)
+
+
+def _is_dir(path: Path) -> bool:
+    return _stat_check(path, Path.is_dir)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _stat_check(path: Path, check: Callable[[Path], T]) -> T:
+    try:
+        return check(path)
+    except OSError as error:  # permission denied on the path or a directory above it, I/O error
+        raise StorageError(f"cannot access {path.absolute()}: {error.strerror}") from None

@@ -24,7 +24,7 @@ import importlib.util
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Protocol
@@ -165,6 +165,15 @@ def _first_line(error: BaseException) -> str:
     return message.splitlines()[0] if message else type(original).__name__
 
 
+def _looked_up(path: Path, check: Callable[[Path], bool]) -> bool:
+    """``check(path)`` (``Path.exists``, ``Path.is_file``), an error other than "no such file"
+    (permission denied on a directory above it, I/O error) being a :class:`StorageError`."""
+    try:
+        return check(path)
+    except OSError as error:
+        raise StorageError(f"cannot access SQLite database {path.absolute()}: {error.strerror}") from None
+
+
 # --------------------------------------------------------------------------- SQLite
 class SqliteDialect:
     """A file (WAL, fair writers' queue, ``BEGIN IMMEDIATE``) or a private in-memory database."""
@@ -190,9 +199,9 @@ class SqliteDialect:
                 f"store {url.display!r} is an in-memory database, which is always empty: "
                 "it cannot be opened for reading"
             )
-        if self.path is not None and url.must_exist and not self.path.is_file():
+        if self.path is not None and url.must_exist and not _looked_up(self.path, Path.is_file):
             raise url.missing("no SQLite database file", self.path)
-        self.new_file = self.path is not None and not self.path.exists()
+        self.new_file = self.path is not None and not _looked_up(self.path, Path.exists)
         #: The writers' queue (files only: in memory the shared connection's lock serializes).
         self.queue = (
             None

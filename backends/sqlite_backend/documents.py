@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from tributestore.backend import FileData
-from tributestore.errors import CorruptDataError, InvalidInputError
+from tributestore.errors import CorruptDataError, InvalidInputError, StorageError
 from tributestore.models import (
     FileInfo,
     Inventory,
@@ -178,6 +178,10 @@ SPAN = DocumentReads(in_span)
 FILE_DATA = select(files.c.name, files.c.data).where(
     of_key(files), files.c.name.in_(bindparam("names", expanding=True))
 )
+#: Name, sha256 and bytes of the stored files a replace keeps (those it is given no bytes for).
+KEPT_FILES = select(files.c.name, files.c.sha256, files.c.data).where(
+    of_key(files), files.c.name.in_(bindparam("names", expanding=True))
+)
 _TRIBUTE_FIELDS = _FIELDS[tributes.name][2:]
 _UPDATE_TRIBUTE = update(tributes).where(of_key(tributes, "key_"))
 _UPDATE_ITEM = update(inventory_items).where(
@@ -250,8 +254,12 @@ def replace(conn: Connection, document: TributeBundle, data: Mapping[str, bytes]
     """Write ``document`` whole over whatever is stored (its files not in ``data`` keep their bytes)."""
     tribute = document.tribute
     owner = {"guild_id": tribute.guild_id, "tribute_id": tribute.tribute_id}
-    kept = [info.name for info in document.files if info.name not in data]
-    stored = dict(conn.execute(FILE_DATA, dict(owner, names=kept)).all()) if kept else {}
+    kept = [info for info in document.files if info.name not in data]
+    stored: dict[str, bytes] = {}
+    if kept:
+        found = conn.execute(KEPT_FILES, dict(owner, names=[info.name for info in kept])).all()
+        _require_same_bytes(kept, {name: sha256 for name, sha256, _data in found})
+        stored = {name: stored_data for name, _sha256, stored_data in found}
     given = {**stored, **data}
     _require_bytes(document.files, given)
     conn.execute(delete(tributes).where(of_key(tributes)), owner)
@@ -265,6 +273,18 @@ def _require_bytes(infos: Sequence[FileInfo], known: Container[str]) -> None:
             raise InvalidInputError(
                 f"file {info.name!r} of tribute {info.tribute_id} in guild {info.guild_id}: "
                 "no bytes given for a file not stored yet"
+            )
+
+
+def _require_same_bytes(infos: Sequence[FileInfo], stored: Mapping[str, str]) -> None:
+    """Refuse, before writing anything, a file given without bytes whose sha256 is not the stored
+    one's: its new bytes are nowhere (keeping the old ones would give them the wrong metadata)."""
+    for info in infos:
+        sha256 = stored.get(info.name)
+        if sha256 is not None and sha256 != info.sha256:
+            raise StorageError(
+                f"file {info.name!r} of tribute {info.tribute_id} in guild {info.guild_id}: "
+                f"no bytes given for its new contents (sha256 {info.sha256}, stored {sha256})"
             )
 
 
@@ -314,6 +334,10 @@ def update_document(
 ) -> None:
     """Write only the parts of ``document`` that differ from ``previous`` (the stored state)."""
     _require_bytes(document.files, data.keys() | {info.name for info in previous.files})
+    _require_same_bytes(
+        [info for info in document.files if info.name not in data],
+        {info.name: info.sha256 for info in previous.files},
+    )
     tribute, inventory, before = document.tribute, document.inventory, previous.inventory
     owner = {"guild_id": tribute.guild_id, "tribute_id": tribute.tribute_id}
     if tribute != previous.tribute:

@@ -33,7 +33,18 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Connection, Executable, Select, Table, delete, func, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Select,
+    Table,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 
 from tributestore.backend import FileData
 from tributestore.errors import (
@@ -78,6 +89,8 @@ from .schema import files, guilds, inventory_items, prompts, tombstones, tribute
 
 #: Tributes per page when streaming (keyset pagination: one short query per page).
 PAGE_SIZE = 200
+#: A tombstone recorded without an origin key gets the one a later deletion names.
+_SET_ORIGIN = update(tombstones).where(of_key(tombstones, "key_"), tombstones.c.origin_key.is_(None))
 
 
 def open_sql_backend(url: StoreURL) -> SqlBackend:
@@ -281,6 +294,9 @@ class SqlBackend:
         values = {"guild_id": guild_id, "tribute_id": tribute_id, "deleted_at": to_text(utcnow())}
         with self.db.writing() as conn:
             conn.execute(self.dialect.insert_ignore(tombstones), dict(values, origin_key=origin_key))
+            if origin_key is not None:  # a tombstone recorded earlier without one: it gets this one
+                key = {"key_guild_id": guild_id, "key_tribute_id": tribute_id}
+                conn.execute(_SET_ORIGIN, dict(key, origin_key=origin_key))
 
     def has_tombstone(self, guild_id: int, tribute_id: str) -> bool:
         query = select(tombstones.c.guild_id).where(of_key(tombstones))
