@@ -527,19 +527,13 @@ class TributeStore:
         return prompt
 
     def get_prompt(self, guild_id: int, tribute_id: str) -> Prompt:
-        document = self._load(guild_id, tribute_id)
-        if document.prompt is None:
-            tribute = document.tribute
-            raise NotFoundError(f"tribute {tribute.tribute_id} in guild {tribute.guild_id} has no prompt")
-        return document.prompt
+        return _require_prompt(self._load(guild_id, tribute_id))
 
     def delete_prompt(self, guild_id: int, tribute_id: str) -> None:
         self._writable()
         with self.transaction():
             before = self._load(guild_id, tribute_id)
-            if before.prompt is None:
-                tribute = before.tribute
-                raise NotFoundError(f"tribute {tribute.tribute_id} in guild {tribute.guild_id} has no prompt")
+            _require_prompt(before)
             self._save(before, before.model_copy(update={"prompt": None}))
 
     # ----------------------------------------------------------------- files
@@ -715,6 +709,13 @@ def _page(hits: Iterator[ItemHit], after: HitPosition | None, limit: int | None)
 
 def _find_file(document: TributeBundle, name: str) -> FileInfo | None:
     return next((info for info in document.files if info.name == name), None)
+
+
+def _require_prompt(document: TributeBundle) -> Prompt:
+    if document.prompt is None:
+        tribute = document.tribute
+        raise NotFoundError(f"tribute {tribute.tribute_id} in guild {tribute.guild_id} has no prompt")
+    return document.prompt
 
 
 def _require_file(document: TributeBundle, name: str) -> FileInfo:

@@ -1,11 +1,16 @@
-"""Small helpers several test modules share: running the real CLI, and the three local store URLs."""
+"""Small helpers several test modules share: running the real CLI, the three local store URLs,
+and opening a store as a user whom file modes stop."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
+
+import pytest
 
 from tributestore import open_store
 
@@ -27,3 +32,31 @@ def local_store_url(backend: str, tmp: Path) -> str:
     primary = quote(f"sqlite:///{tmp}/p.db", safe="")
     fallback = quote(f"json:///{tmp}/f", safe="")
     return f"composite:?primary={primary}&fallback={fallback}"
+
+
+def open_denied(url: str, mode: str) -> str:
+    """What opening ``url`` raises when the path's modes deny access: ``"<exception class>:
+    <message>"``, or ``"opened"``.  Root is run without the capabilities that let it past modes."""
+    script = (
+        "import sys\n"
+        "from tributestore import open_store\n"
+        "from tributestore.errors import StorageError\n"
+        "try:\n"
+        "    open_store(sys.argv[1], mode=sys.argv[2]).close()\n"
+        "except StorageError as error:\n"
+        "    print(f'StorageError: {error}')\n"
+        "except BaseException as error:\n"
+        "    print(f'{type(error).__name__}: {error}')\n"
+        "else:\n"
+        "    print('opened')\n"
+    )
+    command = [sys.executable, "-c", script, url, mode]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root, and no setpriv to drop the capabilities that ignore file modes")
+        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        pytest.skip(f"cannot run the opening process: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()

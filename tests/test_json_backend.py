@@ -10,7 +10,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from helpers import open_denied
 
 from tributestore import TributeStore, open_store
 from tributestore.backend import Backend, BulkImport, ForeignSource, Tombstones
@@ -637,34 +637,6 @@ def test_a_snapshot_shows_each_tribute_in_one_state_to_every_read(tmp_path: Path
 
 
 # ------------------------------------------------------------------ permission errors
-def _open_denied(url: str, mode: str) -> str:
-    """What opening ``url`` raises when the path's modes deny access: ``"<exception class>:
-    <message>"``, or ``"opened"``.  Root is run without the capabilities that let it past modes."""
-    script = (
-        "import sys\n"
-        "from tributestore import open_store\n"
-        "from tributestore.errors import StorageError\n"
-        "try:\n"
-        "    open_store(sys.argv[1], mode=sys.argv[2]).close()\n"
-        "except StorageError as error:\n"
-        "    print(f'StorageError: {error}')\n"
-        "except BaseException as error:\n"
-        "    print(f'{type(error).__name__}: {error}')\n"
-        "else:\n"
-        "    print('opened')\n"
-    )
-    command = [sys.executable, "-c", script, url, mode]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("root, and no setpriv to drop the capabilities that ignore file modes")
-        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    if done.returncode:
-        pytest.skip(f"cannot run the opening process: {done.stderr.strip()[-300:]}")
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def denied_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """``closed`` (nothing under it can be looked at) and ``unsearchable`` (it can be looked at,
@@ -683,6 +655,6 @@ def denied_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 def test_a_path_it_may_not_look_at_is_a_storage_error(denied_dirs: tuple[Path, Path], mode: str) -> None:
     closed, unsearchable = denied_dirs
     for path in (closed / "store", unsearchable):
-        outcome = _open_denied(url_of(path), mode)
+        outcome = open_denied(url_of(path), mode)
         assert outcome.startswith("StorageError: "), outcome
         assert "Permission denied" in outcome and str(path) in outcome, outcome

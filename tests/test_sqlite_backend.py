@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import re
-import shutil
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import open_denied
 from sqlalchemy import event
 
 from tributestore import (
@@ -666,30 +663,9 @@ def test_a_path_it_may_not_look_at_is_a_storage_error(tmp_path: Path, mode: str)
     it past file modes)."""
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o000)
-    script = (
-        "import sys\n"
-        "from tributestore import StorageError, open_store\n"
-        "try:\n"
-        "    open_store(sys.argv[1], mode=sys.argv[2]).close()\n"
-        "except StorageError as error:\n"
-        "    print(f'StorageError: {error}')\n"
-        "except BaseException as error:\n"
-        "    print(f'{type(error).__name__}: {error}')\n"
-        "else:\n"
-        "    print('opened')\n"
-    )
-    command = [sys.executable, "-c", script, f"sqlite:///{closed}/thg.db", mode]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("root, and no setpriv to drop the capabilities that ignore file modes")
-        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        outcome = open_denied(f"sqlite:///{closed}/thg.db", mode)
     finally:
         closed.chmod(0o755)
-    if done.returncode:
-        pytest.skip(f"cannot run the opening process: {done.stderr.strip()[-300:]}")
-    outcome = done.stdout.strip()
     assert outcome.startswith("StorageError: "), outcome
     assert "Permission denied" in outcome and f"{closed}/thg.db" in outcome, outcome

@@ -159,6 +159,13 @@ def dialect_for(url: StoreURL) -> Dialect:
     return SqliteDialect(url)
 
 
+def _upsert(statement: sqlite.Insert | postgresql.Insert, table: Table) -> Executable:
+    """``statement`` (the dialect's INSERT) replacing every non-key column of an existing row."""
+    keys = [column.name for column in table.primary_key]
+    updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+
+
 def _first_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     message = str(original).strip()
@@ -276,10 +283,7 @@ class SqliteDialect:
             raw.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     def upsert(self, table: Table) -> Executable:
-        statement = sqlite.insert(table)
-        keys = [column.name for column in table.primary_key]
-        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-        return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+        return _upsert(sqlite.insert(table), table)
 
     def insert_ignore(self, table: Table) -> Executable:
         return sqlite.insert(table).on_conflict_do_nothing()
@@ -433,10 +437,7 @@ class PostgresDialect:
         return transaction
 
     def upsert(self, table: Table) -> Executable:
-        statement = postgresql.insert(table)
-        keys = [column.name for column in table.primary_key]
-        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-        return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+        return _upsert(postgresql.insert(table), table)
 
     def insert_ignore(self, table: Table) -> Executable:
         return postgresql.insert(table).on_conflict_do_nothing()
