@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .digest import GUILD_ROW, Key, bundle_digest, compare_stores
+from .digest import GUILD_ROW, Key, compare_stores, same_content
 from .errors import AlreadyExistsError, InvalidInputError, ReadOnlyStoreError
 from .models import Counts, Guild, TributeBundle
 from .store import OnConflict, TributeStore
@@ -75,13 +75,14 @@ class CopyReport:
         return not self.differences
 
 
-def _count(bundle: TributeBundle) -> Counts:
+def _count(bundles: list[TributeBundle]) -> Counts:
+    """What a batch of bundles holds."""
     return Counts(
-        tributes=1,
-        items=len(bundle.inventory.items),
-        equipped=len(bundle.inventory.equipped),
-        prompts=int(bundle.prompt is not None),
-        files=len(bundle.files),
+        tributes=len(bundles),
+        items=sum(len(bundle.inventory.items) for bundle in bundles),
+        equipped=sum(len(bundle.inventory.equipped) for bundle in bundles),
+        prompts=sum(bundle.prompt is not None for bundle in bundles),
+        files=sum(len(bundle.files) for bundle in bundles),
     )
 
 
@@ -101,8 +102,7 @@ def _state(destination: TributeStore, bundle: TributeBundle) -> str:
     key = bundle.tribute.key
     if not destination.has_tribute(*key):
         return "new"
-    existing = destination.export_tribute(*key)
-    return "identical" if bundle_digest(existing) == bundle_digest(bundle) else "conflicting"
+    return "identical" if same_content(destination.export_tribute(*key), bundle) else "conflicting"
 
 
 def _guild_plan(source: TributeStore, destination: TributeStore | None) -> tuple[list[Guild], list[Guild]]:
@@ -200,6 +200,13 @@ def plan_copy(
     # and the plan reads nothing more from it.
     empty = destination is None or next(iter(destination.iter_tributes()), None) is None
     tombstones = respect_tombstones and _has_tombstones(destination)
+    if empty and not tombstones:
+        # Nothing to compare with and nothing deleted: every source tribute is new, and the
+        # plan need not read the source (the copy pass reads it, the verification re-reads it).
+        report.new = source.counts().tributes
+        progress.start("checking", report.new)
+        progress.advance(report.new)
+        return plan
     progress.start("checking", source.counts().tributes)
     for bundle in source.iter_bundles():
         key = bundle.tribute.key
@@ -254,8 +261,8 @@ def write_copy(
             # it is replaced if another writer created it meanwhile.
             if to_write:
                 destination.import_many(to_write, source.read_bundle_file)
-        for bundle in to_write:
-            report.written = _add(report.written, _count(bundle))
+        if to_write:
+            report.written = _add(report.written, _count(to_write))
         progress.advance(len(batch))
 
 

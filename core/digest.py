@@ -25,6 +25,16 @@ def bundle_digest(bundle: TributeBundle) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def same_content(left: TributeBundle, right: TributeBundle) -> bool:
+    """Whether two bundles have the same content (equal :func:`bundle_digest`).
+
+    Equal models are the common case and cost a field-by-field comparison; only
+    unequal ones are compared by digest (values that differ in Python but not in
+    their canonical JSON, such as ``1`` and ``1.0``, still count as the same).
+    """
+    return left == right or bundle_digest(left) == bundle_digest(right)
+
+
 def file_problems(store: TributeStore, bundle: TributeBundle) -> list[str]:
     """Files of the bundle whose stored bytes do not match their size and sha256."""
     problems = []
@@ -100,7 +110,7 @@ def compare_stores(
                 yield Difference(right_key, "only in destination")
             right = next(right_iter, None)
         else:
-            if bundle_digest(left) != bundle_digest(right):
+            if not same_content(left, right):
                 yield Difference(left_key, describe_difference(left, right) + " differ")
             elif check_bytes:
                 for problem in file_problems(source, left) + file_problems(destination, right):
