@@ -18,6 +18,7 @@ separate small protocols; the store detects them with ``isinstance``
 backend does not offer them:
 
 - :class:`BulkImport`: write many documents at once (the copier's fast path);
+- :class:`DeferredIndex`: build the search index once, after a large bulk import;
 - :class:`PagedSearch`: one page of search hits, answered by an index (a bot shows one page);
 - :class:`Tombstones`: record deletions of a fallback's tributes (needed to
   serve as a composite's primary);
@@ -168,6 +169,23 @@ class BulkImport(Protocol):
 
         ``file_data`` gives each file's bytes (already checked against its
         size and sha256 by the store when it is a callable the store made).
+        """
+
+
+@runtime_checkable
+class DeferredIndex(Protocol):
+    """A :class:`BulkImport` backend that can build its search index once, after a large import,
+    instead of row by row (much faster; searches stay correct meanwhile, by a scan)."""
+
+    def bulk_import(self, tributes: int) -> AbstractContextManager[None]:
+        """Around the :meth:`BulkImport.import_documents` batches of one import of about
+        ``tributes`` tributes (each batch its own transaction).
+
+        The backend decides whether deferring pays.  While the index is deferred the
+        store stays honest for every process: a marker committed with the first batch
+        says so, searches do not trust the missing index, ``check`` reports it, and an
+        import killed before the end leaves the marker for the next open to rebuild.
+        Leaving the block normally (or by an ``Exception``) builds the index.
         """
 
 

@@ -248,22 +248,25 @@ def write_copy(
     report.written = report.written.model_copy(update={"guilds": len(guilds)})
 
     recheck = plan.identical | plan.conflicting
-    progress.start("copying", source.counts().tributes)
-    for batch in _batches(source.iter_bundles(), batch_size):
-        with destination.transaction():
-            to_write = [
-                bundle
-                for bundle in batch
-                if bundle.tribute.key not in plan.tombstoned
-                and (bundle.tribute.key not in recheck or _still_to_write(destination, bundle, report))
-            ]
-            # A tribute planned as new is written without reading it back first:
-            # it is replaced if another writer created it meanwhile.
+    total = source.counts().tributes
+    progress.start("copying", total)
+    # One large import: the destination may build its search index once, at the end.
+    with destination.bulk_import(report.new + len(recheck)):
+        for batch in _batches(source.iter_bundles(), batch_size):
+            with destination.transaction():
+                to_write = [
+                    bundle
+                    for bundle in batch
+                    if bundle.tribute.key not in plan.tombstoned
+                    and (bundle.tribute.key not in recheck or _still_to_write(destination, bundle, report))
+                ]
+                # A tribute planned as new is written without reading it back first:
+                # it is replaced if another writer created it meanwhile.
+                if to_write:
+                    destination.import_many(to_write, source.read_bundle_file)
             if to_write:
-                destination.import_many(to_write, source.read_bundle_file)
-        if to_write:
-            report.written = _add(report.written, _count(to_write))
-        progress.advance(len(batch))
+                report.written = _add(report.written, _count(to_write))
+            progress.advance(len(batch))
 
 
 def _still_to_write(destination: TributeStore, bundle: TributeBundle, report: CopyReport) -> bool:
@@ -280,7 +283,7 @@ def copy_store(
     dry_run: bool = False,
     verify: bool = True,
     backup_dir: Path | None = None,
-    batch_size: int = 100,
+    batch_size: int = 1000,
     progress: Progress | None = None,
     respect_tombstones: bool = True,
 ) -> CopyReport:

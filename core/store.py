@@ -23,13 +23,21 @@ import logging
 import mimetypes
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from .backend import Backend, BulkImport, FileData, ForeignSource, PagedSearch, Tombstones
+from .backend import (
+    Backend,
+    BulkImport,
+    DeferredIndex,
+    FileData,
+    ForeignSource,
+    PagedSearch,
+    Tombstones,
+)
 from .errors import (
     AlreadyExistsError,
     CapacityError,
@@ -640,6 +648,15 @@ class TributeStore:
             self.backend.save(bundle, files, None)
             self._record(key, before, bundle)
         return True
+
+    def bulk_import(self, tributes: int) -> AbstractContextManager[None]:
+        """Wrap the :meth:`import_many` calls of one large import of about ``tributes``
+        tributes: a backend offering :class:`DeferredIndex` may then build its search index
+        once at the end instead of row by row (searches stay correct meanwhile)."""
+        self._writable()
+        if isinstance(self.backend, DeferredIndex):
+            return self.backend.bulk_import(tributes)
+        return nullcontext()
 
     def import_many(self, bundles: Sequence[TributeBundle], file_data: FileData) -> None:
         """``import_tribute(bundle, file_data, on_conflict="overwrite")`` for each bundle, in one

@@ -12,9 +12,10 @@ ISO-8601 UTC text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from operator import attrgetter
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import (
@@ -323,6 +324,87 @@ def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
     for key, entry in enumerate(rows, start=int(last or 0) + 1):
         entry["item_key"] = key
     conn.execute(insert(inventory_items), rows)
+
+
+# --------------------------------------------------------------------------- bulk writes
+class RowWriter(Protocol):
+    """Writes rows (tuples in the table's column order) into a table: the dialect's fastest way
+    (raw ``executemany`` on SQLite, ``COPY`` on PostgreSQL; see :mod:`.dialects`)."""
+
+    def __call__(self, conn: Connection, table: Table, rows: Iterable[tuple[Any, ...]]) -> None: ...
+
+
+def _tuples(table: Table) -> Callable[[BaseModel], tuple[Any, ...]]:
+    """A model's row of ``table`` as a tuple in column order (timestamps as text)."""
+    names = _FIELDS[table.name]
+    get = attrgetter(*names)
+    stamps = [n for n, name in enumerate(names) if name in _TIMESTAMPS]
+
+    def values(part: BaseModel) -> tuple[Any, ...]:
+        found = get(part)
+        if not stamps:
+            return tuple(found)
+        listed = list(found)
+        for n in stamps:
+            listed[n] = to_text(listed[n])
+        return tuple(listed)
+
+    return values
+
+
+_TRIBUTE_ROW = _tuples(tributes)
+_PROMPT_ROW = _tuples(prompts)
+_FILE_ROW = _tuples(files)
+
+
+def write_documents(
+    conn: Connection, write: RowWriter, documents: Sequence[TributeBundle], file_data: FileData
+) -> None:
+    """Insert documents none of whose rows exist, as :func:`insert_documents` does, through the
+    dialect's bulk ``write``: one statement (or ``COPY``) per table, rows as plain tuples."""
+    write(conn, tributes, [_TRIBUTE_ROW(d.tribute) for d in documents])
+    write(
+        conn,
+        inventories,
+        [
+            (d.tribute.guild_id, d.tribute.tribute_id, d.inventory.capacity, d.inventory.equipped_capacity)
+            for d in documents
+        ],
+    )
+    last = conn.execute(select(func.max(inventory_items.c.item_key))).scalar()
+    write(conn, inventory_items, _item_tuples(documents, int(last or 0) + 1))
+    with_prompt = [d.prompt for d in documents if d.prompt is not None]
+    if with_prompt:
+        write(conn, prompts, [_PROMPT_ROW(p) for p in with_prompt])
+        names = [
+            (p.guild_id, p.tribute_id, n, name)
+            for p in with_prompt
+            for n, name in enumerate(p.files, start=1)
+        ]
+        if names:
+            write(conn, prompt_files, names)
+    if any(d.files for d in documents):  # a generator: one file's bytes in memory at a time
+        write(conn, files, _file_tuples(documents, file_data))
+
+
+def _item_tuples(documents: Sequence[TributeBundle], first_key: int) -> list[tuple[Any, ...]]:
+    """Item rows in ``inventory_items`` column order, ``item_key`` numbered from ``first_key``."""
+    rows: list[tuple[Any, ...]] = []
+    key = first_key
+    for d in documents:
+        guild_id, tribute_id = d.tribute.guild_id, d.tribute.tribute_id
+        for slot in SLOTS:
+            for number, item in enumerate(getattr(d.inventory, slot), start=1):
+                rows.append((guild_id, tribute_id, slot, number, item, item.casefold(), key))
+                key += 1
+    return rows
+
+
+def _file_tuples(documents: Sequence[TributeBundle], file_data: FileData) -> Iterator[tuple[Any, ...]]:
+    for d in documents:
+        for info in d.files:
+            data = file_data(info) if callable(file_data) else file_data[info.name]
+            yield (*_FILE_ROW(info), bytes(data))
 
 
 def update_document(

@@ -16,7 +16,8 @@ written by newer code than this one is refused.
 
 The full-text index (FTS5 on SQLite, ``pg_trgm`` on PostgreSQL) lives in
 :mod:`.search`, outside the versioned schema: it is an accelerator created on
-open when the database can provide it.
+open when the database can provide it.  So is :data:`index_pending`, the
+marker of an index a bulk import dropped (see ``SqlBackend.bulk_import``).
 """
 
 from __future__ import annotations
@@ -151,6 +152,15 @@ tombstones = Table(
     Column("deleted_at", Text, nullable=False),
     Column("origin_key", Key),
     Index("tombstones_by_origin", "origin_key"),
+)
+#: Outside the versioned schema, like the search index it describes: a row ``('search', since)``
+#: says a bulk import dropped the search index and has not rebuilt it yet (an import in
+#: progress, or one that was interrupted).  Created by the first import that drops the index.
+index_pending = Table(
+    "search_index_pending",
+    METADATA,
+    Column("name", Text, primary_key=True),
+    Column("since", Text, nullable=False),
 )
 V1_TABLES = (guilds, tributes, inventories, inventory_items, prompts, prompt_files, files)
 
