@@ -1,6 +1,16 @@
-"""tributestore: plugin-based storage for THGBot tributes, inventories, prompts and files."""
+"""tributestore: plugin-based storage for THGBot tributes, inventories, prompts and files.
 
-from .config import open_store
+``import tributestore`` is cheap: only the exceptions are loaded with the
+package; every other public name is imported on first use (PEP 562), so a
+process pays for pydantic, pluggy and a backend only when it uses them (a bot
+calls :func:`open_store`, which needs them; ``tributestore --help`` does not).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AlreadyExistsError,
     CapacityError,
@@ -18,12 +28,46 @@ from .errors import (
     UnknownBackendError,
     VerificationError,
 )
-from .hookspecs import BackendSpec, hookimpl
-from .models import Counts, FileInfo, Guild, Inventory, ItemHit, Prompt, Tribute, TributeBundle
-from .store import TributeStore
-from .urls import StoreURL
+
+if TYPE_CHECKING:
+    from .config import open_store
+    from .hookspecs import BackendSpec, hookimpl
+    from .models import Counts, FileInfo, Guild, Inventory, ItemHit, Prompt, Tribute, TributeBundle
+    from .store import TributeStore
+    from .urls import StoreURL
 
 __version__ = "0.1.0"
+
+#: The public names imported on first use, and the submodule each comes from.
+_LAZY: dict[str, str] = {
+    "open_store": "config",
+    "BackendSpec": "hookspecs",
+    "hookimpl": "hookspecs",
+    "Counts": "models",
+    "FileInfo": "models",
+    "Guild": "models",
+    "Inventory": "models",
+    "ItemHit": "models",
+    "Prompt": "models",
+    "Tribute": "models",
+    "TributeBundle": "models",
+    "TributeStore": "store",
+    "StoreURL": "urls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AlreadyExistsError",

@@ -2,6 +2,12 @@
 
 Every library error becomes one line on stderr and the exit code of its
 class (see :mod:`tributestore.errors`); a traceback is a bug.
+
+Start-up: at import only click is loaded.  Each command imports what it uses
+(rich, the store, the copier, the backends) when it runs, and plugin commands
+are added when first needed (``--help``, a name that is not built in,
+``tributestore backends``), so ``tributestore --help`` loads the plugin modules
+but none of their backends.
 """
 
 from __future__ import annotations
@@ -11,38 +17,56 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from . import __version__
-from .backend import TransitionWindow
-from .backup import (
-    MANIFEST_NAME,
-    backup_dirs_for,
-    backup_root,
-    check_backup,
-    find_incomplete_backups,
-    remove_incomplete_backup,
-    restore_backup,
-)
-from .config import open_store, open_url, resolve_config
-from .copier import CopyReport, copy_store, verify_stores
 from .defaults import BACKUP_SCHEME, EXAMPLE_URL, LEGACY_EXAMPLE_URL
 from .errors import ConfigError, StorageError, StoreNotFoundError, TributeStoreError, VerificationError
-from .models import Counts
-from .plugins import registry
-from .store import OnConflict, TributeStore
-from .urls import OpenMode, mask_password, path_url
 
-out = Console(highlight=False, soft_wrap=True, markup=False)  # user data is never markup
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+
+    from .copier import CopyReport
+    from .models import Counts
+    from .store import OnConflict, TributeStore
+    from .urls import OpenMode
+
+
+class LazyConsole:
+    """A rich console built on first use (importing rich costs every command that prints nothing)."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            # user data is never markup
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, markup=False)
+        return self._console
+
+    def print(self, *objects: Any) -> None:
+        self.console.print(*objects)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.console.is_terminal
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 
 def open_for_cli(url: str | None, mode: OpenMode) -> TributeStore:
     """Open a store named on the command line: ``read`` for anything only read (must exist)."""
+    from .config import open_store
+
     return open_store(url, mode=mode)
 
 
@@ -66,7 +90,23 @@ def library_notes() -> Iterator[None]:
         logger.propagate = propagate
 
 
+class PluginGroup(click.Group):
+    """The ``tributestore`` group: plugin commands are added when a name is not built in, or for a listing."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not getattr(self, "_plugin_commands_added", False):
+            _plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
 @click.group(
+    cls=PluginGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     help=f"""Storage for THGBot tributes: inspect stores and move data between backends.
 
@@ -86,6 +126,11 @@ def cli() -> None:
 @cli.command()
 def backends() -> None:
     """List the installed backends, then every plugin (entry-point group 'tributestore') and its hooks."""
+    from rich.table import Table
+
+    from .plugins import registry
+
+    _plugin_commands()  # a plugin whose commands fail is named here too
     found = registry()
     table = Table("backend", "URL schemes", "plugin", "example", "about")
     for name in sorted(found.by_name):
@@ -119,6 +164,10 @@ def backends() -> None:
 )
 @click.argument("url", required=False)
 def config(url: str | None) -> None:
+    from .config import resolve_config
+    from .plugins import registry
+    from .urls import mask_password
+
     resolved = resolve_config(url)
     out.print(f"url: {resolved.url.display}")
     out.print(f"from: {resolved.source}")
@@ -139,6 +188,8 @@ def stats(url: str | None) -> None:
 
     URL is the store (default: the configured one, see 'tributestore config --help').
     """
+    from rich.table import Table
+
     with open_for_cli(url, "read") as store:
         counts = store.counts()
         table = Table("entity", "count", title=store.url)
@@ -168,6 +219,9 @@ def check(url: str | None, remove_incomplete_backups: bool) -> None:
     --remove-incomplete-backups deletes them (never one being written).
     Exits with status 1 when a problem is found.
     """
+    from .backup import MANIFEST_NAME, backup_dirs_for, find_incomplete_backups, remove_incomplete_backup
+    from .config import resolve_config
+
     resolved = resolve_config(url).url
     with open_for_cli(url, "read") as store:
         problems = store.check()
@@ -204,12 +258,14 @@ class BarProgress:
     """A rich progress bar on stderr, drawn only when stderr is a terminal."""
 
     def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         self._progress = Progress(
             TextColumn("{task.description:>10}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=err.console,
             disable=not err.is_terminal,
             transient=True,
         )
@@ -233,6 +289,11 @@ class BarProgress:
 
 
 def print_report(report: CopyReport, source_counts: Counts) -> None:
+    from rich.table import Table
+
+    from .models import Counts
+    from .urls import path_url
+
     title = "plan (dry run)" if report.dry_run else "copy report"
     table = Table("entity", "in source", "written", title=f"{title}: {report.source} -> {report.destination}")
     written = report.written.model_dump()
@@ -317,9 +378,10 @@ ON_CONFLICT = click.Choice(["fail", "skip", "overwrite"])
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=100,
+    default=1000,
     show_default=True,
-    help="Tributes written per destination transaction.",
+    help="Tributes written per destination transaction (an interrupted copy keeps whole "
+    "tributes only, and a re-run finishes it).",
 )
 def copy(
     source: str,
@@ -332,6 +394,8 @@ def copy(
     ignore_tombstones: bool,
     batch_size: int,
 ) -> None:
+    from .copier import copy_store
+
     try:
         with (
             open_for_cli(source, "read") as src,
@@ -394,6 +458,8 @@ def verify(source: str, destination: str, subset: bool, independent: bool) -> No
 
     Exits 0 when identical, 7 listing every difference otherwise.
     """
+    from .copier import verify_stores
+
     with open_for_cli(source, "read") as src, open_for_cli(destination, "read") as dst, BarProgress() as bar:
         if independent:
             found = src.independent_check(dst)
@@ -433,6 +499,9 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
     Example (the copy report prints the exact command; absolute paths take four slashes):
       tributestore restore json:////srv/bot/tributestore-backups/backup-20261127-101500-000000 sqlite:///thg.db
     """
+    from .backup import backup_root, check_backup, restore_backup
+    from .config import open_url, resolve_config
+
     resolved = resolve_config(backup).url
     root = backup_root(resolved)
     with open_url(resolved, "read") as src:
@@ -468,6 +537,8 @@ def finish_window(url: str | None) -> None:
     record of the fallback is in the primary or deleted, and says so: the
     fallback is then no longer needed. Re-running is safe.
     """
+    from .backend import TransitionWindow
+
     with open_for_cli(url, "write") as store:
         window = store.backend
         if not isinstance(window, TransitionWindow):
@@ -499,6 +570,8 @@ def _plugin_commands() -> None:
         return
     cli._plugin_commands_added = True  # type: ignore[attr-defined]
     try:
+        from .plugins import registry
+
         hooks = registry().hooks
         if hooks is None:
             return
@@ -518,7 +591,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning errors into messages and exit codes."""
     try:
         with library_notes():
-            _plugin_commands()
             result = cli.main(
                 args=list(argv) if argv is not None else None, prog_name="tributestore", standalone_mode=False
             )

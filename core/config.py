@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import platformdirs
+from typing import TYPE_CHECKING
 
 from .defaults import DEFAULT_FILE, DEFAULT_SCHEME
 from .errors import ConfigError
-from .plugins import registry
-from .store import TributeStore
 from .urls import OPEN_MODES, OpenMode, StoreURL, parse_store_url, path_url
+
+if TYPE_CHECKING:
+    from .store import TributeStore
 
 ENV_URL = "TRIBUTESTORE_URL"
 ENV_CONFIG = "TRIBUTESTORE_CONFIG"
@@ -62,6 +61,8 @@ def default_store() -> ResolvedConfig:
     if snap:
         place, rule = Path(snap) / DEFAULT_FILE, f"default: ${ENV_SNAP_DATA} (a snap's data directory)"
     else:
+        import platformdirs  # local: only the default store needs it
+
         try:
             place = platformdirs.user_data_path("tributestore") / DEFAULT_FILE
             rule = "default: the user data directory (platformdirs)"
@@ -78,6 +79,8 @@ def default_store() -> ResolvedConfig:
 
 
 def _read_toml_store(path: Path) -> tuple[str, dict[str, str]]:
+    import tomllib  # local: only a config file needs it
+
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -128,6 +131,8 @@ def open_url(url: StoreURL, mode: OpenMode | None = None) -> TributeStore:
     """Open a parsed URL with the backend that claims its scheme (in ``mode``, default the URL's)."""
     if mode is not None and mode not in OPEN_MODES:
         raise ConfigError(f"open mode must be 'read' or 'write' (got {str(mode)[:40]!r})")
+    from .plugins import registry  # local: ``tributestore config`` resolves without loading plugins
+
     return registry().open(url, mode)
 
 

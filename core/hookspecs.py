@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Literal
 
 import pluggy
 
-from .models import Guild, TributeBundle
-
 if TYPE_CHECKING:
     import click
 
     from .backend import Backend
+    from .models import Guild, TributeBundle
     from .store import TributeStore
     from .urls import OpenMode, StoreURL
 

@@ -111,7 +111,8 @@ Timestamp = Annotated[datetime | None, AfterValidator(_utc)]
 class Model(BaseModel):
     """Shared configuration: unknown fields are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # defer_build: a model's validator is built at its first use, not at import (start-up).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class Guild(Model):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-import importlib.metadata
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -25,13 +24,13 @@ import pluggy
 from . import hookspecs
 from .errors import ConfigError, TributeStoreError, UnknownBackendError
 from .hookspecs import PROJECT_NAME, BackendSpec, Changes, Opener
-from .urls import OpenMode, StoreURL
 
 if TYPE_CHECKING:
     import click
 
     from .backend import Backend
     from .store import TributeStore
+    from .urls import OpenMode, StoreURL
 
 log = logging.getLogger("tributestore")
 
@@ -193,6 +192,8 @@ def resolve_opener(spec: BackendSpec) -> Opener:
 
 
 def _build_plugin_manager(load_errors: list[str]) -> pluggy.PluginManager:
+    import importlib.metadata  # local: only building the registry reads the entry points
+
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name, module in DEFAULT_PLUGINS:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from sqlalchemy import (
@@ -48,7 +48,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.schema import CreateSchema
@@ -66,6 +66,9 @@ from tributestore.urls import StoreURL
 from . import search
 from .schema import inventory_items
 
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
+
 DEFAULT_TIMEOUT = 30.0
 #: Synchronous levels accepted by the SQLite ``synchronous`` URL option.
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
@@ -73,6 +76,8 @@ SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 #: PostgreSQL URL options the store reads itself; the others go to libpq.
 POSTGRES_OPTIONS = frozenset({"schema", "timeout", "fts"})
+#: Seconds a pooled PostgreSQL connection may sit idle before it is checked at its next use.
+PING_AFTER_IDLE = 5.0
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: ``Connection.info`` key telling SQLite's ``begin`` listener which BEGIN to emit.
 _BEGIN_KEY = "tributestore_begin"
@@ -477,9 +482,9 @@ class PostgresDialect:
         engine = create_engine(
             self.url,
             poolclass=QueuePool,
-            pool_pre_ping=True,
             connect_args={"options": " ".join(settings), "connect_timeout": max(2, int(self.timeout))},
         )
+        ping_when_idle(engine, self.driver_errors)
         try:
             with engine.connect() as conn:
                 current = self.schema or conn.execute(text("SELECT current_schema()")).scalar()
@@ -506,9 +511,13 @@ class PostgresDialect:
         return transaction
 
     def upsert(self, table: Table) -> Executable:
+        from sqlalchemy.dialects import postgresql  # not loaded by a sqlite: open (start-up)
+
         return _upsert(postgresql.insert(table), table)
 
     def insert_ignore(self, table: Table) -> Executable:
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
 
     def has_table(self, conn: Connection, name: str) -> bool:
@@ -581,6 +590,29 @@ class PostgresDialect:
         if isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError) and "connect" in lowered:
             return StorageError(f"cannot connect to {self.where}: {message}")
         return StorageError(f"{self.where}: {message}")
+
+
+def ping_when_idle(engine: Engine, errors: tuple[type[BaseException], ...]) -> None:
+    """Check a pooled connection before use when it sat idle for :data:`PING_AFTER_IDLE`
+    seconds (a server restart or an idle timeout may have closed it): a dead one is replaced.
+
+    SQLAlchemy's ``pool_pre_ping`` does it at every checkout, one round trip each: a copy
+    checks a connection out for every short read (about 500 per 10k tributes).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except errors as error:  # the pool opens a new connection instead
+            raise sa_exc.DisconnectionError(f"pooled connection is dead: {_first_line(error)}") from error
 
 
 def require_driver() -> None:
