@@ -56,11 +56,21 @@ _LAZY: dict[str, str] = {
 }
 
 
+#: Submodules reachable as attributes (``tributestore.models.Tribute`` after ``import tributestore``).
+_SUBMODULES = frozenset(
+    {"aio", "backend", "backup", "config", "copier", "digest", "hookspecs", "models", "plugins"}
+    | {"store", "testing", "urls", "defaults", "fairlock", "cli", "compat", "backends"}
+)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value
 

@@ -250,8 +250,10 @@ def write_copy(
     recheck = plan.identical | plan.conflicting
     total = source.counts().tributes
     progress.start("copying", total)
-    # One large import: the destination may build its search index once, at the end.
-    with destination.bulk_import(report.new + len(recheck)):
+    # One large import: the destination may build its search index once, at the end.  Its
+    # size is what will be written (a re-run that finds its tributes identical writes little).
+    overwriting = len(plan.conflicting) if report.on_conflict == "overwrite" else 0
+    with destination.bulk_import(report.new + overwriting):
         for batch in _batches(source.iter_bundles(), batch_size):
             with destination.transaction():
                 to_write = [

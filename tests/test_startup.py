@@ -128,6 +128,17 @@ def test_star_import_and_lazy_names_in_a_fresh_process(tmp_path: Path) -> None:
     imported(code, tmp_path=tmp_path)
 
 
+def test_submodules_are_attributes_of_the_package_after_a_plain_import(tmp_path: Path) -> None:
+    code = (
+        "import tributestore\n"
+        "assert tributestore.models.Tribute.__name__ == 'Tribute'\n"
+        "assert tributestore.store.TributeStore.__name__ == 'TributeStore'\n"
+        "assert tributestore.backend.Backend.__name__ == 'Backend'\n"
+        "assert tributestore.copier.copy_store.__name__ == 'copy_store'\n"
+    )
+    imported(code, tmp_path=tmp_path)
+
+
 def test_hookspecs_do_not_need_the_models(tmp_path: Path) -> None:
     names = imported("import tributestore.hookspecs, tributestore.plugins", tmp_path=tmp_path)
     assert loaded(names, ("pydantic", "tributestore.models", "importlib.metadata", "rich", "click")) == []

@@ -344,13 +344,14 @@ class SqlBackend:
             self._clear_pending(conn)
 
     def _worth_deferring(self, tributes: int) -> bool:
-        if tributes < DEFER_INDEX_MIN:
+        share = self.dialect.defer_index_share
+        if share is None or tributes < DEFER_INDEX_MIN:
             return False
         with self.db.reading() as conn:
             if not self.dialect.index_present(conn):
                 return False
             stored = int(conn.execute(select(func.count()).select_from(schema.tributes)).scalar_one())
-        return tributes >= self.dialect.defer_index_share * stored
+        return tributes >= share * stored
 
     def _drop_index(self, conn: Connection) -> None:
         """Drop the search index, the marker saying so written in the same transaction."""
