@@ -9,6 +9,8 @@ A selected test that needs the PostgreSQL server gets it from postgres_server.py
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Generator, Iterator
 
@@ -22,6 +24,12 @@ from tributestore.urls import parse_store_url
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backend(name): test of one backend, selected by tox factor")
+    # The thgbot plugin's legacy indexes go to a directory of this run (children inherit it),
+    # never to the user's cache directory.
+    if "TRIBUTESTORE_CACHE_DIR" not in os.environ:
+        cache = tempfile.mkdtemp(prefix="tributestore-test-cache-")
+        os.environ["TRIBUTESTORE_CACHE_DIR"] = cache
+        config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,7 +5,7 @@ The source is never touched: even a read-only SQLite connection may create
 journal, so the file (with its ``-wal`` and ``-journal``) is copied to a
 private temporary directory and read there.  Only the known tables are read,
 and of each only the columns that exist, so every schema generation of that
-bot opens.  Rows come back as plain dicts; the
+bot opens.  Rows are streamed, one plain dict at a time; the
 caller (:mod:`.reader`) validates them.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +42,45 @@ KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
 class DbRows:
-    """The rows of each known table (a missing table gives no rows)."""
+    """The rows of each known table (a missing table gives no rows), streamed from the private copy."""
 
-    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.warnings: list[str] = []
+        self.conn = sqlite3.connect(path)
+        names = {
+            str(row[0]) for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        #: table -> the select of its known columns ('' when it has none of them)
+        self.selects: dict[str, tuple[list[str], str]] = {}
+        for table, wanted in KNOWN_COLUMNS.items():
+            if table not in names:
+                continue
+            present = {str(row[1]) for row in self.conn.execute(f'PRAGMA table_info("{table}")')}
+            columns = [column for column in wanted if column in present]
+            if not columns:
+                self.selects[table] = ([], "")
+                continue
+            select = ", ".join(f'"{column}"' for column in columns)
+            order = ' ORDER BY "rowid"' if _has_rowid(self.conn, table) else ""
+            self.selects[table] = (columns, f'SELECT {select} FROM "{table}"{order}')
 
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        return self.tables.get(table, [])
+    def rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """The rows of ``table`` as dicts of the known columns, in rowid order."""
+        columns, select = self.selects.get(table, ([], ""))
+        if not select:
+            return
+        try:
+            for row in self.conn.execute(select):
+                yield dict(zip(columns, row, strict=True))
+        except sqlite3.Error as error:
+            raise LegacyFormatError(f"{self.path}: not a readable SQLite database ({error})") from None
 
 
-def read_thgbot_db(path: Path, label: str = "thgbot.db") -> DbRows:
-    """Every known table of ``path``, read from a private copy; :class:`LegacyFormatError` when unreadable."""
-    result = DbRows()
+@contextmanager
+def open_thgbot_db(path: Path, label: str = "thgbot.db") -> Iterator[DbRows]:
+    """The known tables of ``path``, read from a private copy; :class:`LegacyFormatError` when unreadable."""
     with tempfile.TemporaryDirectory(prefix="tributestore-thgbot-") as scratch:
         copy = Path(scratch) / "thgbot.db"
         try:
@@ -65,38 +91,20 @@ def read_thgbot_db(path: Path, label: str = "thgbot.db") -> DbRows:
                     shutil.copyfile(companion, Path(f"{copy}{suffix}"))
         except OSError as error:
             raise LegacyFormatError(f"{path}: cannot read it ({error.strerror})") from None
+        try:
+            result = DbRows(copy)
+        except sqlite3.Error as error:
+            raise LegacyFormatError(f"{path}: not a readable SQLite database ({error})") from None
+        result.path = path
         if Path(f"{path}-journal").is_file():
             result.warnings.append(
                 f"{label}: database: a leftover {path.name}-journal was found; its uncommitted "
                 "changes are ignored (rolled back in a private copy, the original is untouched)"
             )
         try:
-            result.tables = _read(copy)
-        except sqlite3.Error as error:
-            raise LegacyFormatError(f"{path}: not a readable SQLite database ({error})") from None
-    return result
-
-
-def _read(path: Path) -> dict[str, list[dict[str, Any]]]:
-    conn = sqlite3.connect(path)
-    try:
-        names = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        tables: dict[str, list[dict[str, Any]]] = {}
-        for table, wanted in KNOWN_COLUMNS.items():
-            if table not in names:
-                continue
-            present = {str(row[1]) for row in conn.execute(f'PRAGMA table_info("{table}")')}
-            columns = [column for column in wanted if column in present]
-            if not columns:
-                tables[table] = []
-                continue
-            select = ", ".join(f'"{column}"' for column in columns)
-            order = ' ORDER BY "rowid"' if _has_rowid(conn, table) else ""
-            cursor = conn.execute(f'SELECT {select} FROM "{table}"{order}')
-            tables[table] = [dict(zip(columns, row, strict=True)) for row in cursor]
-        return tables
-    finally:
-        conn.close()
+            yield result
+        finally:
+            result.conn.close()
 
 
 def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:

@@ -9,28 +9,31 @@ it names a legacy directory.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
-
-import click
 
 from tributestore.defaults import EXAMPLE_URL
 from tributestore.errors import ConfigError, TributeStoreError
 from tributestore.hookspecs import BackendSpec, hookimpl
 from tributestore.urls import StoreURL, quote_path
 
+if TYPE_CHECKING:  # click is imported only when the CLI asks for the commands (start-up time)
+    from importlib.resources.abc import Traversable
+
+    import click
+
 #: The URL scheme of a legacy THGBot data directory.
 SCHEME = "thgbot"
 #: The URL options of a legacy directory (see docs/legacy-format.md).
-OPTIONS = ("guild", "guild_map", "oversize")
+OPTIONS = ("guild", "guild_map", "oversize", "cache")
 
 
 def sample_directory() -> Traversable:
     """The bundled sample legacy THGBot data directory (``tributestore sample-legacy`` copies it)."""
+    from importlib import resources
+
     return resources.files("tributestore.backends.thgbot_backend") / "sample_legacy"
 
 
@@ -73,6 +76,9 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
 
 def write_sample(directory: Path) -> str:
     """Copy the bundled sample legacy directory to ``directory`` (which must not exist); its URL."""
+    import shutil
+    from importlib import resources
+
     if directory.exists():
         raise ConfigError(f"{directory} already exists; choose a new directory")
     with resources.as_file(sample_directory()) as path:
@@ -80,15 +86,21 @@ def write_sample(directory: Path) -> str:
     return url_for(directory)
 
 
-@click.command("sample-legacy")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def sample_legacy(directory: Path) -> None:
-    """Write the bundled sample legacy THGBot data directory to DIRECTORY (must not exist)."""
-    url = write_sample(directory)
-    click.echo(f"sample legacy THGBot data written to {directory}")
-    click.echo(f"migrate it with: tributestore copy {url} {EXAMPLE_URL}")
+def sample_legacy_command() -> click.Command:
+    """``tributestore sample-legacy DIR`` (built on demand: a bot opening a store needs no click)."""
+    import click
+
+    @click.command("sample-legacy")
+    @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+    def sample_legacy(directory: Path) -> None:
+        """Write the bundled sample legacy THGBot data directory to DIRECTORY (must not exist)."""
+        url = write_sample(directory)
+        click.echo(f"sample legacy THGBot data written to {directory}")
+        click.echo(f"migrate it with: tributestore copy {url} {EXAMPLE_URL}")
+
+    return sample_legacy
 
 
 @hookimpl
 def tributestore_register_commands(cli: click.Group) -> None:
-    cli.add_command(sample_legacy)
+    cli.add_command(sample_legacy_command())

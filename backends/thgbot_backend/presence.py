@@ -2,22 +2,26 @@
 
 This deliberately shares nothing with :mod:`.reader` (nor with :mod:`.store`): no merging, no
 guild inference, no repair.  It streams the raw files (``ijson`` over the
-JSON, plain ``sqlite3`` over ``thgbot.db``) and, for every legacy record,
-asks the destination through its public methods whether the text is there:
+JSON, plain ``sqlite3`` over ``thgbot.db``) and the destination's documents
+(in key order, through its public methods), writes both into a private
+scratch SQLite file, and compares them there in bulk (bounded memory, no
+random read of the destination per record):
 
 * every item and equipped item of ``inventories/inventories.json``: present
   (as often as the raw entry lists it) among the items, respectively equipped
   items, of the destination tributes whose id is the key upper-cased with
   spaces as ``_`` (the bot's own normalisation) in any guild; a key no
-  tribute has is looked up with the destination's item search;
+  tribute has must have its text as an item of that slot somewhere;
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
   ``thgbot.db`` ``prompts`` table: contained in that tribute's prompt or in
   one of its files (where a losing version is kept);
 * every file under ``prompt_images/``: its bytes (sha256) among the
   destination's files.
 
-Records of a tribute the destination has tombstoned (deleted during the
-transition window) are skipped.  Each miss is one line naming file and key.
+A text not found where expected is looked for in the tribute's files (a
+text the store could not hold as it was, cut or with U+FFFD, is kept in a
+file).  Records of a tribute the destination has tombstoned (deleted during
+the transition window) are skipped.  Each miss is one line naming file and key.
 """
 
 from __future__ import annotations
@@ -27,15 +31,15 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import ijson
 
 from tributestore.errors import StorageError
-from tributestore.models import FileInfo
 from tributestore.store import TributeStore
 
 INVENTORIES = Path("inventories") / "inventories.json"
@@ -44,6 +48,27 @@ DATABASE = Path("thgbot.db")
 IMAGES = Path("prompt_images")
 ORIGIN_PREFIX = "thgbot-legacy:"
 MAX_REPORTED = 200
+_BATCH = 5000
+
+_SCHEMA = """
+CREATE TABLE held_tribute (tid TEXT NOT NULL, guild INTEGER NOT NULL);
+CREATE TABLE held_item (tid TEXT NOT NULL, slot INTEGER NOT NULL, text BLOB NOT NULL);
+CREATE TABLE held_prompt (tid TEXT NOT NULL, message BLOB NOT NULL);
+CREATE TABLE held_file (sha256 TEXT NOT NULL);
+CREATE TABLE raw_item (seq INTEGER NOT NULL, tid TEXT NOT NULL, key TEXT NOT NULL,
+                       slot INTEGER NOT NULL, text BLOB NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE raw_prompt (seq INTEGER NOT NULL, tid TEXT NOT NULL, message BLOB NOT NULL,
+                         place TEXT NOT NULL);
+CREATE TABLE raw_image (seq INTEGER NOT NULL, place TEXT NOT NULL, sha256 TEXT NOT NULL);
+"""
+_INDEXES = """
+CREATE INDEX held_tribute_tid ON held_tribute (tid);
+CREATE INDEX held_item_key ON held_item (tid, slot, text);
+CREATE INDEX held_item_text ON held_item (slot, text);
+CREATE INDEX held_prompt_tid ON held_prompt (tid);
+CREATE INDEX held_file_sha ON held_file (sha256);
+"""
+_SLOTS = ("items", "equipped")
 
 
 def bot_id(key: str) -> str:
@@ -51,22 +76,36 @@ def bot_id(key: str) -> str:
     return key.strip().upper().replace(" ", "_")
 
 
-class PresenceCheck:
-    """Walks the raw legacy directory ``root`` against ``destination``."""
+def _blob(text: str) -> bytes:
+    """``text`` as UTF-8 bytes, lone surrogates included (bytes compare like the strings)."""
+    return text.encode("utf-8", "surrogatepass")
 
-    def __init__(self, root: Path, destination: TributeStore) -> None:
+
+def _text(blob: bytes) -> str:
+    return blob.decode("utf-8", "surrogatepass")
+
+
+class PresenceCheck:
+    """Walks the raw legacy directory ``root`` against ``destination``, in a scratch database."""
+
+    def __init__(self, root: Path, destination: TributeStore, scratch: sqlite3.Connection) -> None:
         self.root = root
         self.destination = destination
+        self.db = scratch
         self.missing: list[str] = []
-        #: tribute id -> guilds holding it in the destination (ids only: small).
-        self.guilds_of: dict[str, list[int]] = {}
-        for tribute in destination.iter_tributes():
-            self.guilds_of.setdefault(tribute.tribute_id, []).append(tribute.guild_id)
+        self.tombstones = destination.tombstone_count() > 0
 
     def run(self) -> list[str]:
-        self.check_inventories()
-        self.check_json_prompts()
-        self.check_db_prompts()
+        self.db.executescript(_SCHEMA)
+        self.db.execute("BEGIN")  # one transaction for the loads (executescript commits)
+        self.load_destination()
+        self.load_inventories()
+        self.load_prompts()
+        self.load_images()
+        self.db.execute("COMMIT")
+        self.db.executescript(_INDEXES)
+        self.check_items()
+        self.check_prompts()
         self.check_images()
         return self.missing
 
@@ -75,77 +114,151 @@ class PresenceCheck:
             self.missing.append(line)
 
     def deleted(self, key: str) -> bool:
-        return self.destination.has_origin_tombstone(ORIGIN_PREFIX + bot_id(key))
+        return self.tombstones and self.destination.has_origin_tombstone(ORIGIN_PREFIX + bot_id(key))
 
-    # ------------------------------------------------------------ items
-    def check_inventories(self) -> None:
-        for key, entry in _stream_object(self.root / INVENTORIES):
-            if not isinstance(entry, dict) or self.deleted(key):
-                continue
-            for slot, field in (("items", "items"), ("equipped", "equipped")):
-                wanted = Counter(_texts(entry.get(field)))
-                if wanted:
-                    self.check_items(key, slot, wanted)
+    def insert(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        batch: list[tuple[Any, ...]] = []
+        statement = ""
+        for row in rows:
+            if not statement:
+                statement = f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})"
+            batch.append(row)
+            if len(batch) >= _BATCH:
+                self.db.executemany(statement, batch)
+                batch.clear()
+        if batch:
+            self.db.executemany(statement, batch)
 
-    def check_items(self, key: str, slot: str, wanted: Counter[str]) -> None:
-        where = f"{INVENTORIES} [{json.dumps(key, ensure_ascii=False)}][{json.dumps(slot)}]"
-        guilds = self.guilds_of.get(bot_id(key))
-        if guilds:
-            held: Counter[str] = Counter()
-            for guild_id in guilds:
-                inventory = self.destination.get_inventory(guild_id, bot_id(key))
-                held.update(inventory.items if slot == "items" else inventory.equipped)
-            for text, count in sorted(wanted.items()):
-                # A text the store could not hold as it was (cut, U+FFFD) is kept in a file.
-                if held[text] < count and not any(self.text_in_files(g, bot_id(key), text) for g in guilds):
-                    self.miss(
-                        f"{where}: item {_short(text)} missing in the destination ({held[text]} of {count})"
-                    )
+    # ------------------------------------------------------------ the destination
+    def load_destination(self) -> None:
+        tributes: list[tuple[str, int]] = []
+        items: list[tuple[str, int, bytes]] = []
+        prompts: list[tuple[str, bytes]] = []
+        files: list[tuple[str]] = []
+        for bundle in self.destination.iter_bundles():
+            tid = bundle.tribute.tribute_id
+            tributes.append((tid, bundle.tribute.guild_id))
+            items.extend((tid, 0, _blob(text)) for text in bundle.inventory.items)
+            items.extend((tid, 1, _blob(text)) for text in bundle.inventory.equipped)
+            if bundle.prompt is not None:
+                prompts.append((tid, _blob(bundle.prompt.message)))
+            files.extend((info.sha256,) for info in bundle.files)
+            if len(items) >= _BATCH:
+                self.flush(tributes, items, prompts, files)
+        self.flush(tributes, items, prompts, files)
+
+    def flush(
+        self,
+        tributes: list[tuple[str, int]],
+        items: list[tuple[str, int, bytes]],
+        prompts: list[tuple[str, bytes]],
+        files: list[tuple[str]],
+    ) -> None:
+        self.db.executemany("INSERT INTO held_tribute VALUES (?, ?)", tributes)
+        self.db.executemany("INSERT INTO held_item VALUES (?, ?, ?)", items)
+        self.db.executemany("INSERT INTO held_prompt VALUES (?, ?)", prompts)
+        self.db.executemany("INSERT INTO held_file VALUES (?)", files)
+        for rows in (tributes, items, prompts, files):
+            rows.clear()
+
+    # ------------------------------------------------------------ the raw files
+    def load_inventories(self) -> None:
+        def rows() -> Iterator[tuple[int, str, str, int, bytes, int]]:
+            for seq, (key, entry) in enumerate(_stream_object(self.root / INVENTORIES)):
+                if not isinstance(entry, dict) or self.deleted(key):
+                    continue
+                for slot, field in enumerate(_SLOTS):
+                    for text, count in Counter(_texts(entry.get(field))).items():
+                        yield seq, bot_id(key), key, slot, _blob(text), count
+
+        self.insert("raw_item", rows())
+
+    def load_prompts(self) -> None:
+        def rows() -> Iterator[tuple[int, str, bytes, str]]:
+            seq = 0
+            for key, entry in _stream_object(self.root / PROMPTS):
+                if isinstance(entry, dict) and isinstance(entry.get("message"), str):
+                    where = f"{PROMPTS} [{json.dumps(key, ensure_ascii=False)}]"
+                    if entry["message"].strip() and not self.deleted(key):
+                        yield seq, bot_id(key), _blob(entry["message"]), where
+                    seq += 1
+            path = self.root / DATABASE
+            if path.is_file():
+                for rowid, raw_key, message in _db_prompts(path):
+                    if isinstance(raw_key, str) and isinstance(message, str):
+                        if message.strip() and not self.deleted(raw_key):
+                            where = f"{DATABASE} table prompts row {rowid}"
+                            yield seq, bot_id(raw_key), _blob(message), where
+                        seq += 1
+
+        self.insert("raw_prompt", rows())
+
+    def load_images(self) -> None:
+        top = self.root / IMAGES
+        if not top.is_dir():
             return
-        for text in sorted(wanted):
-            hits = self.destination.search_items(text) if text.strip() else []
-            if not any(hit.item == text and hit.slot == slot for hit in hits):
-                self.miss(
-                    f"{where}: item {_short(text)} missing in the destination (no tribute {bot_id(key)})"
-                )
 
-    # ------------------------------------------------------------ prompts
-    def check_json_prompts(self) -> None:
-        for key, entry in _stream_object(self.root / PROMPTS):
-            if isinstance(entry, dict) and isinstance(entry.get("message"), str):
-                self.check_text(key, entry["message"], f"{PROMPTS} [{json.dumps(key, ensure_ascii=False)}]")
+        def rows() -> Iterator[tuple[int, str, str]]:
+            for seq, path in enumerate(_files_under(top)):
+                if self.deleted(_named_for(path.name)):  # <ID>_<time>.png of a tribute deleted meanwhile
+                    continue
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                yield seq, str(path.relative_to(self.root)), digest
 
-    def check_db_prompts(self) -> None:
-        path = self.root / DATABASE
-        if not path.is_file():
-            return
-        for rowid, key, message in _db_prompts(path):
-            if isinstance(key, str) and isinstance(message, str):
-                self.check_text(key, message, f"{DATABASE} table prompts row {rowid}")
+        self.insert("raw_image", rows())
 
-    def check_text(self, key: str, message: str, where: str) -> None:
-        if not message.strip() or self.deleted(key):
-            return
-        for guild_id in self.guilds_of.get(bot_id(key), []):
-            if self.text_held(guild_id, bot_id(key), message):
-                return
-        self.miss(f"{where}: prompt text {_short(message)} missing in the destination")
+    # ------------------------------------------------------------ comparisons
+    def guilds(self, tid: str) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT guild FROM held_tribute WHERE tid = ?", (tid,))]
 
-    def text_held(self, guild_id: int, tribute_id: str, message: str) -> bool:
-        bundle = self.destination.export_tribute(guild_id, tribute_id)
-        if bundle.prompt is not None and message in bundle.prompt.message:
-            return True
-        return self.text_in_files(guild_id, tribute_id, message, bundle.files)
+    def check_items(self) -> None:
+        # Each raw (key, slot, text) held fewer times than listed, in raw file order.
+        shortfalls = self.db.execute(
+            """
+            SELECT r.seq, r.tid, r.key, r.slot, r.text, r.count,
+                   EXISTS (SELECT 1 FROM held_tribute t WHERE t.tid = r.tid) AS known,
+                   (SELECT count(*) FROM held_item h
+                     WHERE h.tid = r.tid AND h.slot = r.slot AND h.text = r.text) AS held,
+                   EXISTS (SELECT 1 FROM held_item h WHERE h.slot = r.slot AND h.text = r.text) AS anywhere
+              FROM raw_item r
+             WHERE held < r.count
+             ORDER BY r.seq, r.slot, r.text
+            """
+        )
+        for _, tid, key, slot, blob, count, known, held, anywhere in shortfalls:
+            text = _text(blob)
+            where = f"{INVENTORIES} [{json.dumps(key, ensure_ascii=False)}][{json.dumps(_SLOTS[slot])}]"
+            if not known:
+                if not anywhere:
+                    self.miss(f"{where}: item {_short(text)} missing in the destination (no tribute {tid})")
+            elif not any(self.text_in_files(guild, tid, text) for guild in self.guilds(tid)):
+                self.miss(f"{where}: item {_short(text)} missing in the destination ({held} of {count})")
 
-    def text_in_files(
-        self, guild_id: int, tribute_id: str, text: str, files: list[FileInfo] | None = None
-    ) -> bool:
-        """Whether a file of the tribute (``files``, else listed here) holds ``text``, as it is
-        or as a JSON string."""
+    def check_prompts(self) -> None:
+        rows = self.db.execute(
+            "SELECT r.seq, r.tid, r.message, r.place, h.message FROM raw_prompt r "
+            "LEFT JOIN held_prompt h ON h.tid = r.tid ORDER BY r.seq"
+        )
+        current: tuple[int, str, bytes, str] | None = None
+        found = False
+        for seq, tid, message, place, held in rows:
+            if current is None or current[0] != seq:
+                if current is not None and not found:
+                    self.prompt_missing(*current[1:])
+                current, found = (seq, tid, message, place), False
+            found = found or (held is not None and message in held)
+        if current is not None and not found:
+            self.prompt_missing(*current[1:])
+
+    def prompt_missing(self, tid: str, message: bytes, place: str) -> None:
+        text = _text(message)
+        if not any(self.text_in_files(guild, tid, text) for guild in self.guilds(tid)):
+            self.miss(f"{place}: prompt text {_short(text)} missing in the destination")
+
+    def text_in_files(self, guild_id: int, tribute_id: str, text: str) -> bool:
+        """Whether a file of the tribute holds ``text``, as it is or as a JSON string."""
         forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-        if files is None:
-            files = self.destination.list_files(guild_id, tribute_id)
-        for info in files:
+        for info in self.destination.list_files(guild_id, tribute_id):
             if info.size > 64 * 1024 * 1024:
                 continue
             content = self.destination.read_file(guild_id, tribute_id, info.name).decode("utf-8", "replace")
@@ -153,25 +266,27 @@ class PresenceCheck:
                 return True
         return False
 
-    # ------------------------------------------------------------ images
     def check_images(self) -> None:
-        top = self.root / IMAGES
-        if not top.is_dir():
-            return
-        held = {info.sha256 for bundle in self.destination.iter_bundles() for info in bundle.files}
-        for path in _files_under(top):
-            if self.deleted(_named_for(path.name)):  # <ID>_<time>.png of a tribute deleted meanwhile
-                continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest not in held:
-                where = path.relative_to(self.root)
-                self.miss(f"{where}: file bytes (sha256 {digest[:12]}) missing in the destination")
+        rows = self.db.execute(
+            "SELECT place, sha256 FROM raw_image r "
+            "WHERE NOT EXISTS (SELECT 1 FROM held_file h WHERE h.sha256 = r.sha256) ORDER BY seq"
+        )
+        for place, digest in rows:
+            self.miss(f"{place}: file bytes (sha256 {digest[:12]}) missing in the destination")
 
 
 def check_presence(root: Path, destination: TributeStore) -> list[str]:
     """Every record of the raw legacy directory ``root`` missing in ``destination`` (empty: all there)."""
     try:
-        return PresenceCheck(root, destination).run()
+        with tempfile.TemporaryDirectory(prefix="tributestore-presence-") as scratch:
+            conn = sqlite3.connect(Path(scratch) / "presence.db", isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = OFF")
+                conn.execute("PRAGMA synchronous = OFF")
+                conn.execute("PRAGMA cache_size = -16000")
+                return PresenceCheck(root, destination, conn).run()
+            finally:
+                conn.close()
     except (OSError, sqlite3.Error, ijson.JSONError) as error:
         raise StorageError(
             f"independent check of {root}: cannot read the raw legacy files: {error}"

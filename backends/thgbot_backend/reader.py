@@ -1,10 +1,15 @@
 """Load a legacy THGBot data directory into the tributestore models.
 
-Everything is read at once (legacy directories are small) and checked; a
-malformed file raises :class:`LegacyFormatError` naming the file and the key
-path.  Anything odd but recoverable is a warning naming the file and key;
-the warnings an operator must act on are also *problems* (``check`` lists
-them and exits 1; ``stats`` counts them).  The rule behind every decision:
+Everything is read and checked in one go, in bounded memory: the big JSON
+files are streamed (:mod:`.jsonstream`: a first pass over the whole file finds
+the keys that are one tribute, a second settles each entry), ``thgbot.db`` is
+read row by row, per-tribute data waits in a scratch SQLite file, and each
+assembled, validated document goes to the index (:mod:`.index`) the backend
+reads from.  The decisions below do not depend on that.  A malformed file
+raises :class:`LegacyFormatError` naming the file and the key path.
+Anything odd but recoverable is a warning naming the file and key; the
+warnings an operator must act on are also *problems* (``check`` lists them
+and exits 1; ``stats`` counts them).  The rule behind every decision:
 **nothing the bot could have shown a user disappears; where two sources
 disagree, the one the bot would have shown wins and the other is kept, as a
 file of that tribute, and reported.**  Decisions, all deterministic:
@@ -113,9 +118,10 @@ import hashlib
 import json
 import math
 import re
+import sqlite3
 import tomllib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
@@ -142,7 +148,9 @@ from tributestore.models import (
 from tributestore.store import guess_media_type
 from tributestore.urls import StoreURL
 
-from .legacy_db import DbRows, read_thgbot_db
+from .index import IndexWriter, Spool, Walk
+from .jsonstream import StreamError, iter_object
+from .legacy_db import DbRows, open_thgbot_db
 
 TributeKey = tuple[int, str]
 M = TypeVar("M", bound=BaseModel)
@@ -191,14 +199,9 @@ class LegacyFile:
 
 
 @dataclass
-class LegacyData:
-    """The whole legacy directory as models, plus the warnings met while reading it."""
+class LegacyResult:
+    """What reading a legacy directory found besides its documents (those went to the index)."""
 
-    guilds: dict[int, Guild] = field(default_factory=dict)
-    tributes: dict[TributeKey, Tribute] = field(default_factory=dict)
-    inventories: dict[TributeKey, Inventory] = field(default_factory=dict)
-    prompts: dict[TributeKey, Prompt] = field(default_factory=dict)
-    files: dict[TributeKey, dict[str, LegacyFile]] = field(default_factory=dict)
     #: Every oddity, sorted; each names the file and key.
     warnings: list[str] = field(default_factory=list)
     #: The warnings the operator must act on (a subset of ``warnings``).
@@ -209,6 +212,22 @@ class LegacyData:
     kept_versions: int = 0
     #: How many unreferenced files went to a ``LEGACY_FILES`` tribute.
     unreferenced_files: int = 0
+
+
+@dataclass
+class _Assembled:
+    """What :meth:`_Reader.assemble` holds besides the documents: guilds and files (few)."""
+
+    guilds: dict[int, Guild] = field(default_factory=dict)
+    files: dict[TributeKey, dict[str, LegacyFile]] = field(default_factory=dict)
+    unassigned: list[str] = field(default_factory=list)
+    kept_versions: int = 0
+    unreferenced_files: int = 0
+
+    def infos(self, key: TributeKey) -> list[FileInfo]:
+        """The metadata of the tribute's files, by name."""
+        owned = self.files.get(key, {})
+        return [owned[name].info for name in sorted(owned)]
 
 
 @dataclass
@@ -245,6 +264,10 @@ class _Prompt:
     @property
     def where(self) -> str:
         return f"{self.rel} {self.key}"
+
+
+#: A thgbot.db ``tributes`` row: (row number, id as written, fields, guild, the raw row).
+_DbTributeRow = tuple[int, str, dict[str, Any], int | None, dict[str, Any]]
 
 
 @dataclass
@@ -297,8 +320,9 @@ def replace_unstorable(text: str) -> str:
     return _UNSTORABLE_RE.sub("\ufffd", text)
 
 
-#: The URL options of a legacy directory (``thgbot:///config?guild=123&guild_map=map.toml``).
-URL_OPTIONS = ("guild", "guild_map", "oversize")
+#: The URL options of a legacy directory (``thgbot:///config?guild=123&guild_map=map.toml``);
+#: ``cache`` (where the index goes, see :mod:`.index`) is read by :mod:`.store`.
+URL_OPTIONS = ("guild", "guild_map", "oversize", "cache")
 
 
 def options_from_url(url: StoreURL) -> LegacyOptions:
@@ -360,14 +384,37 @@ def _guild_option(value: object, where: str) -> int:
     return int(text)
 
 
-def read_legacy_dir(root: Path, options: LegacyOptions | None = None) -> LegacyData:
-    """Read and check the legacy THGBot directory ``root``."""
-    return _Reader(root, options or LegacyOptions()).read()
+def read_legacy_dir(
+    root: Path, options: LegacyOptions, writer: IndexWriter, scratch: sqlite3.Connection
+) -> LegacyResult:
+    """Read and check the legacy THGBot directory ``root``; its documents go to ``writer``.
+
+    ``scratch`` is a private SQLite file for what is too big to hold in memory (per-tribute
+    rows, inventories and prompts until they are assembled).
+    """
+    return _Reader(root, options, writer, scratch).read()
+
+
+def _plain_tid(key: object) -> str | None:
+    """The tribute id a key will get (:meth:`_Reader.key_id`), without its warnings; ``None``: none."""
+    try:
+        return check_tribute_id(key)
+    except InvalidInputError:
+        return (_sanitised_id(key) or None) if isinstance(key, str) else None
+
+
+def _repeated(ids: Iterable[str | None]) -> set[str]:
+    """The ids seen more than once (case collisions to merge)."""
+    counts = Counter(tid for tid in ids if tid is not None)
+    return {tid for tid, count in counts.items() if count > 1}
 
 
 class _Reader:
-    def __init__(self, root: Path, options: LegacyOptions) -> None:
+    def __init__(
+        self, root: Path, options: LegacyOptions, writer: IndexWriter, scratch: sqlite3.Connection
+    ) -> None:
         self.root = root
+        self.writer = writer
         self.real_root = root.resolve()
         self.options = options
         self.warnings: set[str] = set()
@@ -375,12 +422,15 @@ class _Reader:
         self.guilds: dict[int, Guild] = {}
         self.guild_sources: dict[tuple[int, str], str] = {}  # (guild, setting) -> where it came from
         self.config_guilds: set[int] = set()
-        self.db_tributes: dict[str, dict[str, Any]] = {}
+        #: tid -> fields (a spool: one entry per tribute of thgbot.db)
+        self.db_tributes = Spool(scratch, "db_tributes")
         self.db_guild: dict[str, int] = {}
-        self.inventories: dict[str, _Inventory] = {}
+        #: tid -> _Inventory (a spool: every inventory of inventories.json)
+        self.inventories = Spool(scratch, "inventories")
         self.db_inventories: dict[str, _Inventory] = {}
         self.db_inventory_where: dict[str, str] = {}
-        self.prompts: dict[str, _Prompt] = {}
+        #: tid -> _Prompt (a spool)
+        self.prompts = Spool(scratch, "prompts")
         self.refs: dict[str, list[_ImageRef]] = {}
         self.ids: set[str] = set()
         self.key_names: dict[str, str] = {}  # sanitised id -> the free-text key it came from
@@ -580,7 +630,7 @@ class _Reader:
         return value
 
     # ------------------------------------------------------------ steps
-    def read(self) -> LegacyData:
+    def read(self) -> LegacyResult:
         for rel in CONFIGS:
             if _lexists(self.root / rel):
                 self.read_config(rel)
@@ -667,15 +717,20 @@ class _Reader:
         for rel in (DATABASE, f"{DATABASE}-wal", f"{DATABASE}-journal"):
             if _lexists(self.root / rel):
                 self.inside(rel)
-        db: DbRows = read_thgbot_db(self.root / DATABASE, DATABASE)
+        with open_thgbot_db(self.root / DATABASE, DATABASE) as db:
+            self.read_db_rows(db)
+
+    def read_db_rows(self, db: DbRows) -> None:
         self.warnings.update(db.warnings)
         rel = DATABASE
 
         def where(table: str, number: int, column: str) -> str:
             return f"table {table} row {number} column {column}"
 
-        # tributes: rows whose ids differ only in case are one tribute
-        rows_of: dict[str, list[tuple[int, str, dict[str, Any], int | None, dict[str, Any]]]] = {}
+        # tributes: rows whose ids differ only in case are one tribute (a first pass finds them;
+        # every other row is settled at once, so the table is never held)
+        repeated = _repeated(_plain_tid(row.get("tribute_id")) for row in db.rows("tributes"))
+        rows_of: dict[str, list[_DbTributeRow]] = {}
         for number, row in enumerate(db.rows("tributes"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("tributes", number, "tribute_id"))
             at = functools.partial(where, "tributes", number)
@@ -694,47 +749,16 @@ class _Reader:
                 "created_at": self.timestamp(row.get("created_at"), rel, at("created_at")),
             }
             gid = self.snowflake(row.get("guild_id"), rel, where("tributes", number, "guild_id"))
-            rows_of.setdefault(tid, []).append((number, str(row.get("tribute_id")), fields, gid, row))
+            entry = (number, str(row.get("tribute_id")), fields, gid, row)
+            if tid in repeated:
+                rows_of.setdefault(tid, []).append(entry)
+            else:
+                self.db_tribute(tid, [entry])
         for tid, rows in rows_of.items():
-            # the bot looked tributes up by the upper-cased id: that row wins, else the first
-            rows.sort(key=lambda entry: (entry[1] != tid, entry[0]))
-            number, _, fields, gid, _ = rows[0]
-            fields = dict(fields)
-            for other_number, raw_id, other, other_gid, raw_row in rows[1:]:
-                differs = [
-                    name
-                    for name, value in other.items()
-                    if value is not None and fields.get(name) is not None and value != fields[name]
-                ]
-                if other_gid is not None and gid is not None and other_gid != gid:
-                    differs.append("guild_id")
-                filled = [name for name, value in other.items() if value is not None and fields[name] is None]
-                for name in filled:
-                    fields[name] = other[name]
-                gid = gid if gid is not None else other_gid
-                loser = f"{rel} table tributes row {other_number}"
-                winner = f"table tributes row {number}"
-                if differs:
-                    self.conflict(
-                        tid,
-                        loser,
-                        winner,
-                        f"ids differing only in case are one tribute; the bot looked up {tid!r}",
-                        raw_row,
-                        what=f"tribute {raw_id!r} ({', '.join(differs)})",
-                    )
-                else:
-                    self.warn(
-                        loser,
-                        f"tribute {raw_id!r} repeats tribute {tid} of {winner} (ids are case-insensitive); "
-                        + (f"its {', '.join(filled)} filled in" if filled else "nothing differs"),
-                    )
-            self.db_tributes[tid] = fields
-            self.ids.add(tid)
-            if gid is not None:
-                self.db_guild[tid] = gid
+            self.db_tribute(tid, rows)
 
         # prompts: the tribute-centric bot read these first (see the module documentation)
+        repeated = _repeated(_plain_tid(row.get("tribute_id")) for row in db.rows("prompts"))
         prompt_rows: dict[str, list[tuple[int, str, _Prompt]]] = {}
         for number, row in enumerate(db.rows("prompts"), start=1):
             tid = self.tribute_id(row.get("tribute_id"), rel, where("prompts", number, "tribute_id"))
@@ -747,29 +771,86 @@ class _Reader:
                 created_at=self.timestamp(row.get("created_at"), rel, where("prompts", number, "created_at")),
                 raw=row,
             )
-            prompt_rows.setdefault(tid, []).append((number, str(row.get("tribute_id")), prompt))
+            entry_p = (number, str(row.get("tribute_id")), prompt)
+            if tid in repeated:
+                prompt_rows.setdefault(tid, []).append(entry_p)
+            else:
+                self.db_prompt(tid, [entry_p])
         for tid, prompt_list in prompt_rows.items():
-            # upper-case id first (the bot's lookup), then the latest row (what its migration kept)
-            prompt_list.sort(key=lambda entry: (entry[1] != tid, -entry[0]))
-            best = prompt_list[0][2]
-            for _, _, older in prompt_list[1:]:
-                if older.message != best.message or (
-                    older.channel_id is not None and older.channel_id != best.channel_id
-                ):
-                    self.conflict(
-                        tid,
-                        older.where,
-                        best.key,
-                        "one prompt per tribute: the upper-case id, then the latest row, wins",
-                        older.raw,
-                        what="prompt",
-                    )
-                else:
-                    self.warn(older.where, f"repeats the prompt of tribute {tid} of {best.key}")
-                if best.channel_id is None:
-                    best.channel_id = older.channel_id
-            self.prompts[tid] = best
-            self.ids.add(tid)
+            self.db_prompt(tid, prompt_list)
+
+        self.read_db_files(db)
+
+    def db_tribute(self, tid: str, rows: list[_DbTributeRow]) -> None:
+        """The tributes rows of one tribute (ids differing only in case): settle them."""
+        rel = DATABASE
+        # the bot looked tributes up by the upper-cased id: that row wins, else the first
+        rows.sort(key=lambda entry: (entry[1] != tid, entry[0]))
+        number, _, fields, gid, _ = rows[0]
+        fields = dict(fields)
+        for other_number, raw_id, other, other_gid, raw_row in rows[1:]:
+            differs = [
+                name
+                for name, value in other.items()
+                if value is not None and fields.get(name) is not None and value != fields[name]
+            ]
+            if other_gid is not None and gid is not None and other_gid != gid:
+                differs.append("guild_id")
+            filled = [name for name, value in other.items() if value is not None and fields[name] is None]
+            for name in filled:
+                fields[name] = other[name]
+            gid = gid if gid is not None else other_gid
+            loser = f"{rel} table tributes row {other_number}"
+            winner = f"table tributes row {number}"
+            if differs:
+                self.conflict(
+                    tid,
+                    loser,
+                    winner,
+                    f"ids differing only in case are one tribute; the bot looked up {tid!r}",
+                    raw_row,
+                    what=f"tribute {raw_id!r} ({', '.join(differs)})",
+                )
+            else:
+                self.warn(
+                    loser,
+                    f"tribute {raw_id!r} repeats tribute {tid} of {winner} (ids are case-insensitive); "
+                    + (f"its {', '.join(filled)} filled in" if filled else "nothing differs"),
+                )
+        self.db_tributes[tid] = fields
+        self.ids.add(tid)
+        if gid is not None:
+            self.db_guild[tid] = gid
+
+    def db_prompt(self, tid: str, prompt_list: list[tuple[int, str, _Prompt]]) -> None:
+        """The prompts rows of one tribute: upper-case id first (the bot's lookup), then the latest
+        row (what its migration kept)."""
+        prompt_list.sort(key=lambda entry: (entry[1] != tid, -entry[0]))
+        best = prompt_list[0][2]
+        for _, _, older in prompt_list[1:]:
+            if older.message != best.message or (
+                older.channel_id is not None and older.channel_id != best.channel_id
+            ):
+                self.conflict(
+                    tid,
+                    older.where,
+                    best.key,
+                    "one prompt per tribute: the upper-case id, then the latest row, wins",
+                    older.raw,
+                    what="prompt",
+                )
+            else:
+                self.warn(older.where, f"repeats the prompt of tribute {tid} of {best.key}")
+            if best.channel_id is None:
+                best.channel_id = older.channel_id
+        self.prompts[tid] = best
+        self.ids.add(tid)
+
+    def read_db_files(self, db: DbRows) -> None:
+        rel = DATABASE
+
+        def where(table: str, number: int, column: str) -> str:
+            return f"table {table} row {number} column {column}"
 
         for table, in_prompt, id_columns in (
             ("prompt_images", True, ("prompt_id", "tribute_id")),
@@ -890,37 +971,72 @@ class _Reader:
         return self.item(value, rel, _jp(key, slot, number), tid)
 
     # inventories.json -------------------------------------------------------
+    def entries(self, rel: str, what: str) -> tuple[Callable[[], Iterator[tuple[str, Any]]], set[str]]:
+        """A big JSON object file's entries, streamed (a function giving them, in file order, each
+        time it is called), and the ids more than one key maps to (read in a first pass over the
+        whole file, which also checks it is valid JSON before anything is used).
+
+        A file the stream cannot take as it is (not an object, invalid, duplicate keys, ...) is
+        read whole by :meth:`load_json`, which names the problem (or, should it read it after
+        all, whose entries are used).
+        """
+        self.inside(rel)
+        path = self.root / rel
+        try:
+            repeated = _repeated(
+                _plain_tid(key) for key, _ in iter_object(path, _no_duplicates, _parse_int, keys_only=True)
+            )
+        except StreamError:
+            data = self.object_of(self.load_json(rel), rel, "", what)
+            return (lambda: iter(data.items())), _repeated(_plain_tid(key) for key in data)
+
+        def again() -> Iterator[tuple[str, Any]]:
+            try:
+                yield from iter_object(path, _no_duplicates, _parse_int)
+            except StreamError as error:
+                self.fail(rel, "", f"changed while being read ({error}); read it again")
+
+        return again, repeated
+
     def read_inventories(self) -> None:
         rel = INVENTORIES
-        data = self.object_of(self.load_json(rel), rel, "", "the inventories file")
+        entries, repeated = self.entries(rel, "the inventories file")
         groups: dict[str, list[tuple[str, _Inventory]]] = {}
-        for key, entry in data.items():
+        for key, entry in entries():
             try:  # the key path is spelled out only when not a plain id (a hot loop)
                 tid = check_tribute_id(key)
             except InvalidInputError:
                 tid = self.key_id(rel, key)
-            groups.setdefault(tid, []).append((key, self.inventory(rel, key, tid, entry)))
-        for tid, entries in groups.items():
-            entries.sort(key=lambda pair: (pair[0] != tid, pair[0]))
-            if len(entries) > 1:
-                keys = ", ".join(repr(key) for key, _ in entries)
-                self.warn(
-                    f"{rel} {_jp(entries[0][0])}",
-                    f"keys {keys} are the same tribute {tid}: merged in that order "
-                    f"({' + '.join(str(len(inv.items)) for _, inv in entries)} items, "
-                    f"{' + '.join(str(len(inv.equipped)) for _, inv in entries)} equipped, "
-                    "capacities the maximum)",
-                )
-            self.inventories[tid] = _Inventory(
-                items=[text for _, inv in entries for text in inv.items],
-                equipped=[text for _, inv in entries for text in inv.equipped],
-                # each entry's effective capacity (the default when missing), the largest wins
-                capacity=max(_or(inv.capacity, DEFAULT_CAPACITY) for _, inv in entries),
-                equipped_capacity=max(
-                    _or(inv.equipped_capacity, DEFAULT_EQUIPPED_CAPACITY) for _, inv in entries
-                ),
+            inventory = self.inventory(rel, key, tid, entry)
+            if tid in repeated:
+                groups.setdefault(tid, []).append((key, inventory))
+            else:  # one key: settled at once, never held
+                self.merge_inventories(rel, tid, [(key, inventory)])
+        for tid, group in groups.items():
+            self.merge_inventories(rel, tid, group)
+
+    def merge_inventories(self, rel: str, tid: str, entries: list[tuple[str, _Inventory]]) -> None:
+        """The inventories of every key of one tribute (case collisions), merged in order."""
+        entries.sort(key=lambda pair: (pair[0] != tid, pair[0]))
+        if len(entries) > 1:
+            keys = ", ".join(repr(key) for key, _ in entries)
+            self.warn(
+                f"{rel} {_jp(entries[0][0])}",
+                f"keys {keys} are the same tribute {tid}: merged in that order "
+                f"({' + '.join(str(len(inv.items)) for _, inv in entries)} items, "
+                f"{' + '.join(str(len(inv.equipped)) for _, inv in entries)} equipped, "
+                "capacities the maximum)",
             )
-            self.ids.add(tid)
+        self.inventories[tid] = _Inventory(
+            items=[text for _, inv in entries for text in inv.items],
+            equipped=[text for _, inv in entries for text in inv.equipped],
+            # each entry's effective capacity (the default when missing), the largest wins
+            capacity=max(_or(inv.capacity, DEFAULT_CAPACITY) for _, inv in entries),
+            equipped_capacity=max(
+                _or(inv.equipped_capacity, DEFAULT_EQUIPPED_CAPACITY) for _, inv in entries
+            ),
+        )
+        self.ids.add(tid)
 
     def inventory(self, rel: str, key: str, tid: str, entry: object) -> _Inventory:
         data = entry if isinstance(entry, dict) else self.object_of(entry, rel, _jp(key), "an inventory")
@@ -967,47 +1083,56 @@ class _Reader:
     # prompt_info.json -------------------------------------------------------
     def read_prompts(self) -> None:
         rel = PROMPTS
-        data = self.object_of(self.load_json(rel), rel, "", "the prompts file")
+        entries, repeated = self.entries(rel, "the prompts file")
         groups: dict[str, list[tuple[str, _Prompt, list[_ImageRef]]]] = {}
-        for key, entry in data.items():
+        for key, entry in entries():
             tid = self.key_id(rel, key)
             prompt, refs = self.prompt(rel, key, tid, entry)
-            groups.setdefault(tid, []).append((key, prompt, refs))
-        for tid, entries in groups.items():
-            # every bot version looked prompts up by the upper-cased id: that key wins
-            entries.sort(key=lambda entry: (entry[0] != tid, entry[0]))
-            first = entries[0][1]
-            if len(entries) > 1:
-                keys = ", ".join(repr(entry[0]) for entry in entries)
-                self.warn(
-                    f"{rel} {_jp(entries[0][0])}",
-                    f"keys {keys} are the same tribute {tid}: the first is migrated, "
-                    "the others kept where they differ, images of all attached",
-                )
-                for _, other, _ in entries[1:]:
-                    if other.message != first.message or (
-                        other.channel_id is not None
-                        and first.channel_id is not None
-                        and other.channel_id != first.channel_id
-                    ):
-                        self.conflict(
-                            tid,
-                            other.where,
-                            first.where,
-                            f"keys differing only in case are one tribute; the bot looked up {tid!r}",
-                            other.raw,
-                            what="prompt",
-                        )
-                    if first.channel_id is None:
-                        first.channel_id = other.channel_id
-            db = self.prompts.get(tid)
-            if db is not None:
-                self.prefer_db_prompt(tid, db, first)
-            else:
-                self.prompts[tid] = first
-            refs = [ref for entry in entries for ref in entry[2]]
+            if tid in repeated:
+                groups.setdefault(tid, []).append((key, prompt, refs))
+            else:  # one key: settled at once, never held
+                self.merge_prompts(rel, tid, [(key, prompt, refs)])
+        for tid, group in groups.items():
+            self.merge_prompts(rel, tid, group)
+
+    def merge_prompts(self, rel: str, tid: str, entries: list[tuple[str, _Prompt, list[_ImageRef]]]) -> None:
+        """The prompts of every key of one tribute: every bot version looked prompts up by the
+        upper-cased id, so that key wins."""
+        entries.sort(key=lambda entry: (entry[0] != tid, entry[0]))
+        first = entries[0][1]
+        if len(entries) > 1:
+            keys = ", ".join(repr(entry[0]) for entry in entries)
+            self.warn(
+                f"{rel} {_jp(entries[0][0])}",
+                f"keys {keys} are the same tribute {tid}: the first is migrated, "
+                "the others kept where they differ, images of all attached",
+            )
+            for _, other, _ in entries[1:]:
+                if other.message != first.message or (
+                    other.channel_id is not None
+                    and first.channel_id is not None
+                    and other.channel_id != first.channel_id
+                ):
+                    self.conflict(
+                        tid,
+                        other.where,
+                        first.where,
+                        f"keys differing only in case are one tribute; the bot looked up {tid!r}",
+                        other.raw,
+                        what="prompt",
+                    )
+                if first.channel_id is None:
+                    first.channel_id = other.channel_id
+        db = self.prompts.get(tid)
+        if db is not None:
+            self.prefer_db_prompt(tid, db, first)
+            self.prompts[tid] = db  # a spool: the changed value is stored again
+        else:
+            self.prompts[tid] = first
+        refs = [ref for entry in entries for ref in entry[2]]
+        if refs or tid in self.refs:
             self.refs[tid] = refs + self.refs.get(tid, [])
-            self.ids.add(tid)
+        self.ids.add(tid)
 
     def prefer_db_prompt(self, tid: str, db: _Prompt, stale: _Prompt) -> None:
         """The tribute-centric bot read thgbot.db first: its prompt wins; a differing JSON one is kept."""
@@ -1259,8 +1384,8 @@ class _Reader:
             )
         return assigned
 
-    def assemble(self, folders: dict[int, list[Path]], loose: list[tuple[Path, int | None]]) -> LegacyData:
-        data = LegacyData(guilds=dict(self.guilds))
+    def assemble(self, folders: dict[int, list[Path]], loose: list[tuple[Path, int | None]]) -> LegacyResult:
+        data = _Assembled(guilds=dict(self.guilds))
         assigned = self.assign_guilds(folders)
         claimed: set[Path] = set()
         attached_as: dict[TributeKey, dict[Path, str]] = {}
@@ -1370,7 +1495,7 @@ class _Reader:
                 f"kept as a file of tribute {ORPHANS} of guild {home}",
             )
 
-        for tid in sorted(self.inventories.keys() & self.db_inventories.keys()):
+        for tid in sorted(tid for tid in self.db_inventories if tid in self.inventories):
             stale = self.db_inventories[tid]
             if Counter(stale.items) - Counter(self.inventories[tid].items):  # items JSON lacks
                 self.conflict(
@@ -1403,27 +1528,29 @@ class _Reader:
             if key[1] in self.ids and assigned[key[1]] == key[0]:
                 continue  # a legacy tribute of that id: its own row below
             data.guilds.setdefault(key[0], Guild(guild_id=key[0]))
-            data.tributes[key] = Tribute(
-                guild_id=key[0], tribute_id=ORPHANS, name="Files no legacy tribute references"
+            self.writer.document(
+                Tribute(guild_id=key[0], tribute_id=ORPHANS, name="Files no legacy tribute references"),
+                Inventory(guild_id=key[0], tribute_id=ORPHANS),
+                None,
+                data.infos(key),
             )
-            data.inventories[key] = Inventory(guild_id=key[0], tribute_id=ORPHANS)
             if key[0] == 0:
                 data.unassigned.append(ORPHANS)
 
+        # the spools, read in one scan each (ids in sorted order, as the spools sort them)
+        db_tributes, inventories, prompts = Walk(self.db_tributes), Walk(self.inventories), Walk(self.prompts)
         for tid in sorted(self.ids):
             gid = assigned[tid]
             key = (gid, tid)
             if gid == 0:
                 data.unassigned.append(tid)
             data.guilds.setdefault(gid, Guild(guild_id=gid))
-            fields = self.db_tributes.get(tid, {})
+            fields = db_tributes.get(tid) or {}
             if fields.get("name") is None and tid in self.key_names:
                 fields = {**fields, "name": self.key_names[tid]}
             where = f"tribute {tid}"
-            data.tributes[key] = self.build(
-                Tribute, {**fields, "guild_id": gid, "tribute_id": tid}, DATABASE, where
-            )
-            inventory = self.inventories.get(tid)
+            tribute = self.build(Tribute, {**fields, "guild_id": gid, "tribute_id": tid}, DATABASE, where)
+            inventory = inventories.get(tid)
             leftover = self.db_inventories.get(tid)
             if inventory is None and leftover is not None:
                 inventory = leftover
@@ -1433,7 +1560,7 @@ class _Reader:
                         "inventory known only from the leftover database tables; migrated from there",
                     )
             inventory = inventory or _Inventory([], [], None, None)
-            data.inventories[key] = self.build(
+            built = self.build(
                 Inventory,
                 {
                     "guild_id": gid,
@@ -1448,9 +1575,10 @@ class _Reader:
                 INVENTORIES,
                 _jp(tid),
             )
-            prompt = self.prompts.get(tid)
+            prompt = prompts.get(tid)
+            model: Prompt | None = None
             if prompt is not None:
-                data.prompts[key] = self.build(
+                model = self.build(
                     Prompt,
                     {
                         "guild_id": gid,
@@ -1468,11 +1596,20 @@ class _Reader:
                     f"{DATABASE} table prompt_images tribute {tid}",
                     "prompt images of a tribute without a prompt; attached as files only",
                 )
-        data.files = {key: owned for key, owned in data.files.items() if owned}
-        data.unassigned.sort()
-        data.warnings = sorted(self.warnings)
-        data.problems = sorted(self.problems)
-        return data
+            self.writer.document(tribute, built, model, data.infos(key))
+        for gid in sorted(data.guilds):
+            self.writer.guild(data.guilds[gid])
+        for key in sorted(data.files):
+            for name in sorted(data.files[key]):
+                stored = data.files[key][name]
+                self.writer.blob(stored.info, stored.path, stored.content)
+        return LegacyResult(
+            warnings=sorted(self.warnings),
+            problems=sorted(self.problems),
+            unassigned=sorted(data.unassigned),
+            kept_versions=data.kept_versions,
+            unreferenced_files=data.unreferenced_files,
+        )
 
 
 class _HugeInt(float):

@@ -2,9 +2,11 @@
 
 The ``thgbot`` plugin's opener (:func:`open_thgbot_backend`, URL
 ``thgbot:///path/to/config``) reads and checks the whole directory at open
-(see :mod:`.reader` for every decision taken); the backend then answers from
-memory, reading file bytes from disk on demand (and checking them against the
-sha256 taken at open).  Problems that lose nothing are listed in
+(see :mod:`.reader` for every decision taken), streaming, into an index kept
+in a cache directory and reused while the files are unchanged (see
+:mod:`.index`; URL option ``cache=DIR`` or ``cache=off``); the backend then
+reads one tribute at a time from the index, and file bytes from disk on demand
+(checked against the sha256 taken when the index was built).  Problems that lose nothing are listed in
 :attr:`ThgbotBackend.warnings`, each naming the file and key.  Every write
 raises :class:`~tributestore.errors.ReadOnlyStoreError`.
 
@@ -15,26 +17,43 @@ independent check of a migration against the raw files (:mod:`.presence`).
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import os
+import sqlite3
+import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tributestore.errors import LegacyFormatError, ReadOnlyStoreError, StorageError, StoreNotFoundError
-from tributestore.models import Counts, FileInfo, Guild, Inventory, ItemHit, Tribute, TributeBundle
+from tributestore.models import Counts, FileInfo, Guild, ItemHit, Tribute, TributeBundle
 from tributestore.store import TributeStore
 from tributestore.urls import StoreURL
 
+from .index import (
+    CACHE_ENV,
+    IndexWriter,
+    LegacyIndex,
+    cache_dir,
+    fingerprint,
+    index_path,
+    prune,
+    read_meta,
+    scratch_db,
+    touch,
+    writable_dir,
+)
+from .index import FORMAT as INDEX_FORMAT
 from .reader import (
     CONFIGS,
     DATABASE,
+    IMAGES,
     INVENTORIES,
     PROMPTS,
     URL_OPTIONS,
-    LegacyData,
-    LegacyFile,
-    TributeKey,
+    LegacyOptions,
     options_from_url,
     read_legacy_dir,
 )
@@ -42,7 +61,7 @@ from .reader import (
 if TYPE_CHECKING:
     from tributestore.plugins import PluginHooks
 
-#: URL options only a legacy directory understands (guild assignment, long items).
+#: URL options only a legacy directory understands (guild assignment, long items, the index's place).
 LEGACY_OPTIONS = URL_OPTIONS
 
 #: Origin keys of legacy records (see :meth:`ThgbotBackend.origin_key`) start with this.
@@ -52,11 +71,14 @@ ORIGIN_PREFIX = "thgbot-legacy:"
 NEW_LAYOUT_MARKER = "tributestore.json"
 #: Any of these makes a directory a legacy THGBot one.
 LEGACY_MARKERS = (INVENTORIES, PROMPTS, *CONFIGS, DATABASE)
+#: The top-level files the reader reads (their state is part of the index's fingerprint).
+READ_FILES = (*CONFIGS, DATABASE, f"{DATABASE}-wal", f"{DATABASE}-journal", INVENTORIES, PROMPTS)
 
 __all__ = [
     "LEGACY_OPTIONS",
     "ORIGIN_PREFIX",
     "ThgbotBackend",
+    "load_index",
     "looks_like_legacy",
     "open_legacy_store",
     "open_thgbot_backend",
@@ -94,7 +116,95 @@ def open_thgbot_backend(url: StoreURL) -> ThgbotBackend:
             f"store {url.display!r}: {root.absolute()} is not a legacy THGBot data directory ({why}); "
             "nothing was read"
         )
-    return ThgbotBackend(url.display, root, read_legacy_dir(root, options_from_url(url)))
+    options = options_from_url(url)
+    return ThgbotBackend(url.display, root, load_index(root, options, url.options.get("cache")))
+
+
+def load_index(root: Path, options: LegacyOptions, cache: str | None = None) -> LegacyIndex:
+    """The index of the legacy directory ``root`` (see :mod:`.index`): reused when its fingerprint
+    and content check hold, else built (streaming, in bounded memory) and kept for the next open.
+
+    ``cache`` is the URL option (a directory, or ``off``).  Without a usable cache directory the
+    index is a temporary file, deleted at close; a failing cache never fails the read.
+    """
+    stamp = fingerprint(root, READ_FILES, IMAGES, options)
+    directory = cache_dir(cache)
+    note = "the URL option cache=off: the index is rebuilt at every open"
+    if directory is not None:
+        if _inside(directory, root):  # checked before anything is created
+            note = f"the cache directory {directory} is inside the legacy directory, where nothing is written"
+        else:
+            note = writable_dir(directory)
+        if not note:
+            path = index_path(directory, root, options)
+            meta = read_meta(path) if path.is_file() else None
+            if meta is not None and meta.get("fingerprint") == stamp:
+                try:
+                    index = LegacyIndex(path, meta, temporary=False)
+                    touch(path)
+                    return index
+                except sqlite3.Error:
+                    pass  # gone or damaged since: rebuilt below
+            try:
+                return _build(root, options, stamp, directory, path)
+            except (OSError, sqlite3.Error) as error:
+                note = f"cannot write the index in {directory} ({error})"
+        note = (
+            f"legacy index: {note}; a temporary index is used, rebuilt at every open "
+            f"(set the URL option cache=DIR or {CACHE_ENV} to a writable directory)"
+        )
+    try:
+        return _build(root, options, stamp, Path(tempfile.gettempdir()), None, note)
+    except (OSError, sqlite3.Error) as error:
+        raise StorageError(f"{root}: cannot build the index of the legacy directory ({error})") from None
+
+
+def _inside(directory: Path, root: Path) -> bool:
+    try:
+        return directory.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return True
+
+
+def _build(
+    root: Path, options: LegacyOptions, stamp: str, directory: Path, final: Path | None, note: str = ""
+) -> LegacyIndex:
+    """Read the directory into a new index file in ``directory``; renamed to ``final`` when given
+    (atomically: a concurrent builder's file is replaced whole), else temporary."""
+    handle, name = tempfile.mkstemp(prefix=".build-", suffix=".sqlite", dir=directory)
+    os.close(handle)
+    building = Path(name)
+    writer: IndexWriter | None = None
+    try:
+        writer = IndexWriter(building)
+        with scratch_db() as scratch:
+            result = read_legacy_dir(root, options, writer, scratch)
+        meta: dict[str, Any] = {
+            "format": INDEX_FORMAT,
+            "fingerprint": stamp,
+            "root": str(root.resolve()),
+            "warnings": result.warnings,
+            "problems": result.problems,
+            "unassigned": result.unassigned,
+            "kept_versions": result.kept_versions,
+            "unreferenced_files": result.unreferenced_files,
+        }
+        writer.finish(meta)
+        checked = read_meta(building)
+        if checked is None:
+            raise StorageError(f"{building}: the index just built does not pass its content check")
+        index = LegacyIndex(building, checked, temporary=final is None, note=note)
+        if final is not None:
+            os.replace(building, final)
+            index.path = final
+            prune(directory, time.time())
+        return index
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        with contextlib.suppress(OSError):
+            building.unlink()
+        raise
 
 
 def open_legacy_store(url: StoreURL, *, hooks: PluginHooks | None = None) -> TributeStore:
@@ -103,7 +213,7 @@ def open_legacy_store(url: StoreURL, *, hooks: PluginHooks | None = None) -> Tri
 
 
 class ThgbotBackend:
-    """A legacy THGBot directory, read at open; every write raises :class:`ReadOnlyStoreError`.
+    """A legacy THGBot directory, read through its index; every write raises :class:`ReadOnlyStoreError`.
 
     Implements :class:`~tributestore.backend.Backend` and
     :class:`~tributestore.backend.ForeignSource`.
@@ -113,32 +223,40 @@ class ThgbotBackend:
     created: str | None = None
     ephemeral = False
 
-    def __init__(self, url: str, root: Path, data: LegacyData) -> None:
+    def __init__(self, url: str, root: Path, index: LegacyIndex) -> None:
         self.url = url
         #: The legacy data directory.
         self.root = root
-        self.data = data
+        #: The assembled documents, read lazily (see :mod:`.index`).
+        self.index = index
+        meta = index.meta
+        #: The guilds (few): held.
+        self.guilds: dict[int, Guild] = index.guilds()
+        warnings: list[str] = list(meta["warnings"])
+        if index.note:
+            warnings.append(index.note)
         #: Recoverable oddities met while reading, sorted; each names the file and key.
-        self.warnings: Sequence[str] = list(data.warnings)
+        self.warnings: Sequence[str] = sorted(warnings)
         #: The warnings the operator must act on (``check`` lists them): tributes with no
         #: known guild, versions kept as ``legacy_conflict``/``legacy_original`` files, cut items.
-        self.problems: list[str] = list(data.problems)
+        self.problems: list[str] = list(meta["problems"])
         #: The other warnings: informational, nothing lost.
-        self.notes: list[str] = sorted(set(data.warnings) - set(data.problems))
+        self.notes: list[str] = sorted(set(self.warnings) - set(self.problems))
 
     def __repr__(self) -> str:
         return f"<ThgbotBackend {self.url}>"
 
     # ------------------------------------------------------------------ life
     def close(self) -> None:
-        """Nothing to release: the directory was read at open."""
+        """Close the index (a temporary one is deleted)."""
+        self.index.close()
 
     def transaction(self) -> AbstractContextManager[None]:
         """A no-op block (every write inside it is refused anyway)."""
         return nullcontext()
 
     def snapshot(self) -> AbstractContextManager[None]:
-        """A no-op block: the data was read once, at open, and never changes."""
+        """A no-op block: the index was checked at open and never changes."""
         return nullcontext()
 
     def _refuse(self) -> NoReturn:
@@ -149,39 +267,18 @@ class ThgbotBackend:
         self._refuse()
 
     def get_guild(self, guild_id: int) -> Guild | None:
-        guild = self.data.guilds.get(guild_id)
+        guild = self.guilds.get(guild_id)
         return None if guild is None else guild.model_copy()
 
     def list_guilds(self) -> list[Guild]:
-        return [self.data.guilds[gid].model_copy() for gid in sorted(self.data.guilds)]
+        return [self.guilds[gid].model_copy() for gid in sorted(self.guilds)]
 
     # ------------------------------------------------------------- documents
     def get_tribute(self, guild_id: int, tribute_id: str) -> Tribute | None:
-        tribute = self.data.tributes.get((guild_id, tribute_id))
-        return None if tribute is None else tribute.model_copy()
+        return self.index.tribute(guild_id, tribute_id)
 
     def load(self, guild_id: int, tribute_id: str) -> TributeBundle | None:
-        tribute = self.data.tributes.get((guild_id, tribute_id))
-        return None if tribute is None else self._document(tribute)
-
-    def _document(self, tribute: Tribute) -> TributeBundle:
-        key = tribute.key
-        inventory = self.data.inventories.get(key)
-        prompt = self.data.prompts.get(key)
-        owned = self._owned(key)
-        # Copies the caller may change: new lists of the (immutable) strings and models.
-        return TributeBundle(
-            tribute=tribute.model_copy(),
-            inventory=(
-                Inventory(guild_id=key[0], tribute_id=key[1])
-                if inventory is None
-                else inventory.model_copy(
-                    update={"items": list(inventory.items), "equipped": list(inventory.equipped)}
-                )
-            ),
-            prompt=None if prompt is None else prompt.model_copy(update={"files": list(prompt.files)}),
-            files=[owned[name].info.model_copy() for name in sorted(owned)],
-        )
+        return self.index.document(guild_id, tribute_id)
 
     def save(
         self,
@@ -194,55 +291,39 @@ class ThgbotBackend:
     def delete(self, guild_id: int, tribute_id: str) -> None:
         self._refuse()
 
-    def _owned(self, key: TributeKey) -> dict[str, LegacyFile]:
-        return self.data.files.get(key, {})
-
     def read_file(self, info: FileInfo) -> bytes:
-        entry = self._owned((info.guild_id, info.tribute_id)).get(info.name)
+        entry = self.index.blob(info.guild_id, info.tribute_id, info.name)
         if entry is None:
             raise StorageError(f"file {info.name!r} of tribute {info.tribute_id} is not in {self.url}")
-        if entry.content is not None or entry.path is None:  # a kept version, made at open
-            return entry.content or b""
+        sha256, path, content = entry
+        if content is not None or path is None:  # a kept version, made at open
+            return content or b""
         try:
-            data = entry.path.read_bytes()
+            data = path.read_bytes()
         except OSError as error:
-            raise StorageError(f"{entry.path}: cannot read ({error.strerror or error})") from None
-        if hashlib.sha256(data).hexdigest() != entry.info.sha256:
-            raise StorageError(f"{entry.path}: changed on disk since the legacy directory was opened")
+            raise StorageError(f"{path}: cannot read ({error.strerror or error})") from None
+        import hashlib  # local: only file reads need it
+
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise StorageError(f"{path}: changed on disk since the legacy directory was opened")
         return data
 
-    def _keys(self, guild_id: int | None) -> list[TributeKey]:
-        return sorted(key for key in self.data.tributes if guild_id is None or key[0] == guild_id)
-
     def iter_tributes(self, guild_id: int | None) -> Iterator[Tribute]:
-        for key in self._keys(guild_id):
-            yield self.data.tributes[key].model_copy()
+        return self.index.tributes(guild_id)
 
     def iter_documents(self, guild_id: int | None) -> Iterator[TributeBundle]:
-        for key in self._keys(guild_id):
-            yield self._document(self.data.tributes[key])
+        return self.index.documents(guild_id)
 
     # ------------------------------------------------------------- whole store
     def search_items(self, folded_query: str, guild_id: int | None) -> Iterator[ItemHit]:
-        for key in self._keys(guild_id):
-            inventory = self.data.inventories.get(key)
-            if inventory is None:
-                continue
-            for slot in ("items", "equipped"):
-                for number, item in inventory.numbered(slot).items():
+        for gid, tid, items, equipped in self.index.items(guild_id):
+            for slot, texts in (("items", items), ("equipped", equipped)):
+                for number, item in enumerate(texts, start=1):
                     if folded_query in item.casefold():
-                        yield ItemHit(guild_id=key[0], tribute_id=key[1], slot=slot, number=number, item=item)
+                        yield ItemHit(guild_id=gid, tribute_id=tid, slot=slot, number=number, item=item)
 
     def counts(self) -> Counts:
-        inventories = self.data.inventories.values()
-        return Counts(
-            guilds=len(self.data.guilds),
-            tributes=len(self.data.tributes),
-            items=sum(len(inventory.items) for inventory in inventories),
-            equipped=sum(len(inventory.equipped) for inventory in inventories),
-            prompts=len(self.data.prompts),
-            files=sum(len(owned) for owned in self.data.files.values()),
-        )
+        return self.index.counts()
 
     def check(self) -> list[str]:
         """The reading's problems (see :attr:`problems`); the informational :attr:`notes` are not."""
@@ -250,18 +331,22 @@ class ThgbotBackend:
 
     def details(self) -> dict[str, int]:
         """For ``tributestore stats``: what the reading could not settle on its own."""
-        return {
-            "unassigned_tributes": len(self.data.unassigned),
-            "kept_versions": self.data.kept_versions,
-            "unreferenced_files": self.data.unreferenced_files,
+        meta = self.index.meta
+        details = {
+            "unassigned_tributes": len(meta["unassigned"]),
+            "kept_versions": meta["kept_versions"],
+            "unreferenced_files": meta["unreferenced_files"],
             "legacy_problems": len(self.problems),
             "legacy_notes": len(self.notes),
         }
+        if self.index.temporary:
+            details["legacy_index_temporary"] = 1
+        return details
 
     # --------------------------------------------------------- ForeignSource
     def origin_key(self, guild_id: int, tribute_id: str) -> str | None:
         """The bot's own key for the tribute: its id, global across guilds in the legacy files."""
-        if (guild_id, tribute_id) not in self.data.tributes:
+        if not self.index.has(guild_id, tribute_id):
             return None
         return f"{ORIGIN_PREFIX}{tribute_id}"
 
