@@ -41,6 +41,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Executable,
+    Row,
     Select,
     Table,
     delete,
@@ -82,13 +83,13 @@ from .documents import (
     in_span,
     model,
     of_key,
-    read,
     replace,
     row,
     to_text,
     update_document,
     write_documents,
 )
+from .fast_read import read, tribute_rows
 from .schema import files, guilds, index_pending, inventory_items, prompts, tombstones, tributes
 
 #: Tributes per page when streaming (keyset pagination: one short query per page).
@@ -248,33 +249,39 @@ class SqlBackend:
             yield from page
 
     def iter_documents(self, guild_id: int | None) -> Iterator[TributeBundle]:
-        """Every document, a page of tributes at a time: each page read again in one read
-        transaction (four queries), so each document is one committed state of its tribute
-        (one deleted since the page was listed is skipped)."""
-        for page in self._pages(guild_id):
-            first, last = page[0], page[-1]
+        """Every document, a page of tribute keys at a time: each page's span of keys read in one
+        read transaction (four queries), so each document is one committed state of its tribute
+        (one deleted since the page was listed is skipped, one created inside the span is
+        included).  The listing reads keys alone: the documents' rows are validated once, there."""
+        columns = select(tributes.c.guild_id, tributes.c.tribute_id)
+        for keys in self._listing(columns, guild_id):
+            first, last = keys[0], keys[-1]
             span = {"g0": first.guild_id, "t0": first.tribute_id, "g1": last.guild_id, "t1": last.tribute_id}
-            listed = {tribute.key for tribute in page}
             with self.db.reading() as conn:
                 documents = read(conn, SPAN, span, self.where)
-            yield from (document for document in documents if document.tribute.key in listed)
+            yield from documents  # the read transaction is over: a slow consumer holds nothing
 
     def _pages(self, guild_id: int | None) -> Iterator[list[Tribute]]:
         """Tributes in key order, a page per short query (no transaction held between pages)."""
+        for rows in self._listing(select(tributes), guild_id):
+            yield tribute_rows(rows, self.where)
+
+    def _listing(self, columns: Select[Any], guild_id: int | None) -> Iterator[Sequence[Row[Any]]]:
+        """Rows of ``columns`` of the tributes in key order, :data:`PAGE_SIZE` per short query."""
         key = tuple_(tributes.c.guild_id, tributes.c.tribute_id)
-        listing = select(tributes).order_by(tributes.c.guild_id, tributes.c.tribute_id).limit(PAGE_SIZE)
+        listing = columns.order_by(tributes.c.guild_id, tributes.c.tribute_id).limit(PAGE_SIZE)
         if guild_id is not None:
             listing = listing.where(tributes.c.guild_id == guild_id)
         after = listing
         while True:
             with self.db.reading() as conn:
-                rows = conn.execute(after).mappings().all()
-            page = [model(Tribute, dict(found), self.where, tributes.name) for found in rows]
-            if page:
-                yield page
-            if len(page) < PAGE_SIZE:
+                rows = conn.execute(after).all()
+            if rows:
+                yield rows
+            if len(rows) < PAGE_SIZE:
                 return
-            after = listing.where(key > tuple_(page[-1].guild_id, page[-1].tribute_id))
+            last = rows[-1]
+            after = listing.where(key > tuple_(last.guild_id, last.tribute_id))
 
     # ------------------------------------------------------------ bulk import
     def import_documents(self, documents: Sequence[TributeBundle], file_data: FileData) -> None:
