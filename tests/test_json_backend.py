@@ -11,6 +11,8 @@ import multiprocessing.synchronize
 import os
 import shutil
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -21,7 +23,7 @@ from helpers import open_denied
 
 from tributestore import TributeStore, open_store
 from tributestore.backend import Backend, BulkImport, ForeignSource, Tombstones
-from tributestore.backends.json_backend import atomic
+from tributestore.backends.json_backend import atomic, journal
 from tributestore.backends.json_backend.layout import Layout
 from tributestore.backends.json_backend.store import JsonBackend
 from tributestore.errors import (
@@ -124,6 +126,46 @@ def test_crash_while_preparing_is_rolled_back(tmp_path: Path, monkeypatch: pytes
     assert not (root / "journal.json").exists()
     assert store.list_files(GUILD, "D1F") == []
     assert store.check() == []  # no temporaries, no orphan blobs left behind
+
+
+def test_crash_while_preparing_a_large_commit_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit of many files writes and fsyncs them from several threads: one failing write
+    still rolls the whole commit back, once every write under way has ended (no temporary left)."""
+    root = tmp_path / "store"
+    store = open_json(root)
+    store.create_tribute(GUILD, "D1F")
+    real_write = atomic.write_fsync
+    lock = threading.Lock()
+    calls = {"n": 0}
+
+    def crashing_write(path: Path, data: bytes) -> None:
+        with lock:
+            calls["n"] += 1
+            number = calls["n"]
+        if number == 5:
+            raise OSError(28, "No space left on device")
+        if number > 5:
+            time.sleep(0.2)  # still writing when the failed write's error reaches the commit
+        real_write(path, data)
+
+    monkeypatch.setattr("tributestore.backends.json_backend.journal.write_fsync", crashing_write)
+    count = 3 * journal.PARALLEL_FSYNC_MIN
+    with pytest.raises(StorageError, match="cannot commit"), store.transaction():
+        for number in range(count):
+            store.create_tribute(GUILD, f"T{number}", name=f"T{number}")
+    monkeypatch.undo()
+    assert calls["n"] > 5
+    assert not (root / "journal.json").exists()
+    assert list(root.rglob(f"*{atomic.TEMP_SUFFIX}")) == []  # no write ended after the roll-back
+    assert [t.tribute_id for t in store.list_tributes(GUILD)] == ["D1F"]
+    assert store.check() == []  # no temporaries left behind
+    with store.transaction():  # and a large commit then goes through whole
+        for number in range(count):
+            store.create_tribute(GUILD, f"T{number}", name=f"T{number}")
+    assert store.counts().tributes == count + 1
+    assert store.check() == []
 
 
 def test_leftover_prepare_journal_is_rolled_back_on_open(tmp_path: Path) -> None:

@@ -314,3 +314,20 @@ def test_new_contents_without_bytes_are_refused(store: TributeStore) -> None:
 @pytest.mark.backend("postgres")
 def test_a_tombstone_takes_a_later_origin_key(store: TributeStore) -> None:
     tombstone_takes_a_later_origin_key(store)
+
+
+@pytest.mark.backend("postgres")
+def test_a_pooled_connection_killed_while_idle_is_replaced(schema_url: str, admin: object) -> None:
+    """A pooled connection the server closed (a restart, a failover, an idle timeout) is replaced at
+    its next checkout, at once (not only after it sat idle for a while): never the caller's error."""
+    with open_store(schema_url) as store:
+        store.create_tribute(GUILD, "A1", name="Alpha")
+        backend = store.backend
+        assert isinstance(backend, SqlBackend)
+        with backend.connection() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin.begin() as killer:  # type: ignore[attr-defined]
+            assert killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        assert store.get_tribute(GUILD, "A1").name == "Alpha"
+        with backend.connection() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid

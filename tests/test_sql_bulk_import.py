@@ -366,9 +366,8 @@ def test_postgres_keeps_its_index_through_a_bulk_import_even_when_killed(
     child = subprocess.Popen([*command, "5"], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "5"
-    with open_store(schema_url) as during:
-        with backend_of(during).db.reading() as conn:
-            assert search.has_trigram_index(conn)
+    with open_store(schema_url) as during, backend_of(during).db.reading() as conn:
+        assert search.has_trigram_index(conn)
     child.kill()
     child.wait(timeout=30)
     with open_store(schema_url) as after:

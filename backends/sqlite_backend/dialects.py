@@ -76,8 +76,6 @@ SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 #: PostgreSQL URL options the store reads itself; the others go to libpq.
 POSTGRES_OPTIONS = frozenset({"schema", "timeout", "fts"})
-#: Seconds a pooled PostgreSQL connection may sit idle before it is checked at its next use.
-PING_AFTER_IDLE = 5.0
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: ``Connection.info`` key telling SQLite's ``begin`` listener which BEGIN to emit.
 _BEGIN_KEY = "tributestore_begin"
@@ -218,7 +216,7 @@ class SqliteDialect:
     driver_errors: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error, OSError)
     index_check_writes = True  # FTS5's check is an INSERT
     # Measured (10k tributes, 105k items): the triggers cost about 20 times the rebuild per item.
-    defer_index_share = 0.1
+    defer_index_share: float | None = 0.1
 
     def __init__(self, url: StoreURL) -> None:
         self.timeout = url.seconds("timeout", DEFAULT_TIMEOUT)
@@ -459,7 +457,7 @@ class PostgresDialect:
     # Never dropped: DROP INDEX takes an ACCESS EXCLUSIVE lock on the items, which waits for every
     # open read (a verification, a backup) and queues every search of every bot behind it.  The
     # COPY path with the GIN index kept measured 0.67 of a plain COPY (10k tributes): enough.
-    defer_index_share = None
+    defer_index_share: float | None = None
 
     def __init__(self, url: StoreURL) -> None:
         require_driver()
@@ -485,9 +483,11 @@ class PostgresDialect:
         engine = create_engine(
             self.url,
             poolclass=QueuePool,
+            # Every checkout is checked (one round trip): a connection the server closed (a
+            # restart, a failover, an idle timeout) is replaced, never the caller's error.
+            pool_pre_ping=True,
             connect_args={"options": " ".join(settings), "connect_timeout": max(2, int(self.timeout))},
         )
-        ping_when_idle(engine, self.driver_errors)
         try:
             with engine.connect() as conn:
                 current = self.schema or conn.execute(text("SELECT current_schema()")).scalar()
@@ -593,29 +593,6 @@ class PostgresDialect:
         if isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError) and "connect" in lowered:
             return StorageError(f"cannot connect to {self.where}: {message}")
         return StorageError(f"{self.where}: {message}")
-
-
-def ping_when_idle(engine: Engine, errors: tuple[type[BaseException], ...]) -> None:
-    """Check a pooled connection before use when it sat idle for :data:`PING_AFTER_IDLE`
-    seconds (a server restart or an idle timeout may have closed it): a dead one is replaced.
-
-    SQLAlchemy's ``pool_pre_ping`` does it at every checkout, one round trip each: a copy
-    checks a connection out for every short read (about 500 per 10k tributes).
-    """
-
-    @event.listens_for(engine, "checkin")
-    def _checkin(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except errors as error:  # the pool opens a new connection instead
-            raise sa_exc.DisconnectionError(f"pooled connection is dead: {_first_line(error)}") from error
 
 
 def require_driver() -> None:
