@@ -161,6 +161,8 @@ index_pending = Table(
     METADATA,
     Column("name", Text, primary_key=True),
     Column("since", Text, nullable=False),
+    #: ``host:pid`` of the importing process: an open rebuilds the index only once it is gone.
+    Column("owner", Text),
 )
 V1_TABLES = (guilds, tributes, inventories, inventory_items, prompts, prompt_files, files)
 

@@ -32,6 +32,8 @@ which the end of the import (or the next open, after a crash) builds again.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
@@ -144,6 +146,9 @@ class SqlBackend:
             had_schema = dialect.has_table(conn, schema.schema_version.name)
             version = schema.read_version(conn) if had_schema else None
             indexed = dialect.has_index(conn)
+            # A bulk import still running drops the index again at its next batch: rebuilding
+            # it here would only make this open slow (seconds at a million items).
+            importing = not indexed and had_schema and self._importer_alive(conn)
         if version is None and must_exist:
             raise StoreNotFoundError(
                 f"{self.where} ({self.url}) holds no tributestore tables (no schema_version); "
@@ -152,18 +157,21 @@ class SqlBackend:
         if version is not None and version > schema.CURRENT_VERSION:
             schema.refuse_newer(version, self.where)
         problem = dialect.index_unavailable() if want_index else None
+        if importing:
+            problem = "a bulk import in progress rebuilds it at its end"
         if version != schema.CURRENT_VERSION or (want_index and not indexed and problem is None):
             with self.db.transaction() as conn:
                 dialect.prepare(conn)
                 schema.migrate(conn, self.where, lambda name: dialect.has_table(conn, name))
-                if want_index:
+                if want_index and not importing:
                     problem = dialect.ensure_index(conn)
                     indexed = problem is None
                     if indexed:  # a bulk import dropped it and never finished: rebuilt now
                         self._clear_pending(conn)
-        self.use_fts = want_index and indexed
+        # While an import runs, each search checks whether the index is back (and scans until then).
+        self.use_fts = want_index and (indexed or importing)
         self.created = dialect.created(had_schema)
-        if want_index and not self.use_fts:
+        if want_index and (importing or not self.use_fts):
             self.warnings.append(
                 f"{self.where}: no full-text index, searches scan every item ({problem or 'index missing'})"
             )
@@ -366,7 +374,9 @@ class SqlBackend:
             return  # dropped by an earlier batch (the marker is there)
         index_pending.create(conn, checkfirst=True)
         conn.execute(delete(index_pending))
-        conn.execute(index_pending.insert().values(name="search", since=to_text(utcnow())))
+        conn.execute(
+            index_pending.insert().values(name="search", since=to_text(utcnow()), owner=_this_process())
+        )
         self.dialect.drop_index(conn)
 
     def _pending(self, conn: Connection) -> bool:
@@ -374,6 +384,15 @@ class SqlBackend:
         if not self.dialect.has_table(conn, index_pending.name):
             return False
         return conn.execute(select(index_pending.c.name)).first() is not None
+
+    def _importer_alive(self, conn: Connection) -> bool:
+        """Whether the process that set the marker of a dropped index still runs (on this host;
+        a marker of another host, or without an owner, counts as a finished import)."""
+        if not self.dialect.has_table(conn, index_pending.name):
+            return False
+        owner = conn.execute(select(index_pending.c.owner)).scalar()
+        host, _, pid = (owner or "").rpartition(":")
+        return host == socket.gethostname() and pid.isdigit() and _running(int(pid))
 
     def _clear_pending(self, conn: Connection) -> None:
         if self.dialect.has_table(conn, index_pending.name):
@@ -553,3 +572,20 @@ class SqlBackend:
 
 def _file(file_data: FileData, info: FileInfo) -> bytes:
     return file_data(info) if callable(file_data) else file_data[info.name]
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _running(pid: int) -> bool:
+    """Whether a process of that id runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    except OSError:
+        return False
+    return True
