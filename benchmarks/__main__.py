@@ -21,6 +21,7 @@ generated (see :mod:`benchmarks.generate`), then, on that same data:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from tributestore import open_store
@@ -446,13 +448,51 @@ def tables(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+TITLES = {
+    "startup": "Start-up (whole processes, best and median of alternating runs)",
+    "pg_copy": "PostgreSQL bulk path: import_documents (COPY) vs a plain COPY of the same rows",
+    "legacy_memory": "Legacy directory: copy and composite open, cold and warm index, peak RSS",
+    "search_1m": "Search for a bot: search_items(q, limit=25) vs the legacy load-and-scan",
+    "copy_memory": "Copies out of SQLite (to JSON, to PostgreSQL): time and peak RSS",
+}
+
+
+def run_extra(name: str, n: int, work: Path, quick: bool) -> list[dict[str, Any]]:
+    """Rows of one of the issue-13 measurements (a module of this package with ``run``)."""
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+        rows: list[dict[str, Any]] = module.run(n, work, quick)
+    except Exception as error:  # noqa: BLE001 -- one missing server must not lose a long run
+        log(f"[{name}] failed: {error!r}")
+        return []
+    return rows
+
+
+def extra_markdown(name: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(not measured: see the log)"
+    module = importlib.import_module(f"benchmarks.{name}")
+    text: str = module.markdown(rows)
+    if name == "startup" and rows:
+        text += "\n\nWhere open + one read spends its time (`-X importtime`, cumulative):\n\n"
+        text += module.breakdown_markdown(module.breakdown())
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N (tributes)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (and N=1000 by default)")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--work-dir", type=Path, help="keep the generated data here (default: a temp dir)")
+    parser.add_argument(
+        "--extras",
+        default="startup,pg_copy,legacy_memory,search_1m,copy_memory",
+        help="the issue-13 measurements to run too (comma-separated; '' for none): startup (once),"
+        " pg_copy, legacy_memory, search_1m, copy_memory (per size)",
+    )
     args = parser.parse_args(argv)
+    extras = [name for name in args.extras.split(",") if name]
     sizes = (
         [int(s) for s in args.sizes.split(",")]
         if not args.quick or "--sizes" in (argv or sys.argv)
@@ -461,6 +501,10 @@ def main(argv: list[str] | None = None) -> None:
     work_root = args.work_dir or Path(tempfile.mkdtemp(prefix="tributestore-bench-"))
     work_root.mkdir(parents=True, exist_ok=True)
     results = []
+    extra_tables: dict[str, list[dict[str, Any]]] = {}
+    if "startup" in extras:
+        log("start-up (whole processes)")
+        extra_tables["startup"] = run_extra("startup", 0, work_root, args.quick)
     try:
         for n in sizes:
             work = work_root / f"n{n}"
@@ -469,6 +513,10 @@ def main(argv: list[str] | None = None) -> None:
             work.mkdir()
             results.append(bench_size(n, work, quick=args.quick))
             log(tables(results[-1:]))
+            for name in extras:
+                if name != "startup":
+                    extra_tables.setdefault(name, []).extend(run_extra(name, n, work, args.quick))
+                    log(extra_markdown(name, extra_tables[name][-1:]))
             if args.work_dir is None:
                 shutil.rmtree(work)
     finally:
@@ -477,7 +525,10 @@ def main(argv: list[str] | None = None) -> None:
     from .aio_lag import format_table, run  # the asyncio API: the event loop's lag during writes
 
     lag = format_table(run(writes=200 if args.quick else 1000))
-    text = "\n".join(["Machine:", *(f"- {line}" for line in machine()), "", tables(results), "", lag])
+    sections = [f"### {TITLES[name]}\n\n{extra_markdown(name, rows)}" for name, rows in extra_tables.items()]
+    text = "\n".join(
+        ["Machine:", *(f"- {line}" for line in machine()), "", tables(results), "", lag, "", *sections]
+    )
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n")
