@@ -44,6 +44,7 @@ from tributestore.plugins import registry
 
 from .generate import generate
 from .limit import prepare as prepare_limit
+from .spawn import measured
 
 #: Search queries: broad ones (each hits about 3% of all items), selective ones
 #: (about 0.1%) and misses; short (under 3 characters: no trigram index) and long.
@@ -132,7 +133,7 @@ def log(message: str) -> None:
 def run_copy_measured(
     legacy: Path, database: Path, *options: str, cache: Path | None = None
 ) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of ``tributestore copy`` in a child process (reaped by ``os.wait4``).
+    """Seconds and peak RSS (MB) of ``tributestore copy`` in a child process (:mod:`.spawn`).
 
     ``cache``: the legacy index directory (``TRIBUTESTORE_CACHE_DIR``); a new one means a
     first copy of the directory, the index built from the raw files, as a new user's.
@@ -150,35 +151,19 @@ def run_copy_measured(
     env = dict(os.environ)
     if cache is not None:
         env["TRIBUTESTORE_CACHE_DIR"] = str(cache)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        pid = os.posix_spawn(sys.executable, command, env, file_actions=_redirect(out, err))
-        _pid, status, usage = os.wait4(pid, 0)
-        elapsed = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    code = os.waitstatus_to_exitcode(status)
+    elapsed, peak, code, stdout, stderr = measured(command, env)
     verified = b"verified: every copied tribute is identical" in stdout or "--no-verify" in options
     if code != 0 or not verified:
         raise RuntimeError(f"copy failed ({code}): {stderr.decode()[-2000:]} {stdout.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, peak
 
 
 def run_child(command: list[str]) -> tuple[float, float, bytes, bytes]:
-    """Seconds, peak RSS (MB), stdout and stderr of a child process (reaped by ``os.wait4``)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        pid = os.posix_spawn(command[0], command, os.environ, file_actions=_redirect(out, err))
-        _pid, status, usage = os.wait4(pid, 0)
-        elapsed = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    code = os.waitstatus_to_exitcode(status)
+    """Seconds, peak RSS (MB), stdout and stderr of a child process (:mod:`.spawn`)."""
+    elapsed, peak, code, stdout, stderr = measured(command)
     if code != 0:
         raise RuntimeError(f"{command[:3]} failed ({code}): {stderr.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, stdout, stderr
+    return elapsed, peak, stdout, stderr
 
 
 def limit_measured(legacy: Path, target: Path) -> tuple[float, float]:
@@ -190,13 +175,6 @@ def limit_measured(legacy: Path, target: Path) -> tuple[float, float]:
         [sys.executable, str(Path(__file__).with_name("limit.py")), str(legacy), str(target)]
     )
     return elapsed, rss
-
-
-def _redirect(out: object, err: object) -> list[tuple[int, int, int]]:
-    return [
-        (os.POSIX_SPAWN_DUP2, out.fileno(), 1),  # type: ignore[attr-defined]
-        (os.POSIX_SPAWN_DUP2, err.fileno(), 2),  # type: ignore[attr-defined]
-    ]
 
 
 def raw_insert(source_db: Path, target: Path, *, fts: bool = True, synchronous: str = "FULL") -> float:

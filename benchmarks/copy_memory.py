@@ -17,21 +17,16 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .generate import generate
+from .spawn import measured
 
 SERVER = os.environ.get("TRIBUTESTORE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test")
 VERIFIED = b"verified: every copied tribute is identical"
-
-
-def _redirect(out: Any, err: Any) -> list[tuple[Any, ...]]:
-    return [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
 
 
 def copy_measured(source: str, destination: str, *, prelude: str = "") -> tuple[float, float]:
@@ -39,18 +34,10 @@ def copy_measured(source: str, destination: str, *, prelude: str = "") -> tuple[
     (``prelude``: Python run first in the child, to measure a variant)."""
     command = [sys.executable, "-c", f"{prelude}\nfrom tributestore.cli import main; main()"]
     command += ["copy", source, destination, "--no-backup"]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        pid = os.posix_spawn(sys.executable, command, os.environ, file_actions=_redirect(out, err))
-        _pid, status, usage = os.wait4(pid, 0)
-        elapsed = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    code = os.waitstatus_to_exitcode(status)
+    elapsed, peak, code, stdout, stderr = measured(command)
     if code != 0 or VERIFIED not in stdout:
         raise RuntimeError(f"copy to {destination} failed ({code}): {stderr.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, peak
 
 
 def source_store(n: int, work: Path) -> Path:

@@ -21,12 +21,12 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .generate import generate
+from .spawn import measured
 
 _OPEN_SCRIPT = """
 import sys, time
@@ -49,19 +49,11 @@ def _url(path: Path) -> str:
 def _child(command: list[str], cache: Path) -> tuple[float, float, str]:
     """Seconds, peak RSS (MB) and stdout of a child process (reaped by ``os.wait4``)."""
     env = {**os.environ, "TRIBUTESTORE_CACHE_DIR": str(cache)}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
-        started = time.perf_counter()
-        pid = os.posix_spawn(command[0], command, env, file_actions=actions)
-        _, status, usage = os.wait4(pid, 0)
-        elapsed = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    code = os.waitstatus_to_exitcode(status)
+    elapsed, peak, code, out, err = measured(command, env)
+    stdout, stderr = out.decode(), err.decode()
     if code != 0:
         raise RuntimeError(f"{command[1:4]} failed ({code}): {stderr[-2000:]} {stdout[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, stdout
+    return elapsed, peak, stdout
 
 
 def _some_tribute(legacy: Path) -> tuple[int, str]:
