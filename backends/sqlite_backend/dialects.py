@@ -63,7 +63,7 @@ from tributestore.errors import (
 from tributestore.fairlock import FairLock
 from tributestore.urls import StoreURL
 
-from . import search
+from . import search, search_plan
 from .schema import inventory_items
 
 if TYPE_CHECKING:
@@ -329,7 +329,7 @@ class SqliteDialect:
                 f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
                 "cannot maintain; use SQLite 3.34 or newer with FTS5"
             )
-        return found
+        return found and search_plan.has_text_index(conn)
 
     def index_unavailable(self) -> str | None:
         if search.sqlite_has_trigram():
@@ -337,7 +337,10 @@ class SqliteDialect:
         return f"SQLite {sqlite3.sqlite_version} has no FTS5 trigram tokenizer (3.34+)"
 
     def ensure_index(self, conn: Connection) -> str | None:
-        return None if search.ensure_fts(conn) else self.index_unavailable()
+        if not search.ensure_fts(conn):
+            return self.index_unavailable()
+        search_plan.ensure_text_index(conn)  # short queries (1-2 characters) list distinct texts
+        return None
 
     def write_rows(self, conn: Connection, table: Table, rows: Iterable[tuple[Any, ...]]) -> None:
         # The driver's own executemany on the transaction's connection: SQLAlchemy's per-row
@@ -360,6 +363,7 @@ class SqliteDialect:
         for trigger in triggers:
             conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{trigger}"')
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {search.FTS_TABLE}")
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {search_plan.TEXT_INDEX}")
 
     def search_query(self, folded_query: str, use_index: bool) -> search.SearchQuery:
         phrase = search.fts_phrase(folded_query) if use_index else None
@@ -531,13 +535,16 @@ class PostgresDialect:
             conn.execute(CreateSchema(self.schema, if_not_exists=True))
 
     def has_index(self, conn: Connection) -> bool:
-        return search.has_trigram_index(conn)
+        return search.has_trigram_index(conn) and search_plan.has_text_index(conn)
 
     def index_unavailable(self) -> str | None:
         return None
 
     def ensure_index(self, conn: Connection) -> str | None:
-        return search.ensure_trigram_index(conn, EXTENSION_LOCK_KEY)
+        problem = search.ensure_trigram_index(conn, EXTENSION_LOCK_KEY)
+        if problem is None:
+            search_plan.ensure_text_index(conn)  # short queries (1-2 characters) list distinct texts
+        return problem
 
     def write_rows(self, conn: Connection, table: Table, rows: Iterable[tuple[Any, ...]]) -> None:
         """``COPY ... FROM STDIN`` on the transaction's own psycopg connection."""

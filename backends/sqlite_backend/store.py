@@ -44,6 +44,7 @@ from sqlalchemy import (
     Connection,
     Executable,
     Row,
+    RowMapping,
     Select,
     Table,
     delete,
@@ -74,7 +75,7 @@ from tributestore.models import (
 )
 from tributestore.urls import StoreURL
 
-from . import schema, search
+from . import schema, search, search_plan
 from .connection import Connections
 from .dialects import dialect_for
 from .documents import (
@@ -428,7 +429,10 @@ class SqlBackend:
     def search_page(
         self, folded_query: str, guild_id: int | None, after: HitPosition | None, limit: int
     ) -> list[ItemHit]:
-        return list(self._hits(folded_query, guild_id, search.page_params(after, limit)))
+        with self.db.reading() as conn:
+            use_index = self.use_fts and self.dialect.index_usable(conn)
+            rows = search_plan.search_page(conn, folded_query, guild_id, after, limit, use_index=use_index)
+        return [self._hit(found) for found in rows]
 
     def _hits(
         self, folded_query: str, guild_id: int | None, page: dict[str, Any] | None
@@ -448,12 +452,15 @@ class SqlBackend:
                 params["guild_id"] = guild_id
             rows = conn.execute(statement, params).mappings().all()
         for found in rows:
-            try:  # no timestamps: validated directly (model()'s per-row work halves the speed)
-                yield ItemHit.model_validate(dict(found))
-            except ValidationError as error:
-                raise CorruptDataError(
-                    f"{self.where}, table inventory_items: {describe_validation_error(error, 'row')}"
-                ) from None
+            yield self._hit(found)
+
+    def _hit(self, found: RowMapping) -> ItemHit:
+        try:  # no timestamps: validated directly (model()'s per-row work halves the speed)
+            return ItemHit.model_validate(dict(found))
+        except ValidationError as error:
+            raise CorruptDataError(
+                f"{self.where}, table inventory_items: {describe_validation_error(error, 'row')}"
+            ) from None
 
     def counts(self) -> Counts:
         def count(table: Table, *where: ColumnElement[bool]) -> Any:
