@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tributestore import open_store
+from tributestore import ConfigError, open_store
 from tributestore.backends.thgbot_backend import jsonstream
 from tributestore.backends.thgbot_backend.index import CACHE_ENV
 from tributestore.backends.thgbot_backend.reader import _no_duplicates, _parse_int
@@ -199,6 +199,18 @@ def test_cache_off_builds_a_temporary_index_each_time(
     assert [t.tribute_id for t in store.iter_tributes()] == ["D1F", "D2M"]
     store.close()
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_empty_cache_option_is_refused_never_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    legacy = _legacy(tmp_path / "legacy")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(ConfigError, match="cache= needs a directory"):
+        open_store(f"thgbot:///{legacy}?cache=", mode="read")
+    assert list(work.iterdir()) == []
 
 
 def test_concurrent_builders_do_not_corrupt_each_other(

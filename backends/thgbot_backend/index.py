@@ -68,6 +68,8 @@ def cache_dir(option: str | None) -> Path | None:
     if option is not None:
         if option.strip().lower() in ("off", "none", "no", "0"):
             return None
+        if not option.strip():  # ``cache=``: never the working directory by accident
+            raise ConfigError("option cache= needs a directory (or 'off' for a temporary index)")
         return Path(option).expanduser()
     env = os.environ.get(CACHE_ENV)
     if env:
