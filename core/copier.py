@@ -196,17 +196,11 @@ def plan_copy(
     plan = CopyPlan(guilds, differing)
     for guild in differing:
         report.conflicts.append(f"guild {guild.guild_id}: settings differ")
-    # An empty destination holds nothing to compare with: every tribute is new,
-    # and the plan reads nothing more from it.
+    # An empty destination holds nothing to compare with: every tribute is new, and the plan
+    # reads nothing more from it.  The source is still read whole, so a tribute it cannot
+    # give (a damaged row or file) stops the copy before anything is written.
     empty = destination is None or next(iter(destination.iter_tributes()), None) is None
     tombstones = respect_tombstones and _has_tombstones(destination)
-    if empty and not tombstones:
-        # Nothing to compare with and nothing deleted: every source tribute is new, and the
-        # plan need not read the source (the copy pass reads it, the verification re-reads it).
-        report.new = source.counts().tributes
-        progress.start("checking", report.new)
-        progress.advance(report.new)
-        return plan
     progress.start("checking", source.counts().tributes)
     for bundle in source.iter_bundles():
         key = bundle.tribute.key

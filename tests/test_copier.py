@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tributestore import AlreadyExistsError, TributeStore, open_store
+from tributestore import AlreadyExistsError, CorruptDataError, TributeStore, open_store
 from tributestore.backup import restore_backup
 from tributestore.copier import copy_store, verify_stores
 from tributestore.models import Counts
@@ -231,3 +232,21 @@ def test_backup_directory_names_are_taken_literally(tmp_path: Path) -> None:
         report = copy_store(src, dst, backup_dir=odd)
     assert report.backup is not None and report.backup.parent == odd.resolve()
     assert (report.backup / "tributestore.json").is_file()
+
+
+def test_a_damaged_source_tribute_stops_the_copy_before_anything_is_written(tmp_path: Path) -> None:
+    """The plan reads every source tribute, even into an empty destination: a source that cannot
+    be read whole is found before the first write, not after half the tributes were copied."""
+    with open_store(f"sqlite:///{tmp_path}/src.db") as src, src.transaction():
+        for number in range(450):  # more than a page of the SQL listing (200)
+            src.create_tribute(1, f"T{number:03d}", name=f"Tribute {number}")
+    with sqlite3.connect(tmp_path / "src.db") as raw:  # a hand-edited row, counted but unreadable
+        assert raw.execute("UPDATE inventories SET capacity = -1 WHERE tribute_id = 'T449'").rowcount == 1
+    with (
+        open_store(f"sqlite:///{tmp_path}/src.db", mode="read") as src,
+        open_store(f"json:///{tmp_path}/dst") as dst,
+    ):
+        assert src.counts().tributes == 450
+        with pytest.raises(CorruptDataError, match="capacity"):
+            copy_store(src, dst, batch_size=50)
+        assert dst.counts().tributes == 0
