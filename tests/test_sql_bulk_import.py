@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -188,6 +189,29 @@ def test_an_open_during_a_running_import_leaves_the_index_to_it(tmp_path: Path, 
             assert backend_of(during).use_fts  # the index, back, is used
         finally:
             during.close()
+
+
+@pytest.mark.backend("sqlite")
+@pytest.mark.usefixtures("always_defer")
+def test_a_reused_process_id_is_not_taken_for_the_importer(tmp_path: Path, source: TributeStore) -> None:
+    """The marker names the importer's host, pid and start time: a live process that got the id of
+    a killed importer (a restarted container's pid 1) does not keep the index off for good."""
+    path = tmp_path / "thg.db"
+    bundles, read = documents(source), file_reader(source)
+    with open_store(f"sqlite:///{path}") as importer:
+        with backend_of(importer).bulk_import(len(bundles)):
+            importer.import_many(bundles[:10], read)
+            assert index_state(path) == (False, 0, ["search"])
+            with sqlite3.connect(path) as raw:
+                (owner,) = raw.execute("SELECT owner FROM search_index_pending").fetchone()
+                host = owner.rpartition(":")[0]
+                raw.execute("UPDATE search_index_pending SET owner = ?", (f"{host}:{os.getpid()}@1",))
+            with open_store(f"sqlite:///{path}") as opened:  # pid alive, started at another time
+                assert index_state(path) == (True, 3, [])
+                assert opened.check() == []
+            importer.import_many(bundles[10:], read)
+        assert importer.check() == []
+        assert hits(importer, "sword") == scanned(path, "sword")
 
 
 @pytest.mark.backend("sqlite")

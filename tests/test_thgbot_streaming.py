@@ -159,6 +159,27 @@ def test_index_is_reused_while_unchanged_and_rebuilt_when_changed(
     assert [path.stat().st_ino for path in _index_files(cache)] != [built]
 
 
+def test_a_file_rewritten_with_its_size_and_mtime_restored_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cp -p`` and ``rsync -t`` keep a file's mtime; same-size writes within one clock tick look
+    alike too: the index must still see the change (the inode's ctime cannot be set back)."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    legacy = _legacy(tmp_path / "legacy", items={"1": "Rope"})
+    url = f"thgbot:///{legacy}"
+    with open_store(url, mode="read") as store:
+        assert store.get_inventory(GUILD, "D1F").items == ["Rope"]
+    inventories = legacy / "inventories" / "inventories.json"
+    old = inventories.stat()
+    changed = inventories.read_text().replace('"Rope"', '"Axe!"')
+    assert len(changed) == len(inventories.read_text())
+    inventories.write_text(changed)
+    os.utime(inventories, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert (inventories.stat().st_size, inventories.stat().st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    with open_store(url, mode="read") as store:
+        assert store.get_inventory(GUILD, "D1F").items == ["Axe!"]
+
+
 def test_a_damaged_index_is_rebuilt_not_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv(CACHE_ENV, str(cache))

@@ -392,8 +392,9 @@ class SqlBackend:
         if not self.dialect.has_table(conn, index_pending.name):
             return False
         owner = conn.execute(select(index_pending.c.owner)).scalar()
-        host, _, pid = (owner or "").rpartition(":")
-        return host == socket.gethostname() and pid.isdigit() and _running(int(pid))
+        process, _, started = (owner or "").rpartition("@")
+        host, _, pid = process.rpartition(":")
+        return host == socket.gethostname() and pid.isdigit() and _running(int(pid), started)
 
     def _clear_pending(self, conn: Connection) -> None:
         if self.dialect.has_table(conn, index_pending.name):
@@ -582,17 +583,29 @@ def _file(file_data: FileData, info: FileInfo) -> bytes:
 
 
 def _this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid@start``: the start time tells a reused process id from the importer."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}@{_start_time(pid)}"
 
 
-def _running(pid: int) -> bool:
-    """Whether a process of that id runs on this host."""
+def _start_time(pid: int) -> str:
+    """When the process started, in clock ticks since boot (Linux); '' where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return ""
+    return fields[19].decode() if len(fields) > 19 else ""
+
+
+def _running(pid: int, started: str) -> bool:
+    """Whether the process of that id that started then still runs on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # it runs, as another user
-        return True
+        pass
     except OSError:
         return False
-    return True
+    return not started or _start_time(pid) in ("", started)

@@ -114,12 +114,13 @@ def _state(path: str, rel: str) -> bytes:
         lstat = os.lstat(path)
     except OSError:
         return os.fsencode(f"{rel}\0-\n")
-    line = f"{rel}\0{lstat.st_mode}:{lstat.st_size}:{lstat.st_mtime_ns}:{lstat.st_ino}"
+    # ctime too: a file rewritten with its size and mtime restored (cp -p, rsync -t) still differs.
+    line = f"{rel}\0{lstat.st_mode}:{lstat.st_size}:{lstat.st_mtime_ns}:{lstat.st_ino}:{lstat.st_ctime_ns}"
     if os.path.islink(path):
         try:
             target = os.stat(path)
             line += f"\0{os.readlink(path)}\0{target.st_mode}:{target.st_size}"
-            line += f":{target.st_mtime_ns}:{target.st_ino}"
+            line += f":{target.st_mtime_ns}:{target.st_ino}:{target.st_ctime_ns}"
         except OSError:
             line += "\0dangling"
     return os.fsencode(line + "\n")
@@ -147,12 +148,13 @@ def _walk_states(directory: str, rel: str, real_root: Path, digest: Any, seen: s
 
 
 def file_state(path: Path) -> str:
-    """Size and ``mtime_ns`` of a file whose bytes the index points to ('-' when unreadable)."""
+    """Size, ``mtime_ns``, inode and ``ctime_ns`` of a file whose bytes the index points to ('-'
+    when unreadable): a file replaced by rename, or rewritten with its mtime restored, differs."""
     try:
         stat = path.stat()
     except OSError:
         return "-"
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_ctime_ns}"
 
 
 # ------------------------------------------------------------------------- spool
