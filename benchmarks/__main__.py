@@ -43,6 +43,7 @@ from tributestore.copier import copy_store
 from tributestore.plugins import registry
 
 from .generate import generate
+from .legacy_bot import legacy_add, legacy_search
 from .limit import prepare as prepare_limit
 from .spawn import measured
 
@@ -205,31 +206,6 @@ def raw_insert(source_db: Path, target: Path, *, fts: bool = True, synchronous: 
     elapsed = time.perf_counter() - started
     conn.close()
     return elapsed
-
-
-# ---------------------------------------------------------------- legacy
-def legacy_search(path: Path, query: str) -> list[tuple[str, str, str, str]]:
-    """What the old bot did for every search: load the whole file, then scan it."""
-    with path.open(encoding="utf-8") as handle:
-        data = json.load(handle)
-    folded = query.casefold()
-    hits = []
-    for key, inventory in data.items():
-        for slot in ("items", "equipped"):
-            for number, item in (inventory.get(slot) or {}).items():
-                if folded in item.casefold():
-                    hits.append((key, slot, number, item))
-    return hits
-
-
-def legacy_add(path: Path, key: str, item: str) -> None:
-    """What the old bot did for every change: load, modify, rewrite the whole file indented."""
-    with path.open(encoding="utf-8") as handle:
-        data = json.load(handle)
-    items = data[key].setdefault("items", {})
-    items[str(len(items) + 1)] = item
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=4)
 
 
 # ---------------------------------------------------------------- one size

@@ -33,7 +33,6 @@ does an unreachable server).  As a script::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -49,6 +48,7 @@ from tributestore.copier import copy_store
 from tributestore.models import ItemHit
 
 from .generate import generate
+from .legacy_bot import LegacyHit, legacy_search
 
 #: The queries of ``python -m benchmarks`` (benchmarks/__main__.py), with their kind, and two more.
 QUERIES: dict[str, str] = {
@@ -71,22 +71,6 @@ GOAL_LONG = 100
 GOAL_SHORT = 10
 PAGE = 25
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1/test"
-
-LegacyHit = tuple[str, str, int, str]
-
-
-def legacy_search(path: Path, query: str) -> list[LegacyHit]:
-    """What the old bot did for every search: load the whole file, then scan it."""
-    with path.open(encoding="utf-8") as handle:
-        data = json.load(handle)
-    folded = query.casefold()
-    hits = []
-    for key, inventory in data.items():
-        for slot in ("items", "equipped"):
-            for number, item in (inventory.get(slot) or {}).items():
-                if folded in item.casefold():
-                    hits.append((key, slot, int(number), item))
-    return hits
 
 
 def _log(message: str) -> None:
