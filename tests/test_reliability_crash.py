@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,22 @@ TRIALS = int(os.environ.get("TRIBUTESTORE_CRASH_TRIALS", "50"))
 SCENARIO_SECONDS = float(os.environ.get("TRIBUTESTORE_CRASH_SECONDS", str(max(120, TRIALS * 3))))
 GUILD = 4242
 CLI = [sys.executable, "-c", "from tributestore.cli import main; main()"]
+#: The CLI with each batch write of a copy followed by a short pause: on a fast disk (tmpfs)
+#: a small copy's batches land within a millisecond of each other, faster than a test can
+#: aim a kill at the middle.  The writes themselves are the real ones.
+PACED_CLI = [
+    sys.executable,
+    "-c",
+    "import time\n"
+    "from tributestore.store import TributeStore\n"
+    "write = TributeStore.import_many\n"
+    "def paced(self, *args, **kwargs):\n"
+    "    write(self, *args, **kwargs)\n"
+    "    time.sleep(0.005)\n"
+    "TributeStore.import_many = paced\n"
+    "from tributestore.cli import main\n"
+    "main()",
+]
 SEED = int(os.environ.get("TRIBUTESTORE_CRASH_SEED", str(random.randrange(2**32))))
 
 
@@ -337,18 +354,20 @@ def test_copy_killed_at_random_points_then_rerun(tmp_path: Path, source_kind: st
     make_source(src_url)
     dst_path = tmp_path / "dst" if destination == "json" else tmp_path / "dst.db"
     dst_url = f"json:///{dst_path}" if destination == "json" else f"sqlite:///{dst_path}"
-    command = [*CLI, "copy", src_url, dst_url, "--no-backup", "--batch-size", "1"]
+    arguments = ["copy", src_url, dst_url, "--no-backup", "--batch-size", "1"]
+    command = [*PACED_CLI, *arguments]  # the runs that get killed
 
-    def run(timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=timeout)
+    def run(cli: list[str] = CLI) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *arguments], capture_output=True, text=True, cwd=tmp_path, timeout=120)
 
     began = time.monotonic()
-    assert run().returncode == 0
+    assert run(PACED_CLI).returncode == 0
     full = time.monotonic() - began
     remove(dst_path)
 
     trials = (TRIALS + 1) // 2  # half of the copy trials per destination backend
     kills = partial = chains = 0
+    outcomes: Counter[str] = Counter()  # what the kills met, shown if none landed mid-copy
     started = time.monotonic()
     with open_store(src_url) as source:
         source_digest = [bundle_digest(b) for b in source.iter_bundles()]
@@ -362,19 +381,29 @@ def test_copy_killed_at_random_points_then_rerun(tmp_path: Path, source_kind: st
                 if rng.random() < 0.3:  # anywhere: start-up, plan, copy, verify
                     time.sleep(rng.uniform(0, full))
                 else:  # inside the copy phase, after a random number of tributes
-                    goal = rng.randint(len(seen), SOURCE_TRIBUTES)
+                    # the first aimed kill of a run aims at the middle, so each run can leave
+                    # a partial destination however fast the machine copies
+                    goal = rng.randint(len(seen), SOURCE_TRIBUTES) if seen else SOURCE_TRIBUTES // 2
                     deadline = time.monotonic() + 2 * full + 5
                     while child.poll() is None and time.monotonic() < deadline:
                         if written(dst_url, dst_path) >= goal:
                             break
                         time.sleep(0.002)
+                    else:
+                        outcomes["goal not reached"] += 1
                     time.sleep(rng.uniform(0, 0.01))
+                exited = child.poll()
                 child.kill()
                 child.wait(timeout=30)
                 kills += 1
-                if dst_path.exists():
-                    held = destination_is_whole(source, dst_url, seen)
-                    partial += 0 < held < SOURCE_TRIBUTES
+                if exited is not None:
+                    outcomes[f"exited {exited} before the kill"] += 1
+                if not dst_path.exists():
+                    outcomes["no destination"] += 1
+                    continue
+                held = destination_is_whole(source, dst_url, seen)
+                outcomes["empty" if held == 0 else "whole" if held == SOURCE_TRIBUTES else "partial"] += 1
+                partial += 0 < held < SOURCE_TRIBUTES
             rerun = run()
             assert rerun.returncode == 0, f"seed {SEED}: {rerun.stdout}{rerun.stderr}"
             assert "verified" in rerun.stdout
@@ -386,8 +415,9 @@ def test_copy_killed_at_random_points_then_rerun(tmp_path: Path, source_kind: st
         assert [bundle_digest(b) for b in source.iter_bundles()] == source_digest, "the source changed"
     verify = subprocess.run([*CLI, "verify", src_url, dst_url], capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "identical" in verify.stdout, verify.stdout + verify.stderr
-    assert partial > 0, "no kill landed in the middle of the copy"
+    assert partial > 0, f"seed {SEED}: no kill landed in the middle of the copy: {dict(outcomes)}"
     print(
         f"\ncrash/copy {source_kind}->{destination}: seed {SEED}, {kills} kills in {chains} runs to "
-        f"completion, {partial} kills left a partial destination, every re-run verified identical"
+        f"completion, {partial} kills left a partial destination ({dict(outcomes)}), every re-run "
+        "verified identical"
     )
