@@ -365,3 +365,24 @@ def test_a_changed_image_anywhere_invalidates_the_index(
     store = open_store(url, mode="read")  # a file added under prompt_images/: rebuilt
     assert store.read_file(GUILD, "D1F", "D1F_1700000000.png") == b"new image"
     store.close()
+
+
+def test_an_image_appearing_where_a_prompt_named_it_invalidates_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prompt naming an image outside prompt_images/ that is not there yet: the bot shows it once
+    it is uploaded, so a reopened store must read it (not keep the index built without it)."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    legacy = _legacy(tmp_path / "legacy")
+    (legacy / "prompts").mkdir()
+    prompts = {"D1F": {"message": "Run.", "image": "uploads/d1f.png"}}
+    (legacy / "prompts" / "prompt_info.json").write_text(json.dumps(prompts))
+    url = f"thgbot:///{legacy}"
+    with open_store(url, mode="read") as store:
+        assert store.list_files(GUILD, "D1F") == []
+        assert any("uploads/d1f.png" in warning and "missing" in warning for warning in store.warnings)
+    (legacy / "uploads").mkdir()  # neither a file the reader reads nor under prompt_images/
+    (legacy / "uploads" / "d1f.png").write_bytes(b"uploaded later")
+    with open_store(url, mode="read") as store:
+        assert store.read_file(GUILD, "D1F", "d1f.png") == b"uploaded later"
+        assert not any("uploads/d1f.png" in warning and "missing" in warning for warning in store.warnings)

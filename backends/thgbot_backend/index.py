@@ -18,7 +18,8 @@ the same, unchanged directory reuses the index (a bot's start-up pays only a
   directory's real path, the options, the reader's own source, and the relative
   path, size and ``mtime_ns`` of every file the reader reads) and its content
   check holds (the build completed, the row count it recorded is the count
-  present).  Anything else (missing, changed, corrupt, older format) is
+  present), and the files it points to and the places it looked for an image
+  elsewhere in the directory are as they were.  Anything else (missing, changed, corrupt, older format) is
   rebuilt, never trusted.
 - **Concurrency**: an index is built into a temporary file beside it and
   renamed over it atomically; a reader holding the old file keeps reading it.
@@ -59,6 +60,7 @@ CREATE TABLE blobs (
     sha256 TEXT NOT NULL, path BLOB, state TEXT, content BLOB,
     PRIMARY KEY (guild_id, tribute_id, name)
 );
+CREATE TABLE probed (path BLOB PRIMARY KEY, state TEXT NOT NULL);
 """
 
 
@@ -276,6 +278,13 @@ class IndexWriter:
             ),
         )
 
+    def probed(self, path: Path) -> None:
+        """A path the reader looked at and did not use (an image reference's other place): if it
+        appears or changes later, what the reader would find differs, so the index is rebuilt."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO probed VALUES (?, ?)", (os.fsencode(path.absolute()), file_state(path))
+        )
+
     def document(
         self, tribute: Tribute, inventory: Inventory, prompt: Prompt | None, files: list[FileInfo]
     ) -> None:
@@ -444,6 +453,10 @@ def read_meta(path: Path) -> dict[str, Any] | None:
             return None
         # the files it points to, wherever in the directory they are, are as they were
         for where, state in conn.execute("SELECT path, state FROM blobs WHERE path IS NOT NULL"):
+            if file_state(Path(os.fsdecode(where))) != state:
+                return None
+        # and the places an image was looked for and not taken from still hold what they held
+        for where, state in conn.execute("SELECT path, state FROM probed"):
             if file_state(Path(os.fsdecode(where))) != state:
                 return None
         return meta

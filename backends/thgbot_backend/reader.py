@@ -1283,6 +1283,10 @@ class _Reader:
         else:
             candidates += [folder / path, images / path]  # the single-guild era saved in prompt_images/
         for number, candidate in enumerate(candidates):
+            if number and not candidates[number - 1].is_relative_to(images):
+                # passed over: an image appearing there later changes what is read (the index's
+                # fingerprint covers everything under prompt_images/ already)
+                self.writer.probed(candidates[number - 1])
             try:
                 # Never read outside the data directory (an absolute path or a symlink
                 # could name /etc/passwd); the bot's own absolute paths point inside it.
@@ -1302,6 +1306,8 @@ class _Reader:
                         f"image {ref.raw!r} not found there; using {_rel(candidate, self.root)}",
                     )
                 return candidate
+        if not candidates[-1].is_relative_to(images):
+            self.writer.probed(candidates[-1])
         looked = _rel(candidates[0], self.root)
         if not _inside(candidates[0], self.real_root) and _exists(candidates[0]):
             self.warn(
