@@ -386,3 +386,27 @@ def test_an_image_appearing_where_a_prompt_named_it_invalidates_the_index(
     with open_store(url, mode="read") as store:
         assert store.read_file(GUILD, "D1F", "d1f.png") == b"uploaded later"
         assert not any("uploads/d1f.png" in warning and "missing" in warning for warning in store.warnings)
+
+
+def test_an_index_replaced_between_its_check_and_its_open_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may rename a newer index over the checked one before this one opens it:
+    the metadata must describe the file actually held, or the index is not used."""
+    from tributestore.backends.thgbot_backend.index import LegacyIndex, read_meta
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    legacy = _legacy(tmp_path / "legacy", items={"1": "Rope"})
+    url = f"thgbot:///{legacy}"
+    open_store(url, mode="read").close()
+    [index] = _index_files(cache)
+    checked = read_meta(index)
+    assert checked is not None
+    LegacyIndex(index, checked, temporary=False).close()  # the checked file: used
+
+    (legacy / "inventories" / "inventories.json").write_text(json.dumps({"D1F": {"items": {"1": "Axe"}}}))
+    with open_store(url, mode="read") as store:  # rebuilt and renamed over the checked file
+        assert store.get_inventory(GUILD, "D1F").items == ["Axe"]
+    with pytest.raises(sqlite3.DatabaseError, match="replaced after its check"):
+        LegacyIndex(index, checked, temporary=False)

@@ -342,6 +342,16 @@ class LegacyIndex:
         # One connection for the object's life: a rebuild by another process renames a new file
         # over this one; this object keeps reading the file it checked.
         self.connection: sqlite3.Connection | None = connect_read_only(path, check_same_thread=False)
+        # The file this connection holds is the one whose metadata was checked (not one another
+        # process renamed over it since): else sqlite3.DatabaseError, and the caller rebuilds.
+        try:
+            held = self.connection.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
+        except sqlite3.Error:
+            self.close()
+            raise
+        if held is None or json.loads(held[0]) != meta.get("fingerprint"):
+            self.close()
+            raise sqlite3.DatabaseError(f"{path} was replaced after its check")
         if temporary:
             with contextlib.suppress(OSError):
                 path.unlink()
