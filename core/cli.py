@@ -1,7 +1,8 @@
 """The ``tributestore`` command.
 
 Every library error becomes one line on stderr and the exit code of its
-class (see :mod:`tributestore.errors`); a traceback is a bug.
+class (see :mod:`tributestore.errors`).  Anything else is a bug (here or in a
+plugin): one line naming it, exit code 70, the traceback with ``TRIBUTESTORE_DEBUG=1``.
 
 Start-up: at import only click is loaded.  Each command imports what it uses
 (rich, the store, the copier, the backends) when it runs, and plugin commands
@@ -13,6 +14,7 @@ but none of their backends.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +63,10 @@ class LazyConsole:
 
 out = LazyConsole()
 err = LazyConsole(stderr=True)
+#: Set (to anything) to see the traceback of an internal error instead of its one line.
+DEBUG_ENV = "TRIBUTESTORE_DEBUG"
+#: The exit code of an internal error (a bug), BSD's ``EX_SOFTWARE``.
+INTERNAL_ERROR_EXIT = 70
 
 
 def open_for_cli(url: str | None, mode: OpenMode) -> TributeStore:
@@ -609,4 +615,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as error:
         err.print(f"tributestore: error: {StorageError(str(error))}")
         sys.exit(StorageError.exit_code)
+    except Exception as error:  # a bug here or in a plugin: one line, the traceback on request
+        if os.environ.get(DEBUG_ENV):
+            raise
+        where = _raised_in(error)
+        err.print(
+            f"tributestore: internal error: {type(error).__name__}: {error}{where} "
+            f"(a bug: please report it; {DEBUG_ENV}=1 shows the traceback)"
+        )
+        sys.exit(INTERNAL_ERROR_EXIT)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _raised_in(error: BaseException) -> str:
+    """`` (in module.function)`` of the innermost frame that raised ``error``, for bug reports."""
+    trace = error.__traceback__
+    if trace is None:
+        return ""
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    frame = trace.tb_frame
+    return f" (in {frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name})"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers import run_cli as run
+
+from tributestore import open_store
 
 
 def test_help_lists_commands() -> None:
@@ -77,3 +80,31 @@ def test_bad_durations_are_clean_errors(tmp_path: Path) -> None:
     for url in (f"json:///{tmp_path}/j?lock_timeout=inf", f"sqlite:///{tmp_path}/s.db?timeout=nan"):
         result = run("stats", url)
         assert result.returncode == 2 and "seconds" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bug_is_one_line_and_exit_code_70_with_the_traceback_on_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a library error (a bug here or in a plugin): one line naming the exception and where it
+    was raised, exit code 70; ``TRIBUTESTORE_DEBUG=1`` lets the traceback through."""
+    from tributestore.cli import main
+    from tributestore.store import TributeStore
+
+    url = f"sqlite:///{tmp_path}/thg.db"
+    open_store(url).close()
+
+    def broken(self: TributeStore) -> None:
+        raise RuntimeError("counts went wrong")
+
+    monkeypatch.setattr(TributeStore, "counts", broken)
+    monkeypatch.delenv("TRIBUTESTORE_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["stats", url])
+    assert exited.value.code == 70
+    message = capsys.readouterr().err
+    assert "internal error: RuntimeError: counts went wrong" in message and "broken" in message
+    assert "Traceback" not in message and "TRIBUTESTORE_DEBUG=1" in message
+
+    monkeypatch.setenv("TRIBUTESTORE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="counts went wrong"):
+        main(["stats", url])
