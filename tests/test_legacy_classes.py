@@ -320,3 +320,8 @@ def test_sample_legacy_then_the_copy_it_prints(tmp_path: Path) -> None:
     assert "verified independently" in copied.stdout
     again = run(tmp_path, "sample-legacy", "sample-config")
     assert again.returncode == 2 and "already exists" in again.stderr
+    nowhere = run(tmp_path, "sample-legacy", "no/such/folder/sample")
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr, nowhere.stderr
+    assert "Traceback" not in nowhere.stderr and not (tmp_path / "no").exists()
+    # written beside the target, then renamed: nothing of the staging copy is left
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".sample-config")]

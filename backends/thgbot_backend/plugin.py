@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from tributestore.defaults import EXAMPLE_URL
-from tributestore.errors import ConfigError, TributeStoreError
+from tributestore.errors import ConfigError, StorageError, TributeStoreError
 from tributestore.hookspecs import BackendSpec, hookimpl
 from tributestore.urls import StoreURL, quote_path
 
@@ -77,12 +77,29 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
 def write_sample(directory: Path) -> str:
     """Copy the bundled sample legacy directory to ``directory`` (which must not exist); its URL."""
     import shutil
+    import tempfile
     from importlib import resources
 
-    if directory.exists():
+    if directory.exists() or directory.is_symlink():
         raise ConfigError(f"{directory} already exists; choose a new directory")
-    with resources.as_file(sample_directory()) as path:
-        shutil.copytree(path, directory)
+    parent = directory.absolute().parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write the sample to {directory}: the folder {parent} does not exist")
+    # Copied beside it, then renamed: a failure (disk full, permissions) leaves no half sample.
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
+    except OSError as error:
+        raise StorageError(f"cannot write the sample to {directory}: {error.strerror or error}") from None
+    try:
+        with resources.as_file(sample_directory()) as path:
+            shutil.copytree(path, staging / "sample")
+        (staging / "sample").rename(directory)
+    except OSError as error:
+        raise StorageError(
+            f"cannot write the sample to {directory}: {error.strerror or error}; nothing was written there"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return url_for(directory)
 
 
