@@ -331,3 +331,38 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(schema_url: str, admi
         assert store.get_tribute(GUILD, "A1").name == "Alpha"
         with backend.connection() as conn:
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+
+
+@pytest.mark.backend("postgres")
+def test_a_role_without_the_privileges_gets_a_clean_error(schema_url: str, admin: object) -> None:
+    """A bot's role may lack CREATE (to make the store) or write grants: a one-line StorageError naming
+    the database and what is needed, never a raw driver error; what it may read it reads."""
+    from urllib.parse import urlsplit, urlunsplit
+    from uuid import uuid4
+
+    role = f"tributestore_test_role_{uuid4().hex[:8]}"
+    parts = urlsplit(schema_url)
+    host = parts.netloc.rpartition("@")[2]
+    as_role = urlunsplit(parts._replace(netloc=f"{role}:pw@{host}"))
+    with admin.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'pw'"))
+    try:
+        with pytest.raises(StorageError, match=r"not allowed to do this.*CREATE") as refused:
+            open_store(as_role)
+        assert "\n" not in str(refused.value) and "sqlalche" not in str(refused.value)
+        with open_store(schema_url) as owner:  # the owner makes the store, the role may only read
+            owner.create_tribute(GUILD, "D1F", name="Katniss")
+        name = parse_store_url(schema_url).options["schema"]
+        with admin.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(text(f'GRANT USAGE ON SCHEMA "{name}" TO "{role}"'))
+            conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{name}" TO "{role}"'))
+        with open_store(as_role) as reader:
+            assert reader.get_tribute(GUILD, "D1F").name == "Katniss"
+            with pytest.raises(StorageError, match=r"not allowed to do this.*INSERT"):
+                reader.add_item(GUILD, "D1F", "Knife")
+        with open_store(schema_url, mode="read") as owner:
+            assert owner.get_inventory(GUILD, "D1F").items == []
+    finally:
+        with admin.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))

@@ -599,6 +599,12 @@ class PostgresDialect:
             return StorageError(f"cannot connect to {self.where}: {message}")
         if isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError) and "connect" in lowered:
             return StorageError(f"cannot connect to {self.where}: {message}")
+        if "permission denied" in lowered or "must be owner" in lowered:
+            return StorageError(
+                f"{self.where}: the role is not allowed to do this: {message} (writing needs SELECT, "
+                "INSERT, UPDATE and DELETE on the store's tables; creating or upgrading a store also "
+                "needs CREATE on the database, for schema=, or on the schema: ask the owner to grant them)"
+            )
         return StorageError(f"{self.where}: {message}")
 
 

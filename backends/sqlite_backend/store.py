@@ -143,7 +143,7 @@ class SqlBackend:
         write lock: opening does not wait for a writer of another process.
         """
         dialect = self.dialect
-        with self.db.reading() as conn:
+        with self.db.reading() as conn, self.db.errors():
             had_schema = dialect.has_table(conn, schema.schema_version.name)
             version = schema.read_version(conn) if had_schema else None
             indexed = dialect.has_index(conn)
@@ -161,7 +161,7 @@ class SqlBackend:
         if importing:
             problem = "a bulk import in progress rebuilds it at its end"
         if version != schema.CURRENT_VERSION or (want_index and not indexed and problem is None):
-            with self.db.transaction() as conn:
+            with self.db.transaction() as conn, self.db.errors():
                 dialect.prepare(conn)
                 schema.migrate(conn, self.where, lambda name: dialect.has_table(conn, name))
                 if want_index and not importing:
