@@ -1261,6 +1261,15 @@ class _Reader:
                 return text[:end]
         return None
 
+    def passed_over(self, candidate: Path, images: Path) -> None:
+        """A place an image was looked for and not taken from: an image appearing there later
+        changes what is read, so the index records it (its fingerprint covers everything under
+        prompt_images/ already; a place outside the data directory is never read)."""
+        if candidate.is_relative_to(images):
+            return
+        if candidate.is_relative_to(self.root) or candidate.is_relative_to(self.real_root):
+            self.writer.probed(candidate)
+
     def resolve(self, ref: _ImageRef, gid: int) -> Path | None:
         """The existing file a reference names, or ``None`` (with a warning)."""
         path = _pure(ref.raw)
@@ -1283,10 +1292,8 @@ class _Reader:
         else:
             candidates += [folder / path, images / path]  # the single-guild era saved in prompt_images/
         for number, candidate in enumerate(candidates):
-            if number and not candidates[number - 1].is_relative_to(images):
-                # passed over: an image appearing there later changes what is read (the index's
-                # fingerprint covers everything under prompt_images/ already)
-                self.writer.probed(candidates[number - 1])
+            if number:
+                self.passed_over(candidates[number - 1], images)
             try:
                 # Never read outside the data directory (an absolute path or a symlink
                 # could name /etc/passwd); the bot's own absolute paths point inside it.
@@ -1306,8 +1313,7 @@ class _Reader:
                         f"image {ref.raw!r} not found there; using {_rel(candidate, self.root)}",
                     )
                 return candidate
-        if not candidates[-1].is_relative_to(images):
-            self.writer.probed(candidates[-1])
+        self.passed_over(candidates[-1], images)
         looked = _rel(candidates[0], self.root)
         if not _inside(candidates[0], self.real_root) and _exists(candidates[0]):
             self.warn(
