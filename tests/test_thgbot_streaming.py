@@ -410,3 +410,23 @@ def test_an_index_replaced_between_its_check_and_its_open_is_not_used(
         assert store.get_inventory(GUILD, "D1F").items == ["Axe"]
     with pytest.raises(sqlite3.DatabaseError, match="replaced after its check"):
         LegacyIndex(index, checked, temporary=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_an_index_owned_by_another_user_is_not_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared cache directory: another user can plant an index with the right fingerprint (it is
+    computed from what anyone reading the legacy directory sees); it must not be read."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    legacy = _legacy(tmp_path / "legacy", items={"1": "Rope"})
+    url = f"thgbot:///{legacy}"
+    open_store(url, mode="read").close()
+    [index] = _index_files(cache)
+    with sqlite3.connect(index) as conn:  # planted content, fingerprint and checks left as they were
+        conn.execute("UPDATE docs SET doc = replace(doc, '\"Rope\"', '\"Planted\"')")
+    conn.close()
+    with open_store(url, mode="read") as store:  # ours: trusted as it is (what the check is about)
+        assert store.get_inventory(GUILD, "D1F").items == ["Planted"]
+    os.chown(index, 4242, 4242)
+    with open_store(url, mode="read") as store:
+        assert store.get_inventory(GUILD, "D1F").items == ["Rope"]

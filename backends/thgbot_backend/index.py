@@ -14,7 +14,7 @@ the same, unchanged directory reuses the index (a bot's start-up pays only a
   creates nothing there.  ``cache=off`` (or a directory that cannot be
   written) builds into a temporary file deleted at close, and says so in
   :attr:`LegacyIndex.note`.
-- **Trust**: an index is used only when its fingerprint matches (the
+- **Trust**: an index is used only when this user owns it, its fingerprint matches (the
   directory's real path, the options, the reader's own source, and the relative
   path, size and ``mtime_ns`` of every file the reader reads) and its content
   check holds (the build completed, the row count it recorded is the count
@@ -449,7 +449,13 @@ def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.
 
 
 def read_meta(path: Path) -> dict[str, Any] | None:
-    """The index's metadata when the file is a complete index whose content check holds, else ``None``."""
+    """The index's metadata when the file is a complete index whose content check holds, else ``None``.
+
+    An index another user owns is never trusted (a shared ``cache=`` directory: anyone who can
+    read the legacy directory can compute its fingerprint).
+    """
+    if not owned_by_us(path):
+        return None
     try:
         conn = connect_read_only(path)
     except sqlite3.Error:
@@ -474,6 +480,17 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         return None
     finally:
         conn.close()
+
+
+def owned_by_us(path: Path) -> bool:
+    """Whether this process's user owns ``path`` (always true where there are no owners)."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return True
+    try:
+        return path.stat().st_uid == geteuid()
+    except OSError:
+        return False
 
 
 def index_path(directory: Path, root: Path, options: object) -> Path:
