@@ -412,8 +412,10 @@ def test_an_index_replaced_between_its_check_and_its_open_is_not_used(
         LegacyIndex(index, checked, temporary=False)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
-def test_an_index_owned_by_another_user_is_not_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_an_index_owned_by_another_user_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A shared cache directory: another user can plant an index with the right fingerprint (it is
     computed from what anyone reading the legacy directory sees); it must not be read."""
     cache = tmp_path / "cache"

@@ -484,11 +484,10 @@ def read_meta(path: Path) -> dict[str, Any] | None:
 
 def owned_by_us(path: Path) -> bool:
     """Whether this process's user owns ``path`` (always true where there are no owners)."""
-    geteuid = getattr(os, "geteuid", None)
-    if geteuid is None:
+    if not hasattr(os, "geteuid"):  # Windows
         return True
     try:
-        return path.stat().st_uid == geteuid()
+        return path.stat().st_uid == os.geteuid()
     except OSError:
         return False
 
