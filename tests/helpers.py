@@ -8,11 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
 
 from tributestore import open_store
+
+if TYPE_CHECKING:
+    from tributestore import TributeStore
+    from tributestore.backends.sqlite_backend.store import SqlBackend
 
 CLI = [sys.executable, "-c", "from tributestore.cli import main; main()"]
 
@@ -60,3 +65,17 @@ def open_denied(url: str, mode: str) -> str:
     if done.returncode:
         pytest.skip(f"cannot run the opening process: {done.stderr.strip()[-300:]}")
     return done.stdout.strip()
+
+
+def sql_backend(store: TributeStore) -> SqlBackend:
+    """The full SQL backend of a store on SQLite or PostgreSQL, for tests that look inside it: a
+    reopened SQLite file starts on the light reader (backends/sqlite_backend/light.py), which opens
+    the full backend on demand."""
+    from tributestore.backends.sqlite_backend.light import LightSqlBackend
+    from tributestore.backends.sqlite_backend.store import SqlBackend
+
+    backend = store.backend
+    if isinstance(backend, LightSqlBackend):
+        backend = backend.full()
+    assert isinstance(backend, SqlBackend), backend
+    return backend

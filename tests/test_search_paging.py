@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import sql_backend
 
 from tributestore import TributeStore, open_store
 from tributestore.backends.sqlite_backend import search_plan
@@ -163,8 +164,7 @@ def store_pages(store: TributeStore, query: str, guild_id: int | None, limit: in
 
 
 def check_every_plan(store: TributeStore) -> None:
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     for query in QUERIES:
         for guild_id in (None, GUILD_A, GUILD_B):
             want = expected(query, guild_id)
@@ -177,8 +177,7 @@ def check_every_plan(store: TributeStore) -> None:
 
 
 def add_text_index(store: TributeStore) -> None:
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     with store.transaction(), backend.connection() as conn:
         search_plan.ensure_text_index(conn)
     with backend.connection() as conn:
@@ -236,8 +235,7 @@ def test_sqlite_pages_follow_changes(sqlite_store: TributeStore) -> None:
 
 @pytest.mark.backend("sqlite")
 def test_window_and_limit_must_be_positive(sqlite_store: TributeStore) -> None:
-    backend = sqlite_store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(sqlite_store)
     with backend.connection() as conn, pytest.raises(InvalidInputError, match="window"):
         search_plan.search_page(conn, "a", None, None, 25, use_index=True, window=0)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import sql_backend
 
 from tributestore import TributeStore, open_store
 from tributestore.backends.sqlite_backend import search
@@ -121,8 +122,7 @@ def always_defer(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def backend_of(store: TributeStore) -> SqlBackend:
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     return backend
 
 

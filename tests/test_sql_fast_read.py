@@ -16,11 +16,12 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import pytest
+from helpers import sql_backend
 from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 
 from tributestore import CorruptDataError, TributeStore, open_store
-from tributestore.backends.sqlite_backend import documents, fast_read
+from tributestore.backends.sqlite_backend import common, documents, fast_read
 from tributestore.backends.sqlite_backend.dialects import sqlalchemy_url
 from tributestore.backends.sqlite_backend.documents import ONE, SPAN, DocumentReads
 from tributestore.backends.sqlite_backend.schema import tributes
@@ -115,8 +116,7 @@ class FastReadCases:
         with open_store(url) as store:
             populate(store)
         with open_store(url) as store:
-            assert isinstance(store.backend, SqlBackend)
-            yield store.backend
+            yield sql_backend(store)
 
     # ------------------------------------------------------------ same documents
     def test_same_documents_as_the_reference(
@@ -197,8 +197,7 @@ class FastReadCases:
             populate(store)
         self.mangle(url, "DELETE FROM inventories WHERE tribute_id IN ('D1F', 'D1_F')")
         with open_store(url) as store:
-            assert isinstance(store.backend, SqlBackend)
-            found = agree(store.backend, SPAN, EVERYTHING)
+            found = agree(sql_backend(store), SPAN, EVERYTHING)
         assert len(found) == len(KEYS)
 
     # ------------------------------------------------------------ rows edited by hand
@@ -241,11 +240,10 @@ class FastReadCases:
             populate(store)
         self.mangle(url, sql, **params)
         with open_store(url) as store:
-            assert isinstance(store.backend, SqlBackend)
-            name, message = agree(store.backend, SPAN, span)
+            name, message = agree(sql_backend(store), SPAN, span)
         assert name == "CorruptDataError", message
         assert f"table {table}" in message or (table.startswith("inv") and "inventories/" in message), message
-        assert store.backend.where in message and "\n" not in message
+        assert sql_backend(store).where in message and "\n" not in message
 
     @pytest.mark.parametrize(
         "sql",
@@ -266,8 +264,7 @@ class FastReadCases:
             populate(store)
         self.mangle(url, sql)
         with open_store(url) as store:
-            assert isinstance(store.backend, SqlBackend)
-            found = agree(store.backend, SPAN, EVERYTHING)
+            found = agree(sql_backend(store), SPAN, EVERYTHING)
         assert isinstance(found, list) and len(found) == len(KEYS), found
 
     def test_tribute_rows(self, backend: SqlBackend) -> None:
@@ -275,7 +272,7 @@ class FastReadCases:
 
         with backend.connection() as conn:
             rows = conn.execute(select(tributes).order_by(tributes.c.guild_id, tributes.c.tribute_id)).all()
-        expected = [documents.model(Tribute, dict(row._mapping), backend.where, "tributes") for row in rows]
+        expected = [common.model(Tribute, dict(row._mapping), backend.where, "tributes") for row in rows]
         assert shape(fast_read.tribute_rows(rows, backend.where)) == shape(expected)
         assert fast_read.tribute_rows([], backend.where) == []
         bad = [(*tuple(rows[0])[:7], "then", *tuple(rows[0])[8:])]
@@ -345,16 +342,14 @@ class TestSqlite(FastReadCases):
         with open_store(url) as store:
             populate(store)
         self.mangle(url, "UPDATE inventory_items SET slot = 'pocket' WHERE item = 'spear'")
-        with open_store(url) as store:
-            assert isinstance(store.backend, SqlBackend)
-            with store.backend.connection() as conn:
-                with pytest.raises(
-                    CorruptDataError,
-                    match=r"table inventory_items: an item of tribute 'D1F' in guild \d+ is in slot 'pocket'",
-                ):
-                    fast_read.read(conn, SPAN, EVERYTHING, store.backend.where)
-                with pytest.raises(KeyError):
-                    documents.read(conn, SPAN, EVERYTHING, store.backend.where)
+        with open_store(url) as store, sql_backend(store).connection() as conn:
+            with pytest.raises(
+                CorruptDataError,
+                match=r"table inventory_items: an item of tribute 'D1F' in guild \d+ is in slot 'pocket'",
+            ):
+                fast_read.read(conn, SPAN, EVERYTHING, sql_backend(store).where)
+            with pytest.raises(KeyError):
+                documents.read(conn, SPAN, EVERYTHING, sql_backend(store).where)
 
 
 @pytest.mark.backend("postgres")

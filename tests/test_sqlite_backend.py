@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import open_denied
+from helpers import open_denied, sql_backend
 from sqlalchemy import event
 
 from tributestore import (
@@ -26,7 +26,6 @@ from tributestore import (
 )
 from tributestore.backends.sqlite_backend import schema, search
 from tributestore.backends.sqlite_backend import store as sqlite_store
-from tributestore.backends.sqlite_backend.store import SqlBackend
 from tributestore.models import Counts
 
 #: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
@@ -117,8 +116,7 @@ def test_deleting_a_tribute_cascades_to_everything_it_owns(store: TributeStore, 
 
 
 def test_foreign_keys_are_enforced(store: TributeStore) -> None:
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     with pytest.raises(StorageError, match="FOREIGN KEY"), store.transaction(), backend.connection() as conn:
         conn.exec_driver_sql(
             "INSERT INTO inventories (guild_id, tribute_id, capacity, equipped_capacity)"
@@ -318,8 +316,7 @@ QUERIES = [
 
 def test_fts_and_fallback_search_agree(db_path: Path) -> None:
     with open_store(f"sqlite:///{db_path}") as store:
-        assert isinstance(store.backend, SqlBackend)
-        assert store.backend.use_fts == search.sqlite_has_trigram()
+        assert sql_backend(store).use_fts == search.sqlite_has_trigram()
         store.create_tribute(GUILD, "D1F")
         store.create_tribute(GUILD, "D2M")
         store.create_tribute(OTHER, "D1F")
@@ -330,7 +327,7 @@ def test_fts_and_fallback_search_agree(db_path: Path) -> None:
         store.remove_item(GUILD, "D1F", 1)  # renumbering keeps the index in step
         store.unequip_item(GUILD, "D2M", 1)
         with open_store(f"sqlite:///{db_path}?fts=off") as plain:
-            assert isinstance(plain.backend, SqlBackend) and not plain.backend.use_fts
+            assert not sql_backend(plain).use_fts
             for query in QUERIES + [item[1:-1] for item in ITEMS if len(item) > 2] + ITEMS:
                 for scope in (None, GUILD, OTHER):
                     indexed = store.search_items(query, guild_id=scope)
@@ -486,8 +483,7 @@ def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, ver
         assert store.tombstone_count() == (1 if version >= 2 else 0)
         store.add_item(GUILD, "D1F", "Knife sharpener", force=True)
         assert [h.number for h in store.search_items("knife")] == [1, 3]
-        backend = store.backend
-        assert isinstance(backend, SqlBackend)
+        backend = sql_backend(store)
         backend.put_tombstone(GUILD, "D8F", "legacy-8")
         assert store.has_origin_tombstone("legacy-8")
         assert store.check() == []
@@ -499,8 +495,7 @@ def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, ver
 # ------------------------------------------------------- writes of a document
 def _writes(store: TributeStore, action: Callable[[], object]) -> list[str]:
     """The INSERT/UPDATE/DELETE statements ``action()`` runs (their first three words)."""
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     seen: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -557,8 +552,7 @@ def test_save_without_previous_replaces_the_whole_document(store: TributeStore) 
     store.add_file(GUILD, "D1F", "keep.bin", b"kept bytes")
     store.add_file(GUILD, "D1F", "drop.bin", b"dropped")
     store.set_prompt(GUILD, "D1F", "old prompt")
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     before = store.export_tribute(GUILD, "D1F")
     kept = next(f for f in before.files if f.name == "keep.bin")
     inventory = before.inventory.model_copy(update={"items": ["new"], "equipped": ["bow"]})
@@ -612,8 +606,7 @@ def refuses_new_contents_without_bytes(store: TributeStore) -> None:
     ``previous``: keeping the old bytes would give them the new metadata."""
     store.create_tribute(GUILD, "D1F")
     store.add_file(GUILD, "D1F", "a.bin", b"old bytes")
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     before = store.export_tribute(GUILD, "D1F")
     new = b"new bytes, longer"
     changed = before.files[0].model_copy(update={"sha256": hashlib.sha256(new).hexdigest(), "size": len(new)})
@@ -635,8 +628,7 @@ def refuses_new_contents_without_bytes(store: TributeStore) -> None:
 def tombstone_takes_a_later_origin_key(store: TributeStore) -> None:
     """A tombstone recorded without an origin key gets the one a later put names (as in JSON);
     one it already has is kept."""
-    backend = store.backend
-    assert isinstance(backend, SqlBackend)
+    backend = sql_backend(store)
     backend.put_tombstone(GUILD, "D1F", None)
     assert not backend.has_origin_tombstone("legacy:d1f")
     backend.put_tombstone(GUILD, "D1F", "legacy:d1f")

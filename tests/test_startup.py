@@ -180,16 +180,38 @@ def test_config_resolves_without_a_database_driver(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ a bot's first read
-def test_open_and_first_read_load_the_sqlite_backend_only(sqlite_store: str, tmp_path: Path) -> None:
+def test_open_and_first_reads_need_no_sqlalchemy(sqlite_store: str, tmp_path: Path) -> None:
+    """An up-to-date SQLite file: the light reader answers a bot's first reads (sqlite3 alone)."""
     code = (
         "import tributestore\n"
-        f"with tributestore.open_store({sqlite_store!r}, mode='read') as store:\n"
+        f"with tributestore.open_store({sqlite_store!r}) as store:\n"
         "    assert store.get_tribute(1, 'D1F').name == 'Katniss'\n"
+        "    assert store.get_inventory(1, 'D1F').items == ['bow']\n"
+        "    assert store.export_tribute(1, 'D1F').tribute.name == 'Katniss'\n"
     )
     names = imported(code, builtin_only=True, tmp_path=tmp_path)
-    assert "tributestore.backends.sqlite_backend.store" in names
+    assert "tributestore.backends.sqlite_backend.light" in names
+    assert loaded(names, ("sqlalchemy", "tributestore.backends.sqlite_backend.store")) == []
     assert (
         loaded(names, ("rich", "click", "tributestore.cli", "tributestore.copier", "tributestore.backup"))
         == []
     )
+    assert loaded(names, tuple(m for m in BACKEND_MODULES if "sqlite_backend" not in m)) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "call"),
+    [
+        ("", "store.add_item(1, 'D1F', 'arrow', force=True)"),
+        ("", "store.search_items('bow')"),
+        ("?timeout=5", "store.get_tribute(1, 'D1F')"),
+    ],
+)
+def test_anything_else_opens_the_full_sqlite_backend(
+    sqlite_store: str, tmp_path: Path, option: str, call: str
+) -> None:
+    url = sqlite_store + option
+    code = f"import tributestore\nwith tributestore.open_store({url!r}) as store:\n    {call}\n"
+    names = imported(code, builtin_only=True, tmp_path=tmp_path)
+    assert "tributestore.backends.sqlite_backend.store" in names and "sqlalchemy" in names
     assert loaded(names, tuple(m for m in BACKEND_MODULES if "sqlite_backend" not in m)) == []

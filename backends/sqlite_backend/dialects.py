@@ -64,12 +64,12 @@ from tributestore.fairlock import FairLock
 from tributestore.urls import StoreURL
 
 from . import search, search_plan
+from .common import DEFAULT_TIMEOUT
 from .schema import inventory_items
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
 
-DEFAULT_TIMEOUT = 30.0
 #: Synchronous levels accepted by the SQLite ``synchronous`` URL option.
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 #: URL schemes of PostgreSQL (``postgresql+psycopg2`` and other drivers are refused).

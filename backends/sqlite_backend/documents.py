@@ -13,11 +13,10 @@ ISO-8601 UTC text.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -35,57 +34,20 @@ from sqlalchemy import (
 )
 
 from tributestore.backend import FileData
-from tributestore.errors import CorruptDataError, InvalidInputError, StorageError
+from tributestore.errors import InvalidInputError, StorageError
 from tributestore.models import (
     FileInfo,
-    Inventory,
     Prompt,
     Slot,
-    Tribute,
     TributeBundle,
-    describe_validation_error,
 )
 
+from .common import SLOTS, TIMESTAMPS, assemble, to_text
 from .schema import files, guilds, inventories, inventory_items, prompt_files, prompts, tributes
 
-SLOTS: tuple[Slot, ...] = ("items", "equipped")
-_TIMESTAMPS = frozenset({"created_at", "updated_at", "deleted_at"})
-
-M = TypeVar("M", bound=BaseModel)
 Key = tuple[int, str]
 #: The dialect's upsert statement of a table (see :meth:`.dialects.Dialect.upsert`).
 Upserts = Callable[[Table], Executable]
-
-
-def to_text(value: datetime | None) -> str | None:
-    """A timestamp as fixed-width ISO-8601 UTC text (sorts as it compares, round-trips exactly)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def from_text(value: object, where: str) -> datetime | None:
-    """A timestamp read back (naive text is taken as UTC); anything else is corrupt data."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise CorruptDataError(f"{where}: timestamp {value!r} is not ISO-8601 text")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CorruptDataError(f"{where}: timestamp {value!r} is not ISO-8601") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def model(cls: type[M], data: dict[str, Any], where: str, table: str) -> M:
-    """The model of a row (timestamps parsed); a bad row is a :class:`CorruptDataError` naming the table."""
-    where = f"{where}, table {table}"
-    for name in _TIMESTAMPS & data.keys():
-        data[name] = from_text(data[name], where)
-    try:
-        return cls.model_validate(data)
-    except ValidationError as error:
-        raise CorruptDataError(f"{where}: {describe_validation_error(error, 'row')}") from None
 
 
 def _names(table: Table, *skip: str) -> tuple[str, ...]:
@@ -104,7 +66,7 @@ _FIELDS = {
 def row(part: BaseModel, table: Table, **extra: Any) -> dict[str, Any]:
     """The row of ``table`` holding ``part`` (timestamps as text), plus ``extra`` columns."""
     values = {name: getattr(part, name) for name in _FIELDS[table.name]}
-    for name in _TIMESTAMPS & values.keys():
+    for name in TIMESTAMPS & values.keys():
         values[name] = to_text(values[name])
     values.update(extra)
     return values
@@ -211,42 +173,12 @@ def read(conn: Connection, reads: DocumentReads, params: dict[str, Any], where: 
     found = [dict(found) for found in conn.execute(reads.tributes, params).mappings()]
     if not found:
         return []
-    parts: dict[Key, dict[str, Any]] = {
-        (r["guild_id"], r["tribute_id"]): {"items": [], "equipped": [], "files": [], "prompt": None}
-        for r in found
-    }
-    for guild_id, tribute_id, slot, item in conn.execute(reads.items, params):
-        if (guild_id, tribute_id) in parts:
-            parts[guild_id, tribute_id][slot].append(item)
-    for r in conn.execute(reads.prompts, params).mappings():
-        part = parts.get((r["guild_id"], r["tribute_id"]))
-        if part is not None:
-            if part["prompt"] is None:
-                part["prompt"] = {key: r[key] for key in _FIELDS[prompts.name]} | {"files": []}
-            if r["file_name"] is not None:
-                part["prompt"]["files"].append(r["file_name"])
-    for r in conn.execute(reads.files, params).mappings():
-        if (r["guild_id"], r["tribute_id"]) in parts:
-            parts[r["guild_id"], r["tribute_id"]]["files"].append(model(FileInfo, dict(r), where, files.name))
-    return [_document(tribute, parts[tribute["guild_id"], tribute["tribute_id"]], where) for tribute in found]
-
-
-def _document(found: dict[str, Any], part: dict[str, Any], where: str) -> TributeBundle:
-    capacity, equipped_capacity = found.pop("capacity"), found.pop("equipped_capacity")
-    inventory = {
-        "guild_id": found["guild_id"],
-        "tribute_id": found["tribute_id"],
-        "items": part["items"],
-        "equipped": part["equipped"],
-    }
-    if capacity is not None:  # else the defaults (a row lost: check() reports it)
-        inventory.update(capacity=capacity, equipped_capacity=equipped_capacity)
-    prompt = part["prompt"]
-    return TributeBundle.model_construct(
-        tribute=model(Tribute, found, where, tributes.name),
-        inventory=model(Inventory, inventory, where, "inventories/inventory_items"),
-        prompt=None if prompt is None else model(Prompt, prompt, where, prompts.name),
-        files=part["files"],
+    return assemble(
+        found,
+        conn.execute(reads.items, params),
+        conn.execute(reads.prompts, params).mappings(),
+        conn.execute(reads.files, params).mappings(),
+        where,
     )
 
 
@@ -338,7 +270,7 @@ def _tuples(table: Table) -> Callable[[BaseModel], tuple[Any, ...]]:
     """A model's row of ``table`` as a tuple in column order (timestamps as text)."""
     names = _FIELDS[table.name]
     get = attrgetter(*names)
-    stamps = [n for n, name in enumerate(names) if name in _TIMESTAMPS]
+    stamps = [n for n, name in enumerate(names) if name in TIMESTAMPS]
 
     def values(part: BaseModel) -> tuple[Any, ...]:
         found = get(part)

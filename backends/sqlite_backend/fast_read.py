@@ -67,8 +67,9 @@ from tributestore.models import (
     shown,
 )
 
-from . import documents
-from .documents import SLOTS, DocumentReads
+from . import common, documents
+from .common import SLOTS
+from .documents import DocumentReads
 from .schema import inventory_items, tributes
 
 M = TypeVar("M", bound=BaseModel)
@@ -447,7 +448,7 @@ def _tribute_models(rows: Iterable[Row], columns: Sequence[Column]) -> list[Trib
 
 def tribute_rows(rows: Sequence[Row], where: str) -> list[Tribute]:
     """The tributes of rows of ``tributes`` (all its columns, in table order: ``select(tributes)``),
-    as ``[documents.model(Tribute, dict(row), where, "tributes") for row in rows]`` makes them
+    as ``[common.model(Tribute, dict(row), where, "tributes") for row in rows]`` makes them
     (and with the same :class:`CorruptDataError` for a bad one), faster."""
     if not rows:
         return []
@@ -458,7 +459,7 @@ def tribute_rows(rows: Sequence[Row], where: str) -> list[Tribute]:
         return _tribute_models(rows, list(zip(*rows, strict=True)))
     except _Unvouched:
         return [
-            documents.model(Tribute, dict(zip(names, row, strict=True)), where, tributes.name) for row in rows
+            common.model(Tribute, dict(zip(names, row, strict=True)), where, tributes.name) for row in rows
         ]
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from tributestore.hookspecs import BackendSpec, hookimpl
 
 OPENER = "tributestore.backends.sqlite_backend.store:open_sql_backend"
+#: SQLite files: a light reader answers a bot's first reads of an up-to-date store (see .light).
+SQLITE_OPENER = "tributestore.backends.sqlite_backend.light:open_sqlite_backend"
 
 
 @hookimpl
@@ -15,7 +17,7 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
         BackendSpec(
             name="sqlite",
             schemes=("sqlite",),
-            opener=OPENER,
+            opener=SQLITE_OPENER,
             summary="SQLite through SQLAlchemy: foreign keys, WAL, FTS5 trigram search",
             example="sqlite:///thg.db",
             options=("timeout", "synchronous", "fts"),

@@ -48,6 +48,8 @@ from sqlalchemy.schema import CreateColumn
 
 from tributestore.errors import CorruptDataError, SchemaVersionError
 
+from .common import CURRENT_VERSION as CURRENT_VERSION
+
 #: Snowflakes and counters: 64-bit (plain ``INTEGER`` on SQLite, so ``guild_id`` stays the rowid).
 Id = BigInteger().with_variant(Integer(), "sqlite")
 #: Text keys results are ordered by: code point order on every dialect.
@@ -166,7 +168,6 @@ index_pending = Table(
 )
 V1_TABLES = (guilds, tributes, inventories, inventory_items, prompts, prompt_files, files)
 
-CURRENT_VERSION = 3
 
 #: Whether a table of that name exists (in the store's schema on PostgreSQL).
 HasTable = Callable[[str], bool]

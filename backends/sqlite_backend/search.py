@@ -20,7 +20,6 @@ SQLAlchemy Core has no construct for them.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +43,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tributestore.models import HitPosition
 
+from .common import FTS_TABLE as FTS_TABLE
+from .common import sqlite_has_trigram as sqlite_has_trigram
 from .schema import inventory_items
 
-FTS_TABLE = "inventory_items_fts"
 #: Shortest query the trigram index can answer.
 MIN_FTS_QUERY = 3
 TRIGRAM_INDEX = "inventory_items_folded_trgm"
@@ -140,24 +140,6 @@ def page_params(after: HitPosition | None, limit: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ SQLite
-_trigram_supported: bool | None = None
-
-
-def sqlite_has_trigram() -> bool:
-    """Whether this process's SQLite library has FTS5 with the trigram tokenizer (3.34+)."""
-    global _trigram_supported
-    if _trigram_supported is None:
-        probe = sqlite3.connect(":memory:")
-        try:
-            probe.execute("CREATE VIRTUAL TABLE probe USING fts5(x, tokenize='trigram case_sensitive 1')")
-            _trigram_supported = True
-        except sqlite3.Error:
-            _trigram_supported = False
-        finally:
-            probe.close()
-    return _trigram_supported
-
-
 def has_fts_table(conn: Connection) -> bool:
     return inspect(conn).has_table(FTS_TABLE)
 

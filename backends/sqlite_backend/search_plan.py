@@ -59,6 +59,7 @@ from tributestore.errors import InvalidInputError
 from tributestore.models import HitPosition
 
 from . import search
+from .common import TEXT_INDEX as TEXT_INDEX
 from .schema import inventory_items, tributes
 
 #: Tributes whose items are walked first (about 10 items each: a query hitting one item in
@@ -72,8 +73,6 @@ SECOND_WINDOW_MAX = 2_000
 DISTINCT_BUDGET = {"sqlite": 5_000, "postgresql": 1_000}
 #: Most matching distinct texts whose items are fetched through the text index.
 MATCHED_TEXTS_BUDGET = 500
-#: The optional B-tree index over ``item_folded`` that short queries list distinct texts with.
-TEXT_INDEX = "inventory_items_by_folded"
 #: A slot value above both of a position's slot values (0 items, 1 equipped).
 _PAST_TRIBUTE = 2
 

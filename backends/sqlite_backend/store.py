@@ -76,6 +76,7 @@ from tributestore.models import (
 from tributestore.urls import StoreURL
 
 from . import schema, search, search_plan
+from .common import model, to_text
 from .connection import Connections
 from .dialects import dialect_for
 from .documents import (
@@ -84,11 +85,9 @@ from .documents import (
     SPAN,
     TRIBUTE,
     in_span,
-    model,
     of_key,
     replace,
     row,
-    to_text,
     update_document,
     write_documents,
 )
