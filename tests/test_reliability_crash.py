@@ -374,16 +374,17 @@ def test_copy_killed_at_random_points_then_rerun(tmp_path: Path, source_kind: st
         while kills < trials:
             assert time.monotonic() - started < SCENARIO_SECONDS, f"time bound hit after {kills} kills"
             seen: set[tuple[int, str]] = set()
-            for _ in range(min(rng.randint(2, 4), trials - kills)):
+            for attempt in range(min(rng.randint(2, 4), trials - kills)):
                 child = subprocess.Popen(
                     command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
                 )
-                if rng.random() < 0.3:  # anywhere: start-up, plan, copy, verify
+                # The first kill of each run aims at the middle of the copy, so every run leaves a
+                # partial destination to resume however fast the machine copies (once a run has
+                # copied everything, its later kills can only find it whole).
+                if attempt and rng.random() < 0.3:  # anywhere: start-up, plan, copy, verify
                     time.sleep(rng.uniform(0, full))
                 else:  # inside the copy phase, after a random number of tributes
-                    # the first aimed kill of a run aims at the middle, so each run can leave
-                    # a partial destination however fast the machine copies
-                    goal = rng.randint(len(seen), SOURCE_TRIBUTES) if seen else SOURCE_TRIBUTES // 2
+                    goal = rng.randint(len(seen), SOURCE_TRIBUTES) if attempt else SOURCE_TRIBUTES // 2
                     deadline = time.monotonic() + 2 * full + 5
                     while child.poll() is None and time.monotonic() < deadline:
                         if written(dst_url, dst_path) >= goal:
