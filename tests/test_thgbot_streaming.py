@@ -388,6 +388,17 @@ def test_an_image_appearing_where_a_prompt_named_it_invalidates_the_index(
         assert not any("uploads/d1f.png" in warning and "missing" in warning for warning in store.warnings)
 
 
+def _built_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, Path]:
+    """A legacy directory (D1F holds "Rope"), its URL, and its index, built in a cache of its own."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    legacy = _legacy(tmp_path / "legacy", items={"1": "Rope"})
+    url = f"thgbot:///{legacy}"
+    open_store(url, mode="read").close()
+    [index] = _index_files(cache)
+    return legacy, url, index
+
+
 def test_an_index_replaced_between_its_check_and_its_open_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -395,12 +406,7 @@ def test_an_index_replaced_between_its_check_and_its_open_is_not_used(
     the metadata must describe the file actually held, or the index is not used."""
     from tributestore.backends.thgbot_backend.index import LegacyIndex, read_meta
 
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_ENV, str(cache))
-    legacy = _legacy(tmp_path / "legacy", items={"1": "Rope"})
-    url = f"thgbot:///{legacy}"
-    open_store(url, mode="read").close()
-    [index] = _index_files(cache)
+    legacy, url, index = _built_index(tmp_path, monkeypatch)
     checked = read_meta(index)
     assert checked is not None
     LegacyIndex(index, checked, temporary=False).close()  # the checked file: used
@@ -418,12 +424,7 @@ def test_an_index_owned_by_another_user_is_not_trusted(
 ) -> None:
     """A shared cache directory: another user can plant an index with the right fingerprint (it is
     computed from what anyone reading the legacy directory sees); it must not be read."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(CACHE_ENV, str(cache))
-    legacy = _legacy(tmp_path / "legacy", items={"1": "Rope"})
-    url = f"thgbot:///{legacy}"
-    open_store(url, mode="read").close()
-    [index] = _index_files(cache)
+    _, url, index = _built_index(tmp_path, monkeypatch)
     with sqlite3.connect(index) as conn:  # planted content, fingerprint and checks left as they were
         conn.execute("UPDATE docs SET doc = replace(doc, '\"Rope\"', '\"Planted\"')")
     conn.close()

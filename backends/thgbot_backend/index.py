@@ -14,13 +14,13 @@ the same, unchanged directory reuses the index (a bot's start-up pays only a
   creates nothing there.  ``cache=off`` (or a directory that cannot be
   written) builds into a temporary file deleted at close, and says so in
   :attr:`LegacyIndex.note`.
-- **Trust**: an index is used only when this user owns it, its fingerprint matches (the
-  directory's real path, the options, the reader's own source, and the relative
-  path, size and ``mtime_ns`` of every file the reader reads) and its content
-  check holds (the build completed, the row count it recorded is the count
-  present), and the files it points to and the places it looked for an image
-  elsewhere in the directory are as they were.  Anything else (missing, changed, corrupt, older format) is
-  rebuilt, never trusted.
+- **Trust**: an index is used only when this user owns it, its fingerprint
+  matches (the directory's real path, the options, the reader's own source, and
+  the relative path, size and ``mtime_ns`` of every file the reader reads), its
+  content check holds (the build completed, the row count it recorded is the
+  count present), and the files it points to and the places it looked for an
+  image elsewhere in the directory are as they were.  Anything else (missing,
+  changed, corrupt, older format) is rebuilt, never trusted.
 - **Concurrency**: an index is built into a temporary file beside it and
   renamed over it atomically; a reader holding the old file keeps reading it.
 """
@@ -468,11 +468,11 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         if rows != meta["counts"]["tributes"]:
             return None
         # the files it points to, wherever in the directory they are, are as they were
-        for where, state in conn.execute("SELECT path, state FROM blobs WHERE path IS NOT NULL"):
-            if file_state(Path(os.fsdecode(where))) != state:
-                return None
-        # and the places an image was looked for and not taken from still hold what they held
-        for where, state in conn.execute("SELECT path, state FROM probed"):
+        # and so are the places an image was looked for and not taken from
+        watched = (
+            "SELECT path, state FROM blobs WHERE path IS NOT NULL UNION ALL SELECT path, state FROM probed"
+        )
+        for where, state in conn.execute(watched):
             if file_state(Path(os.fsdecode(where))) != state:
                 return None
         return meta

@@ -1292,8 +1292,6 @@ class _Reader:
         else:
             candidates += [folder / path, images / path]  # the single-guild era saved in prompt_images/
         for number, candidate in enumerate(candidates):
-            if number:
-                self.passed_over(candidates[number - 1], images)
             try:
                 # Never read outside the data directory (an absolute path or a symlink
                 # could name /etc/passwd); the bot's own absolute paths point inside it.
@@ -1312,8 +1310,11 @@ class _Reader:
                         ref.where,
                         f"image {ref.raw!r} not found there; using {_rel(candidate, self.root)}",
                     )
+                for skipped in candidates[:number]:
+                    self.passed_over(skipped, images)
                 return candidate
-        self.passed_over(candidates[-1], images)
+        for skipped in candidates:
+            self.passed_over(skipped, images)
         looked = _rel(candidates[0], self.root)
         if not _inside(candidates[0], self.real_root) and _exists(candidates[0]):
             self.warn(
