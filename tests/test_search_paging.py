@@ -210,13 +210,17 @@ def test_sqlite_pages_match_python(sqlite_store: TributeStore) -> None:
     check_every_plan(sqlite_store)
 
 
-@pytest.mark.backend("sqlite")
-def test_sqlite_with_text_index(sqlite_store: TributeStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_text_index(sqlite_store)
-    check_every_plan(sqlite_store)
+def check_with_text_index(store: TributeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_text_index(store)
+    check_every_plan(store)
     # Too many distinct texts for the loose index scan: it walks instead, as exactly.
     monkeypatch.setattr(search_plan, "DISTINCT_BUDGET", {"sqlite": 3, "postgresql": 3})
-    check_every_plan(sqlite_store)
+    check_every_plan(store)
+
+
+@pytest.mark.backend("sqlite")
+def test_sqlite_with_text_index(sqlite_store: TributeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_with_text_index(sqlite_store, monkeypatch)
 
 
 @pytest.mark.backend("sqlite")
@@ -255,7 +259,4 @@ def test_postgres_pages_match_python(postgres_store: TributeStore) -> None:
 
 @pytest.mark.backend("postgres")
 def test_postgres_with_text_index(postgres_store: TributeStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_text_index(postgres_store)
-    check_every_plan(postgres_store)
-    monkeypatch.setattr(search_plan, "DISTINCT_BUDGET", {"sqlite": 3, "postgresql": 3})
-    check_every_plan(postgres_store)
+    check_with_text_index(postgres_store, monkeypatch)

@@ -209,12 +209,8 @@ class LightSqlBackend:
         params = {"guild_id": guild_id, "tribute_id": tribute_id}
 
         def read(conn: sqlite3.Connection) -> Tribute | None:
-            cursor = conn.execute(TRIBUTE_SQL, params)
-            found = cursor.fetchone()
-            if found is None:
-                return None
-            names = [column[0] for column in cursor.description]
-            return model(Tribute, dict(zip(names, found, strict=True)), self.where, "tributes")
+            found = _mappings(conn, TRIBUTE_SQL, params)  # one row at most: the primary key
+            return model(Tribute, found[0], self.where, "tributes") if found else None
 
         try:
             return self._light(read)

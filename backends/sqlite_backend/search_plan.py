@@ -132,19 +132,22 @@ def _cached(key: tuple[str, ...], build: Any) -> Any:
     return statement
 
 
+def _tributes_from_position(by_guild: bool) -> Select[tuple[int, str]]:
+    """The keys of the tributes from the position's tribute on, in key order."""
+    owner = tuple_(tributes.c.guild_id, tributes.c.tribute_id)
+    statement = (
+        select(tributes.c.guild_id, tributes.c.tribute_id)
+        .where(owner >= _after_owner)
+        .order_by(tributes.c.guild_id, tributes.c.tribute_id)
+    )
+    return statement.where(tributes.c.guild_id == _guild) if by_guild else statement
+
+
 def window_end_statement(by_guild: bool) -> Select[tuple[int, str]]:
     """The last tribute of the window: the ``window``-th from the position's tribute."""
 
     def build() -> Select[tuple[int, str]]:
-        owner = tuple_(tributes.c.guild_id, tributes.c.tribute_id)
-        statement = (
-            select(tributes.c.guild_id, tributes.c.tribute_id)
-            .where(owner >= _after_owner)
-            .order_by(tributes.c.guild_id, tributes.c.tribute_id)
-            .offset(bindparam("window_last", type_=Integer()))
-            .limit(1)
-        )
-        return statement.where(tributes.c.guild_id == _guild) if by_guild else statement
+        return _tributes_from_position(by_guild).offset(bindparam("window_last", type_=Integer())).limit(1)
 
     result: Select[tuple[int, str]] = _cached(("window end", str(by_guild)), build)
     return result
@@ -159,15 +162,7 @@ def window_statement(dialect: str, by_guild: bool) -> HitSelect:
     """
 
     def build() -> HitSelect:
-        owner = tuple_(tributes.c.guild_id, tributes.c.tribute_id)
-        window = (
-            select(tributes.c.guild_id, tributes.c.tribute_id)
-            .where(owner >= _after_owner)
-            .order_by(tributes.c.guild_id, tributes.c.tribute_id)
-            .limit(bindparam("window", type_=Integer()))
-        )
-        if by_guild:
-            window = window.where(tributes.c.guild_id == _guild)
+        window = _tributes_from_position(by_guild).limit(bindparam("window", type_=Integer()))
         win = window.subquery("window")
         same = (_items.guild_id == win.c.guild_id) & (_items.tribute_id == win.c.tribute_id)
         return (
