@@ -402,6 +402,7 @@ def copy(
 ) -> None:
     from .copier import copy_store
 
+    refuse_one_store(source, destination)
     try:
         with (
             open_for_cli(source, "read") as src,
@@ -429,6 +430,19 @@ def copy(
     print_report(report, source_counts)
     if not report.ok:
         raise VerificationError(f"{len(report.differences)} difference(s) found after the copy")
+
+
+def refuse_one_store(source: str, destination: str) -> None:
+    """A copy of a store onto itself (another spelling of its path, a symlink, the legacy
+    directory under another scheme) would compare the store with itself: refused."""
+    from .urls import parse_store_url, same_place
+
+    first, second = parse_store_url(source), parse_store_url(destination)
+    if same_place(first, second):
+        raise ConfigError(
+            f"source {first.display!r} and destination {second.display!r} are the same store: "
+            "nothing to copy, and nothing a verification could check"
+        )
 
 
 @contextmanager

@@ -17,6 +17,7 @@ commands) or ``"write"`` (the store may be created on first use: a bot's
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,3 +211,23 @@ def parse_store_url(
         base_dir=base_dir or Path.cwd(),
         mode=mode,
     )
+
+
+def same_place(first: StoreURL, second: StoreURL) -> bool:
+    """Whether two URLs name one store: the same file or directory (however spelled,
+    symlinks followed, whatever the schemes), or the same PostgreSQL database and schema
+    (whoever connects).  An in-memory store is never the same place as another."""
+    if bool(first.netloc) != bool(second.netloc):
+        return False
+    if first.netloc:
+        return _server_place(first) == _server_place(second)
+    if not first.path or not second.path or ":memory:" in (first.path, second.path):
+        return False
+    return os.path.realpath(first.local_path()) == os.path.realpath(second.local_path())
+
+
+def _server_place(url: StoreURL) -> tuple[str, str, str, str]:
+    host = url.netloc.rpartition("@")[2].lower()
+    if ":" not in host.rpartition("]")[2]:
+        host += ":5432"
+    return (url.backend, host, url.path, url.options.get("schema", "public"))

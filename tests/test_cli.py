@@ -37,6 +37,30 @@ def test_stats_of_a_store(tmp_path: Path) -> None:
     assert "tributes" in result.stdout and "1" in result.stdout
 
 
+def test_a_copy_onto_the_same_store_is_refused(tmp_path: Path) -> None:
+    """Another spelling, a symlink or another scheme naming the same place is the same store:
+    a copy would verify the store against itself."""
+    with open_store(f"sqlite:///{tmp_path}/thg.db") as store:
+        store.create_tribute(1, "D1F")
+    (tmp_path / "link.db").symlink_to(tmp_path / "thg.db")
+    (tmp_path / "legacy").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for source, destination in [
+        ("sqlite:///thg.db", "sqlite:///./thg.db"),
+        ("sqlite:///thg.db", "sqlite:///link.db"),
+        ("thgbot:///legacy", "json:///legacy/"),
+        ("postgresql://bot@db.example/thg", "postgresql://other@DB.example:5432/thg"),
+    ]:
+        result = run("copy", source, destination, cwd=tmp_path)
+        assert result.returncode == 2, (source, destination, result.stdout, result.stderr)
+        assert "are the same store" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert list((tmp_path / "legacy").iterdir()) == []
+    # Another schema of the same database is another store (refused later, for the unknown host).
+    result = run("copy", "postgresql://bot@db.invalid/thg", "postgresql://bot@db.invalid/thg?schema=b")
+    assert "same store" not in result.stderr
+
+
 def test_unknown_backend_is_one_clean_line(tmp_path: Path) -> None:
     result = run("stats", "mongodb://x/y", cwd=tmp_path)
     assert result.returncode == 2

@@ -148,6 +148,13 @@ def test_missing_options_are_named() -> None:
         open_store("composite:?primary=sqlite:///x.db")
 
 
+def test_a_fallback_that_is_the_primary_is_refused(tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path}/thg.db").close()
+    url = f"composite:?primary=sqlite:///{tmp_path}/thg.db&fallback=sqlite:///{tmp_path}/./thg.db"
+    with pytest.raises(ConfigError, match="are the same store"):
+        open_store(url)
+
+
 def test_toml_configuration(tmp_path: Path, legacy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "bot.toml").write_text(
         f'[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "thgbot:///{legacy_dir}"\n'

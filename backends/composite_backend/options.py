@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tributestore.errors import ConfigError
-from tributestore.urls import OpenMode, StoreURL
+from tributestore.urls import OpenMode, StoreURL, parse_store_url, same_place
 
 #: The URL options naming the two child stores, in the order the registry opens them: the
 #: fallback first, so a missing one (read mode) is refused before the primary is created.
@@ -27,6 +27,12 @@ class CompositeOptions:
         for role in ("primary", "fallback"):
             if not url.option(role):
                 raise ConfigError(f"composite store {url.display!r} needs a {role} URL (option {role}=...)")
+        primary, fallback = (parse_store_url(url.options[role], url.base_dir) for role in CHILDREN[::-1])
+        if same_place(primary, fallback):
+            raise ConfigError(
+                f"composite store {url.display!r}: primary {primary.display!r} and fallback "
+                f"{fallback.display!r} are the same store (the fallback is the store the primary replaces)"
+            )
         errors = url.option("fallback_errors", "fail")
         if errors not in ("fail", "warn"):
             raise ConfigError(
