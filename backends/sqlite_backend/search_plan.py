@@ -19,15 +19,19 @@ So a page is answered in steps (:func:`search_page`), all in the caller's read t
    to fill the page, if that is at most :data:`SECOND_WINDOW_MAX` tributes (a query
    hitting about one item in 40 to 2,000 has thousands of hits for the index to
    fetch and sort, more work than walking a few thousand rows);
-3. **the rest**, after the windows: the index then sort for queries of three
-   characters or more (such a query hits at most about one item in 2,000: the index
-   has few hits to fetch).  A shorter query has no trigram: with the index of
-   folded texts (:data:`TEXT_INDEX`, optional, :func:`ensure_text_index`) the
-   distinct texts are listed by a loose index scan (one seek per distinct text, at
-   most :data:`DISTINCT_BUDGET`), tested in Python, and the items of the matching
-   ones fetched through the same index and sorted; without it, or with too many
-   distinct texts, a table scan (cheaper than walking the key index when the query
-   is rare, the case left here) then a sort.
+3. **the rest**, after the windows.  First the index of folded texts (:data:`TEXT_INDEX`,
+   made with the search index, :func:`ensure_text_index`): its distinct texts are listed
+   by a loose index scan (one seek per distinct text, at most :data:`DISTINCT_BUDGET` for
+   a query of 1-2 characters, :data:`LONG_QUERY_TEXT_BUDGET` for a longer one) and
+   tested in Python; the index holds each item's key after its text, so the keys of the
+   matching texts' items are sorted there and only the page's rows are read.  Inventories
+   repeat their texts (``Meat (2/3 uses.)`` a thousand times): at 1M items of 192
+   distinct texts a rare query's page costs 2-3 ms this way, against 7-17 ms through
+   the trigram index, which gives every hit's row to be read and sorted.  A store with
+   too many distinct texts (:class:`TextCount` remembers it for a while) asks the
+   trigram index for a query of 3 or more characters (a rare one has few hits), and
+   scans for a shorter one, which no trigram serves (cheaper than walking the key
+   index when the query is rare, the case left here), then sorts.
 
 Results are always exactly Python's ``folded_query in item.casefold()``: every
 plan keeps the exact substring test on ``item_folded``; an index only narrows.
@@ -36,6 +40,8 @@ plan keeps the exact substring test on ``item_folded``; an index only narrows.
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -59,6 +65,7 @@ from tributestore.errors import InvalidInputError
 from tributestore.models import HitPosition
 
 from . import search
+from .common import OLD_TEXT_INDEX as OLD_TEXT_INDEX
 from .common import TEXT_INDEX as TEXT_INDEX
 from .schema import inventory_items, tributes
 
@@ -71,6 +78,12 @@ SECOND_WINDOW_MAX = 2_000
 #: Most distinct folded texts a short query lists (loose index scan, one seek each: about
 #: 5 us on SQLite, 50 us on PostgreSQL) before it walks instead.
 DISTINCT_BUDGET = {"sqlite": 5_000, "postgresql": 1_000}
+#: Most distinct folded texts a query of 3 or more characters lists (about 2 ms on SQLite,
+#: 3 ms on PostgreSQL) before it asks the trigram index instead (7 to 17 ms for a query
+#: hitting one item in 1,000, at 1M items: it fetches and sorts every hit's row).
+LONG_QUERY_TEXT_BUDGET = {"sqlite": 1_000, "postgresql": 250}
+#: Seconds a store found to hold more distinct texts than that is not listed again.
+TEXT_COUNT_SECONDS = 300.0
 #: Most matching distinct texts whose items are fetched through the text index.
 MATCHED_TEXTS_BUDGET = 500
 #: A slot value above both of a position's slot values (0 items, 1 equipped).
@@ -210,12 +223,32 @@ def indexed_statement(dialect: str, by_guild: bool) -> HitSelect:
 
 
 def texts_statement(dialect: str, by_guild: bool) -> HitSelect:
-    """Hits among the items whose folded text is one of the bound ``texts`` (found through
-    :data:`TEXT_INDEX`, whose collation the comparison names on PostgreSQL)."""
+    """Hits among the items whose folded text is one of the bound ``texts``.
+
+    :data:`TEXT_INDEX` holds each item's folded text and then its key, so the page's keys
+    are found and sorted in the index alone; only the page's own rows are read.  (Its
+    collation is named on PostgreSQL; on SQLite the guild filter is kept away from the
+    primary key's index, which the planner would otherwise take for it: a walk of the guild.)
+    """
 
     def build() -> HitSelect:
         folded = _items.item_folded.collate("C") if dialect == "postgresql" else _items.item_folded
-        return _hits(dialect, by_guild, folded.in_(bindparam("texts", expanding=True)))
+        keys = (
+            select(_items.guild_id, _items.tribute_id, _items.slot, _items.number)
+            .where(folded.in_(bindparam("texts", expanding=True)), _contains(dialect))
+            .where(_owner >= _after_owner, _position > _after)
+            .order_by(_items.guild_id, _items.tribute_id, _slot_order, _items.number)
+            .limit(bindparam("limit", type_=Integer()))
+        )
+        if by_guild:  # ``+ 0``: an equality the primary key's index cannot serve
+            keys = keys.where(_items.guild_id + 0 == _guild)
+        page = keys.subquery("page")
+        same = and_(*(_items[name] == page.c[name] for name in ("guild_id", "tribute_id", "slot", "number")))
+        return (
+            select(_items.guild_id, _items.tribute_id, _items.slot, _items.number, _items.item)
+            .join_from(inventory_items, page, same)
+            .order_by(_items.guild_id, _items.tribute_id, _slot_order, _items.number)
+        )
 
     result: HitSelect = _cached(("texts", dialect, str(by_guild)), build)
     return result
@@ -250,24 +283,30 @@ def _distinct_texts_sql(dialect: str) -> str:
 def has_text_index(conn: Connection) -> bool:
     """Whether :data:`TEXT_INDEX` exists (in the current schema on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
-        sql = "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"
+        sql = search.HAS_INDEX_SQL
     else:
         sql = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :name"
     return conn.execute(text(sql), {"name": TEXT_INDEX}).first() is not None
 
 
 def ensure_text_index(conn: Connection) -> None:
-    """Create :data:`TEXT_INDEX` when missing (in a write transaction; fills it from the items).
+    """Create :data:`TEXT_INDEX` when missing (in a write transaction; fills it from the
+    items), and drop its earlier form, which it replaces.
 
     ``COLLATE "C"`` on PostgreSQL: code point order, as the loose scan compares.
     """
     column = 'item_folded COLLATE "C"' if conn.dialect.name == "postgresql" else "item_folded"
-    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {TEXT_INDEX} ON inventory_items ({column})"))
+    conn.execute(text(f"DROP INDEX IF EXISTS {OLD_TEXT_INDEX}"))
+    conn.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS {TEXT_INDEX} "
+            f"ON inventory_items ({column}, guild_id, tribute_id, slot, number)"
+        )
+    )
 
 
-def matching_texts(conn: Connection, folded_query: str) -> list[str] | None:
-    """The distinct folded texts containing the query; ``None``: too many texts to list."""
-    budget = DISTINCT_BUDGET.get(conn.dialect.name, 1_000)
+def matching_texts(conn: Connection, folded_query: str, budget: int) -> list[str] | None:
+    """The distinct folded texts containing the query; ``None``: more than ``budget`` texts."""
     found = conn.execute(text(_distinct_texts_sql(conn.dialect.name)), {"budget": budget}).scalars()
     texts = []
     listed = 0
@@ -278,6 +317,21 @@ def matching_texts(conn: Connection, folded_query: str) -> list[str] | None:
     if listed > budget:
         return None
     return texts
+
+
+@dataclass
+class TextCount:
+    """Whether the store was found to hold too many distinct texts to list for a query of 3
+    or more characters (which then asks the trigram index at once), and until when that is
+    believed (:data:`TEXT_COUNT_SECONDS`): one wasted listing every few minutes at most."""
+
+    too_many_until: float = 0.0
+
+    def worth_listing(self) -> bool:
+        return time.monotonic() >= self.too_many_until
+
+    def found_too_many(self) -> None:
+        self.too_many_until = time.monotonic() + TEXT_COUNT_SECONDS
 
 
 def position_params(after: HitPosition | None) -> dict[str, Any]:
@@ -294,6 +348,7 @@ def search_page(
     *,
     use_index: bool,
     window: int = WINDOW_TRIBUTES,
+    text_count: TextCount | None = None,
 ) -> list[RowMapping]:
     """At most ``limit`` hits after ``after`` (see the module documentation), as rows of
     ``guild_id, tribute_id, slot, number, item``.  The caller holds one read transaction.
@@ -333,7 +388,8 @@ def search_page(
         if needed is None:
             break
         params.update(window=needed, window_last=needed - 1)
-    return hits + _rest(conn, dialect, folded_query, by_guild, params, use_index)
+    text_count = text_count if text_count is not None else TextCount()
+    return hits + _rest(conn, dialect, folded_query, by_guild, params, use_index, text_count)
 
 
 def _second_window(found: int, limit: int, window: int) -> int | None:
@@ -352,19 +408,30 @@ def _rest(
     by_guild: bool,
     params: dict[str, Any],
     use_index: bool,
+    text_count: TextCount,
 ) -> list[RowMapping]:
-    """Hits after the window: through the trigram index, the text index, or by walking on."""
-    if use_index and len(folded_query) >= search.MIN_FTS_QUERY:
-        if dialect == "postgresql":
-            params["pattern"] = search.like_pattern(folded_query)
-        else:
-            params["phrase"] = search.fts_phrase(folded_query)
-        return list(conn.execute(indexed_statement(dialect, by_guild), params).mappings())
-    if has_text_index(conn):
-        texts = matching_texts(conn, folded_query)
+    """Hits after the window: through the text index, the trigram index, or by a scan.
+
+    The text index first, when the store holds few distinct texts (as inventories do:
+    ``Meat (2/3 uses.)`` a thousand times): the matching texts are found in Python and
+    their items' keys sorted in the index.  Otherwise a query of 3 or more characters asks
+    the trigram index, a shorter one scans.
+    """
+    long_query = use_index and len(folded_query) >= search.MIN_FTS_QUERY
+    if has_text_index(conn) and (not long_query or text_count.worth_listing()):
+        budget = (LONG_QUERY_TEXT_BUDGET if long_query else DISTINCT_BUDGET).get(dialect, 250)
+        texts = matching_texts(conn, folded_query, budget)
+        if texts is None and long_query:
+            text_count.found_too_many()
         if texts is not None and len(texts) <= MATCHED_TEXTS_BUDGET:
             if not texts:
                 return []
             statement = texts_statement(dialect, by_guild)
             return list(conn.execute(statement, dict(params, texts=texts)).mappings())
+    if long_query:
+        if dialect == "postgresql":
+            params["pattern"] = search.like_pattern(folded_query)
+        else:
+            params["phrase"] = search.fts_phrase(folded_query)
+        return list(conn.execute(indexed_statement(dialect, by_guild), params).mappings())
     return list(conn.execute(scan_statement(dialect, by_guild), params).mappings())

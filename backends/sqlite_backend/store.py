@@ -125,6 +125,7 @@ class SqlBackend:
         self.created: str | None = None
         #: Whether searches use the full-text index (FTS5 trigram, pg_trgm).
         self.use_fts = False
+        self._text_count = search_plan.TextCount()  # whether listing distinct texts pays
         #: Whether this backend's imports drop the search index (inside :meth:`bulk_import`).
         self.defer_index = False
         self.db = Connections(self.dialect, self.url)
@@ -431,7 +432,9 @@ class SqlBackend:
     ) -> list[ItemHit]:
         with self.db.reading() as conn:
             use_index = self.use_fts and self.dialect.index_usable(conn)
-            rows = search_plan.search_page(conn, folded_query, guild_id, after, limit, use_index=use_index)
+            rows = search_plan.search_page(
+                conn, folded_query, guild_id, after, limit, use_index=use_index, text_count=self._text_count
+            )
         return [self._hit(found) for found in rows]
 
     def _hits(
