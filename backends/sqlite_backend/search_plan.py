@@ -326,6 +326,16 @@ class TextCount:
     believed (:data:`TEXT_COUNT_SECONDS`): one wasted listing every few minutes at most."""
 
     too_many_until: float = 0.0
+    #: Whether PostgreSQL's text index was seen: it stays (a bulk import there keeps its
+    #: indexes), so it is not looked up again.  SQLite's is dropped during a bulk import.
+    text_index_seen: bool = False
+
+    def has_text_index(self, conn: Connection) -> bool:
+        if self.text_index_seen:
+            return True
+        found = has_text_index(conn)
+        self.text_index_seen = found and conn.dialect.name == "postgresql"
+        return found
 
     def worth_listing(self) -> bool:
         return time.monotonic() >= self.too_many_until
@@ -418,7 +428,7 @@ def _rest(
     the trigram index, a shorter one scans.
     """
     long_query = use_index and len(folded_query) >= search.MIN_FTS_QUERY
-    if has_text_index(conn) and (not long_query or text_count.worth_listing()):
+    if (not long_query or text_count.worth_listing()) and text_count.has_text_index(conn):
         budget = (LONG_QUERY_TEXT_BUDGET if long_query else DISTINCT_BUDGET).get(dialect, 250)
         texts = matching_texts(conn, folded_query, budget)
         if texts is None and long_query:
