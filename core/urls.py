@@ -213,21 +213,30 @@ def parse_store_url(
     )
 
 
+#: Schemes whose URL path names a local file or directory (the built-in file stores).
+FILE_SCHEMES = frozenset({"sqlite", "json", "thgbot"})
+#: Schemes of a database server: a database (and schema) on a host.
+SERVER_SCHEMES = frozenset({"postgresql", "postgres"})
+
+
 def same_place(first: StoreURL, second: StoreURL) -> bool:
-    """Whether two URLs name one store: the same file or directory (however spelled,
-    symlinks followed, whatever the schemes), or the same PostgreSQL database and schema
-    (whoever connects).  An in-memory store is never the same place as another."""
-    if bool(first.netloc) != bool(second.netloc):
-        return False
-    if first.netloc:
+    """Whether two URLs name one store: the same file or directory of the built-in file
+    stores (however spelled, symlinks followed, whatever the schemes), or the same
+    PostgreSQL database and schema (whoever connects).  An in-memory store is never the
+    same place as another; other schemes are never judged the same."""
+    schemes = {first.backend, second.backend}
+    if schemes <= SERVER_SCHEMES:
         return _server_place(first) == _server_place(second)
+    if not schemes <= FILE_SCHEMES or first.netloc or second.netloc:
+        return False
     if not first.path or not second.path or ":memory:" in (first.path, second.path):
         return False
     return os.path.realpath(first.local_path()) == os.path.realpath(second.local_path())
 
 
-def _server_place(url: StoreURL) -> tuple[str, str, str, str]:
-    host = url.netloc.rpartition("@")[2].lower()
+def _server_place(url: StoreURL) -> tuple[str, str, str]:
+    """Host and port (from the URL, or its ``host``/``port`` options: a socket), database, schema."""
+    host = (url.netloc.rpartition("@")[2] or url.options.get("host", "")).lower()
     if ":" not in host.rpartition("]")[2]:
-        host += ":5432"
-    return (url.backend, host, url.path, url.options.get("schema", "public"))
+        host += f":{url.options.get('port', '5432')}"
+    return (host, url.path, url.options.get("schema", "public"))

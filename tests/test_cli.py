@@ -61,6 +61,27 @@ def test_a_copy_onto_the_same_store_is_refused(tmp_path: Path) -> None:
     assert "same store" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("sqlite:///thg.db", "sqlite:///sub/../thg.db", True),
+        ("thgbot:///legacy", "json:///legacy/", True),
+        ("sqlite:///thg.db", "sqlite:///other.db", False),
+        ("sqlite:///:memory:", "sqlite:///:memory:", False),
+        ("postgresql://a@H/thg", "postgresql://b:pw@h:5432/thg?schema=public", True),
+        ("postgresql://a@h/thg", "postgresql://a@h:5433/thg", False),
+        ("postgresql://a@h/thg", "postgresql://a@h/thg?schema=bot", False),
+        ("postgresql:///thg?host=/run/a", "postgresql:///thg?host=/run/b", False),
+        ("postgresql:///thg", "sqlite:///thg", False),
+        ("composite:?primary=sqlite:///a.db", "composite:?primary=sqlite:///a.db", False),
+    ],
+)
+def test_which_urls_name_the_same_store(tmp_path: Path, first: str, second: str, same: bool) -> None:
+    from tributestore.urls import parse_store_url, same_place
+
+    assert same_place(parse_store_url(first, tmp_path), parse_store_url(second, tmp_path)) is same
+
+
 def test_unknown_backend_is_one_clean_line(tmp_path: Path) -> None:
     result = run("stats", "mongodb://x/y", cwd=tmp_path)
     assert result.returncode == 2

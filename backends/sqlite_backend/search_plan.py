@@ -26,8 +26,9 @@ So a page is answered in steps (:func:`search_page`), all in the caller's read t
    tested in Python; the index holds each item's key after its text, so the keys of the
    matching texts' items are sorted there and only the page's rows are read.  Inventories
    repeat their texts (``Meat (2/3 uses.)`` a thousand times): at 1M items of 192
-   distinct texts a rare query's page costs 2-3 ms this way, against 7-17 ms through
-   the trigram index, which gives every hit's row to be read and sorted.  A store with
+   distinct texts a rare query's page costs 3-4 ms this way on SQLite (8-10 ms on
+   PostgreSQL), against 14-20 ms through the trigram index, which gives every hit's
+   row to be read and sorted.  A store with
    too many distinct texts (:class:`TextCount` remembers it for a while) asks the
    trigram index for a query of 3 or more characters (a rare one has few hits), and
    scans for a shorter one, which no trigram serves (cheaper than walking the key
@@ -76,7 +77,7 @@ WINDOW_TRIBUTES = 100
 #: Largest second window (tributes) walked rather than asking the index: about 20,000 items.
 SECOND_WINDOW_MAX = 2_000
 #: Most distinct folded texts a short query lists (loose index scan, one seek each: about
-#: 5 us on SQLite, 50 us on PostgreSQL) before it walks instead.
+#: 2-5 us on SQLite, 10-50 us on PostgreSQL) before it scans instead.
 DISTINCT_BUDGET = {"sqlite": 5_000, "postgresql": 1_000}
 #: Most distinct folded texts a query of 3 or more characters lists (about 2 ms on SQLite,
 #: 3 ms on PostgreSQL) before it asks the trigram index instead (7 to 17 ms for a query
