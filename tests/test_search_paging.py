@@ -217,7 +217,7 @@ def check_with_text_index(store: TributeStore, monkeypatch: pytest.MonkeyPatch) 
     add_text_index(store)
     check_every_plan(store)
     # Too many distinct texts for the loose index scan: queries of 3 or more characters ask
-    # the trigram index, shorter ones walk; as exactly.
+    # the trigram index, shorter ones scan; as exactly.
     monkeypatch.setattr(search_plan, "LONG_QUERY_TEXT_BUDGET", {"sqlite": 3, "postgresql": 3})
     check_every_plan(store)
     monkeypatch.setattr(search_plan, "DISTINCT_BUDGET", {"sqlite": 3, "postgresql": 3})
