@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
@@ -79,3 +80,22 @@ def sql_backend(store: TributeStore) -> SqlBackend:
         backend = backend.full()
     assert isinstance(backend, SqlBackend), backend
     return backend
+
+
+def statements_of(store: TributeStore, call: Callable[[], object]) -> list[tuple[str, Any]]:
+    """The SQL statements ``call`` sends to a store's database (SQLite or PostgreSQL), with
+    their parameters, in order."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: Any, *_args: object) -> None:
+        sent.append((statement, parameters))
+
+    engine = sql_backend(store).db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import sql_backend
-from sqlalchemy import event
+from helpers import sql_backend, statements_of
 
 from tributestore import TributeStore, open_store
 from tributestore.backends.sqlite_backend import search_plan
@@ -132,7 +131,12 @@ def as_tuples(hits: list[ItemHit]) -> list[tuple[int, str, str, int, str]]:
 
 
 def plan_pages(
-    backend: SqlBackend, query: str, guild_id: int | None, limit: int, window: int
+    backend: SqlBackend,
+    query: str,
+    guild_id: int | None,
+    limit: int,
+    window: int,
+    text_state: search_plan.TextIndexState | None = None,
 ) -> list[tuple[int, str, str, int, str]]:
     """Every hit, fetched ``limit`` at a time straight from :func:`search_plan.search_page`."""
     found: list[tuple[int, str, str, int, str]] = []
@@ -140,7 +144,14 @@ def plan_pages(
     while True:
         with backend.connection() as conn:
             rows = search_plan.search_page(
-                conn, query.casefold(), guild_id, after, limit, use_index=backend.use_fts, window=window
+                conn,
+                query.casefold(),
+                guild_id,
+                after,
+                limit,
+                use_index=backend.use_fts,
+                window=window,
+                text_state=text_state,
             )
         page = [(r["guild_id"], r["tribute_id"], r["slot"], r["number"], r["item"]) for r in rows]
         assert len(page) <= limit
@@ -224,22 +235,6 @@ def check_with_text_index(store: TributeStore, monkeypatch: pytest.MonkeyPatch) 
     check_every_plan(store, [query for query in QUERIES if len(query.casefold()) < 3])
 
 
-def statements_of(store: TributeStore, call: Callable[[], object]) -> list[tuple[str, Any]]:
-    """The SQL statements ``call`` sends to the store's database, with their parameters."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: object, _cursor: object, statement: str, parameters: Any, *_args: object) -> None:
-        sent.append((statement, parameters))
-
-    engine = sql_backend(store).db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    return sent
-
-
 def check_texts_before_trigrams(store: TributeStore, monkeypatch: pytest.MonkeyPatch, trigram: str) -> None:
     """A rare query of 3 or more characters finds its few matching texts in the text index and
     sorts their items' keys there (the trigram index, whose every hit's row would be read and
@@ -247,30 +242,27 @@ def check_texts_before_trigrams(store: TributeStore, monkeypatch: pytest.MonkeyP
     list the texts again for a while."""
     backend = sql_backend(store)
     want = expected("rusty spear", None)
+    memo = search_plan.TextIndexState()
 
-    def pages(text_count: search_plan.TextCount) -> list[tuple[int, str, str, int, str]]:
-        with backend.connection() as conn:
-            rows = search_plan.search_page(
-                conn, "rusty spear", None, None, 25, use_index=True, window=1, text_count=text_count
-            )
-        return [(r["guild_id"], r["tribute_id"], r["slot"], r["number"], r["item"]) for r in rows]
+    def pages() -> list[tuple[int, str, str, int, str]]:
+        return plan_pages(backend, "rusty spear", None, 25, 1, memo)
 
     def sql_of(call: Callable[[], object]) -> list[str]:
         return [sql for sql, _ in statements_of(store, call)]
 
-    memo = search_plan.TextCount()
-    sent = sql_of(lambda: pages(memo))
+    assert backend.use_fts
+    sent = sql_of(pages)
     assert any("WITH RECURSIVE texts" in sql for sql in sent)
     assert not any(trigram in sql for sql in sent), sent
-    assert memo.worth_listing() and pages(memo) == want
+    assert memo.worth_listing() and pages() == want
 
     monkeypatch.setattr(search_plan, "LONG_QUERY_TEXT_BUDGET", {"sqlite": 3, "postgresql": 3})
-    sent = sql_of(lambda: pages(memo))
+    sent = sql_of(pages)
     assert any("WITH RECURSIVE texts" in sql for sql in sent) and any(trigram in sql for sql in sent)
     assert not memo.worth_listing(), "too many texts: not listed again for a while"
-    sent = sql_of(lambda: pages(memo))
+    sent = sql_of(pages)
     assert not any("WITH RECURSIVE texts" in sql for sql in sent) and any(trigram in sql for sql in sent)
-    assert pages(memo) == want
+    assert pages() == want
 
 
 @pytest.mark.backend("sqlite")

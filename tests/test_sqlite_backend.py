@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import open_denied, sql_backend
-from sqlalchemy import event
+from helpers import open_denied, sql_backend, statements_of
 
 from tributestore import (
     ConfigError,
@@ -495,20 +494,8 @@ def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, ver
 # ------------------------------------------------------- writes of a document
 def _writes(store: TributeStore, action: Callable[[], object]) -> list[str]:
     """The INSERT/UPDATE/DELETE statements ``action()`` runs (their first three words)."""
-    backend = sql_backend(store)
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        words = statement.split()
-        if words[0] in ("INSERT", "UPDATE", "DELETE"):
-            seen.append(" ".join(words[:3]))
-
-    event.listen(backend.db.engine, "before_cursor_execute", record)
-    try:
-        action()
-    finally:
-        event.remove(backend.db.engine, "before_cursor_execute", record)
-    return seen
+    words = [statement.split() for statement, _ in statements_of(store, action)]
+    return [" ".join(first[:3]) for first in words if first[0] in ("INSERT", "UPDATE", "DELETE")]
 
 
 def test_a_write_touches_only_the_rows_that_changed(store: TributeStore) -> None:

@@ -29,7 +29,7 @@ So a page is answered in steps (:func:`search_page`), all in the caller's read t
    distinct texts a rare query's page costs 3-4 ms this way on SQLite (8-10 ms on
    PostgreSQL), against 14-20 ms through the trigram index, which gives every hit's
    row to be read and sorted.  A store with
-   too many distinct texts (:class:`TextCount` remembers it for a while) asks the
+   too many distinct texts (:class:`TextIndexState` remembers it for a while) asks the
    trigram index for a query of 3 or more characters (a rare one has few hits), and
    scans for a shorter one, which no trigram serves (cheaper than walking the key
    index when the query is rare, the case left here), then sorts.
@@ -84,7 +84,7 @@ DISTINCT_BUDGET = {"sqlite": 5_000, "postgresql": 1_000}
 #: hitting one item in 1,000, at 1M items: it fetches and sorts every hit's row).
 LONG_QUERY_TEXT_BUDGET = {"sqlite": 1_000, "postgresql": 250}
 #: Seconds a store found to hold more distinct texts than that is not listed again.
-TEXT_COUNT_SECONDS = 300.0
+TOO_MANY_TEXTS_SECONDS = 300.0
 #: Most matching distinct texts whose items are fetched through the text index.
 MATCHED_TEXTS_BUDGET = 500
 #: A slot value above both of a position's slot values (0 items, 1 equipped).
@@ -321,10 +321,11 @@ def matching_texts(conn: Connection, folded_query: str, budget: int) -> list[str
 
 
 @dataclass
-class TextCount:
-    """Whether the store was found to hold too many distinct texts to list for a query of 3
-    or more characters (which then asks the trigram index at once), and until when that is
-    believed (:data:`TEXT_COUNT_SECONDS`): one wasted listing every few minutes at most."""
+class TextIndexState:
+    """What a store's searches learned of its text index: whether it exists (remembered on
+    PostgreSQL only), and whether the store holds too many distinct texts to list for a query
+    of 3 or more characters (which then asks the trigram index at once), believed until
+    :data:`TOO_MANY_TEXTS_SECONDS` have passed: one wasted listing every few minutes at most."""
 
     too_many_until: float = 0.0
     #: Whether PostgreSQL's text index was seen: it stays (a bulk import there keeps its
@@ -342,7 +343,7 @@ class TextCount:
         return time.monotonic() >= self.too_many_until
 
     def found_too_many(self) -> None:
-        self.too_many_until = time.monotonic() + TEXT_COUNT_SECONDS
+        self.too_many_until = time.monotonic() + TOO_MANY_TEXTS_SECONDS
 
 
 def position_params(after: HitPosition | None) -> dict[str, Any]:
@@ -359,7 +360,7 @@ def search_page(
     *,
     use_index: bool,
     window: int = WINDOW_TRIBUTES,
-    text_count: TextCount | None = None,
+    text_state: TextIndexState | None = None,
 ) -> list[RowMapping]:
     """At most ``limit`` hits after ``after`` (see the module documentation), as rows of
     ``guild_id, tribute_id, slot, number, item``.  The caller holds one read transaction.
@@ -399,8 +400,8 @@ def search_page(
         if needed is None:
             break
         params.update(window=needed, window_last=needed - 1)
-    text_count = text_count if text_count is not None else TextCount()
-    return hits + _rest(conn, dialect, folded_query, by_guild, params, use_index, text_count)
+    text_state = text_state if text_state is not None else TextIndexState()
+    return hits + _rest(conn, dialect, folded_query, by_guild, params, use_index, text_state)
 
 
 def _second_window(found: int, limit: int, window: int) -> int | None:
@@ -419,7 +420,7 @@ def _rest(
     by_guild: bool,
     params: dict[str, Any],
     use_index: bool,
-    text_count: TextCount,
+    text_state: TextIndexState,
 ) -> list[RowMapping]:
     """Hits after the window: through the text index, the trigram index, or by a scan.
 
@@ -429,11 +430,11 @@ def _rest(
     the trigram index, a shorter one scans.
     """
     long_query = use_index and len(folded_query) >= search.MIN_FTS_QUERY
-    if (not long_query or text_count.worth_listing()) and text_count.has_text_index(conn):
+    if (not long_query or text_state.worth_listing()) and text_state.has_text_index(conn):
         budget = (LONG_QUERY_TEXT_BUDGET if long_query else DISTINCT_BUDGET).get(dialect, 250)
         texts = matching_texts(conn, folded_query, budget)
         if texts is None and long_query:
-            text_count.found_too_many()
+            text_state.found_too_many()
         if texts is not None and len(texts) <= MATCHED_TEXTS_BUDGET:
             if not texts:
                 return []

@@ -125,7 +125,7 @@ class SqlBackend:
         self.created: str | None = None
         #: Whether searches use the full-text index (FTS5 trigram, pg_trgm).
         self.use_fts = False
-        self._text_count = search_plan.TextCount()  # whether listing distinct texts pays
+        self._text_state = search_plan.TextIndexState()  # what searches learned of the text index
         #: Whether this backend's imports drop the search index (inside :meth:`bulk_import`).
         self.defer_index = False
         self.db = Connections(self.dialect, self.url)
@@ -433,7 +433,13 @@ class SqlBackend:
         with self.db.reading() as conn:
             use_index = self.use_fts and self.dialect.index_usable(conn)
             rows = search_plan.search_page(
-                conn, folded_query, guild_id, after, limit, use_index=use_index, text_count=self._text_count
+                conn,
+                folded_query,
+                guild_id,
+                after,
+                limit,
+                use_index=use_index,
+                text_state=self._text_state,
             )
         return [self._hit(found) for found in rows]
 
