@@ -212,6 +212,43 @@ def test_locked_database_is_a_storage_error(db_path: Path) -> None:
         assert store.get_inventory(GUILD, "D1F").items == ["after"]
 
 
+def test_open_waits_for_a_writer_while_switching_to_wal(db_path: Path) -> None:
+    """SQLite refuses ``journal_mode = WAL`` at once ("database is locked", no busy wait) while
+    another connection writes in a file not yet in WAL mode: what several processes opening a
+    new store together met.  Opening waits for the writer, as for any other lock."""
+    with open_store(f"sqlite:///{db_path}") as store:
+        store.create_tribute(GUILD, "D1F", name="Katniss")
+    with raw(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+    blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    blocker.execute("UPDATE tributes SET name = 'Primrose'")
+    finished = threading.Timer(0.5, lambda: (blocker.execute("COMMIT"), blocker.close()))
+    finished.start()
+    try:
+        with open_store(f"sqlite:///{db_path}?timeout=20") as store:
+            assert store.get_tribute(GUILD, "D1F").name == "Primrose"
+    finally:
+        finished.join()
+    with raw(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_open_gives_up_on_a_writer_after_its_timeout(db_path: Path) -> None:
+    open_store(f"sqlite:///{db_path}").close()
+    with raw(db_path) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+    blocker = raw(db_path)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StorageError, match="locked") as raised:
+            open_store(f"sqlite:///{db_path}?timeout=0.3")
+        assert str(db_path) in str(raised.value) and "\n" not in str(raised.value)
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
 def test_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not an sqlite file at all" * 100)

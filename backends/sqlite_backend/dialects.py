@@ -198,6 +198,32 @@ def _first_line(error: BaseException) -> str:
     return message.splitlines()[0] if message else type(original).__name__
 
 
+def _switch_to_wal(raw: sqlite3.Connection, timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, tried again until ``timeout`` (negative: no end) while
+    SQLite answers "database is locked".
+
+    SQLite gives that answer at once, without waiting its busy timeout, when the file is
+    not in WAL mode yet and another connection holds its write lock: several processes
+    opening a new store together met it (2-3 % of connections with 8 processes), as does
+    a store switched back to a rollback journal while a writer works in it.
+    """
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            message = str(error).lower()
+            if ("locked" not in message and "busy" not in message) or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
+                raw.close()
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 def _looked_up(path: Path, check: Callable[[Path], bool]) -> bool:
     """``check(path)`` (``Path.exists``, ``Path.is_file``), an error other than "no such file"
     (permission denied on a directory above it, I/O error) being a :class:`StorageError`."""
@@ -265,13 +291,13 @@ class SqliteDialect:
             f"PRAGMA busy_timeout = {int(self.timeout * 1000)}",
             f"PRAGMA synchronous = {self.synchronous}",
         ]
-        if path is not None:
-            pragmas.append("PRAGMA journal_mode = WAL")
 
         def creator() -> sqlite3.Connection:  # any file name works: no URL escaping
             raw = sqlite3.connect(target, timeout=self.timeout, check_same_thread=False, isolation_level=None)
             for pragma in pragmas:
                 raw.execute(pragma)
+            if path is not None:
+                _switch_to_wal(raw, self.timeout)
             return raw
 
         engine = create_engine(
