@@ -2,7 +2,10 @@
 
 Tests marked ``@pytest.mark.backend("json")`` (or "sqlite", ...) run only when
 that backend is listed in ``TRIBUTESTORE_TEST_BACKENDS`` (comma-separated);
-with the variable unset, every backend's tests run.  Unmarked tests always run.
+with the variable unset, every backend's tests run.  Unmarked tests run too,
+unless ``TRIBUTESTORE_TEST_UNMARKED=0``: tox sets it in the sqlite and composite
+environments, so the tests of no one backend run once per Python (in its json
+environment) rather than three times.
 A selected test that needs the PostgreSQL server gets it from postgres_server.py.
 """
 
@@ -35,11 +38,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = {name.strip() for name in os.environ.get("TRIBUTESTORE_TEST_BACKENDS", "").split(",")}
     wanted.discard("")
-    if wanted:
+    unmarked = os.environ.get("TRIBUTESTORE_TEST_UNMARKED", "1").strip() != "0"
+    if wanted or not unmarked:
         selected, deselected = [], []
         for item in items:
             markers = [m.args[0] for m in item.iter_markers("backend")]
-            (selected if not markers or any(m in wanted for m in markers) else deselected).append(item)
+            if not markers:
+                keep = unmarked
+            else:
+                keep = not wanted or any(m in wanted for m in markers)
+            (selected if keep else deselected).append(item)
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
