@@ -292,6 +292,13 @@ def test_a_killed_import_leaves_the_marker_and_the_next_open_rebuilds(tmp_path: 
         for query in ("item 0", "sword of t00", "of"):
             assert hits(stale, query) == scanned(path, query) != []
     assert index_state(path) == (False, 0, ["search"])
+    # Opened for reading (a copy source, a backup): read as it is, the index not rebuilt.
+    with open_store(f"sqlite:///{path}", mode="read") as reader:
+        assert any("opened for reading" in warning for warning in reader.warnings), reader.warnings
+        for query in ("item 0", "sword of t00", "of"):
+            assert hits(reader, query) == scanned(path, query) != []
+        assert documents(reader)
+    assert index_state(path) == (False, 0, ["search"])
     # The next ordinary open rebuilds it (and clears the marker) in its opening transaction.
     with open_store(f"sqlite:///{path}") as reopened:
         assert index_state(path) == (True, 3, [])

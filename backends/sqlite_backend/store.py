@@ -160,11 +160,15 @@ class SqlBackend:
         problem = dialect.index_unavailable() if want_index else None
         if importing:
             problem = "a bulk import in progress rebuilds it at its end"
-        if version != schema.CURRENT_VERSION or (want_index and not indexed and problem is None):
+        elif must_exist and want_index and not indexed and problem is None:
+            # Opened for reading (a copy source, a backup): the store is read, not repaired.
+            problem = "opened for reading; the next open for writing builds it"
+        building = want_index and not importing and not must_exist
+        if version != schema.CURRENT_VERSION or (building and not indexed and problem is None):
             with self.db.transaction() as conn, self.db.errors():
                 dialect.prepare(conn)
                 schema.migrate(conn, self.where, lambda name: dialect.has_table(conn, name))
-                if want_index and not importing:
+                if building:
                     problem = dialect.ensure_index(conn)
                     indexed = problem is None
                     if indexed:  # a bulk import dropped it and never finished: rebuilt now
