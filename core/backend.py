@@ -24,6 +24,8 @@ backend does not offer them:
   serve as a composite's primary);
 - :class:`ForeignSource`: a read-only view of another program's files (a
   legacy THGBot directory) with its own record keys and an independent check;
+- :class:`SharedStreamCheck`: a foreign source whose independent check takes the
+  destination's documents from the copier's verification instead of reading them again;
 - :class:`TransitionWindow`: a primary-in-front-of-fallback backend that can
   close its window.
 
@@ -232,6 +234,25 @@ class ForeignSource(Protocol):
     def independent_check(self, destination: TributeStore) -> list[str]:
         """Every record of the raw files missing in ``destination``, found by a reader that shares
         nothing with this backend's own interpretation of them."""
+
+
+class HeldDocuments(Protocol):
+    """An independent check being given the destination's documents (see :class:`SharedStreamCheck`)."""
+
+    def hold(self, bundle: TributeBundle) -> None:
+        """One document of the destination; every one is given once."""
+
+    def finish(self) -> list[str]:
+        """Every record of the raw files missing among the documents given."""
+
+
+@runtime_checkable
+class SharedStreamCheck(Protocol):
+    """A :class:`ForeignSource` whose independent check takes the destination's documents from
+    the caller (the copier's verification streams them anyway) instead of reading them again."""
+
+    def independent_checker(self, destination: TributeStore) -> AbstractContextManager[HeldDocuments]:
+        """The check of ``destination`` (its scratch state lives as long as the block)."""
 
 
 @dataclass

@@ -14,12 +14,15 @@ The copy runs in passes over the source, each streaming tribute by tribute:
    per batch, so a crash leaves whole tributes only.  Identical tributes are
    skipped, so a re-run after a crash finishes the job.
 4. **verify**: per-tribute digests of source and destination are compared,
-   and every copied file's bytes re-hashed.
+   and every copied file's bytes re-hashed.  A legacy source's independent
+   check of its raw files takes the destination's documents from this same
+   stream (the destination is read once for both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -342,9 +345,20 @@ def _verified(
     skipped: set[Key] = set(plan.tombstoned)
     if report.on_conflict == "skip":
         skipped |= plan.conflicting | {(g.guild_id, GUILD_ROW) for g in plan.differing_guilds}
-    report.differences = verify_stores(source, destination, subset=True, ignore=skipped, progress=progress)
+    checker = source.independent_checker(destination)
+    # The independent check, when it can, takes the destination's documents the verification
+    # reads (one stream of the destination instead of two).
+    with checker if checker is not None else nullcontext() as held:
+        report.differences = verify_stores(
+            source,
+            destination,
+            subset=True,
+            ignore=skipped,
+            progress=progress,
+            on_destination=held.hold if held is not None else None,
+        )
+        raw = held.finish() if held is not None else source.independent_check(destination)
     report.verified = True
-    raw = source.independent_check(destination)
     if raw is not None:
         report.independent = True
         report.differences += [f"raw source data: {line}" for line in raw]
@@ -358,14 +372,21 @@ def verify_stores(
     subset: bool = False,
     ignore: set[Key] | None = None,
     progress: Progress | None = None,
+    on_destination: Callable[[TributeBundle], None] | None = None,
 ) -> list[str]:
-    """Every difference between two stores, as lines naming the tribute (empty: identical)."""
+    """Every difference between two stores, as lines naming the tribute (empty: identical).
+
+    ``on_destination`` is given every document of the destination as it is read."""
     progress = progress or SilentProgress()
     progress.start("verifying", source.counts().tributes)
     return [
         str(difference)
         for difference in compare_stores(
-            source, destination, subset=subset, on_source_tribute=progress.advance
+            source,
+            destination,
+            subset=subset,
+            on_source_tribute=progress.advance,
+            on_destination_document=on_destination,
         )
         if not (ignore and difference.key in ignore)
     ]

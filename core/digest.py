@@ -76,13 +76,15 @@ def compare_stores(
     subset: bool = False,
     check_bytes: bool = True,
     on_source_tribute: Callable[[], None] | None = None,
+    on_destination_document: Callable[[TributeBundle], None] | None = None,
 ) -> Iterator[Difference]:
     """Stream the differences between two stores, tribute by tribute.
 
     Both stores list tributes ordered by (guild_id, tribute_id), so this is a
     merge join in constant memory.  With ``subset``, tributes only in the
     destination are not differences (a copy into a non-empty store).
-    Guild settings are compared too.
+    Guild settings are compared too.  ``on_destination_document`` is given
+    every document of the destination, once, as the join reads it.
     """
     dest_guilds = {g.guild_id: g for g in destination.list_guilds()}
     for guild in source.list_guilds():
@@ -96,6 +98,8 @@ def compare_stores(
             yield Difference((guild_id, GUILD_ROW), "guild only in destination")
 
     left_iter, right_iter = source.iter_bundles(), destination.iter_bundles()
+    if on_destination_document is not None:
+        right_iter = _observed(right_iter, on_destination_document)
     left, right = next(left_iter, None), next(right_iter, None)
     while left is not None or right is not None:
         left_key = _key(left)
@@ -118,6 +122,14 @@ def compare_stores(
             left, right = next(left_iter, None), next(right_iter, None)
             if on_source_tribute:
                 on_source_tribute()
+
+
+def _observed(
+    bundles: Iterator[TributeBundle], see: Callable[[TributeBundle], None]
+) -> Iterator[TributeBundle]:
+    for bundle in bundles:
+        see(bundle)
+        yield bundle
 
 
 def _key(bundle: TributeBundle | None) -> Key:

@@ -35,7 +35,9 @@ from .backend import (
     DeferredIndex,
     FileData,
     ForeignSource,
+    HeldDocuments,
     PagedSearch,
+    SharedStreamCheck,
     Tombstones,
 )
 from .errors import (
@@ -264,6 +266,15 @@ class TributeStore:
         """
         backend = self.backend
         return backend.independent_check(destination) if isinstance(backend, ForeignSource) else None
+
+    def independent_checker(self, destination: TributeStore) -> AbstractContextManager[HeldDocuments] | None:
+        """:meth:`independent_check` given the destination's documents by the caller, who streams
+        them anyway (``hold`` each, then ``finish``); ``None`` when the backend cannot take them so
+        (then call :meth:`independent_check`)."""
+        backend = self.backend
+        if isinstance(backend, ForeignSource) and isinstance(backend, SharedStreamCheck):
+            return backend.independent_checker(destination)
+        return None
 
     # --------------------------------------------------------------- helpers
     def _writable(self) -> None:

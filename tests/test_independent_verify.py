@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli as run
 
+from tributestore import open_store
+
 pytestmark = pytest.mark.backend("sqlite")
 
 GUILD = 111111111111111111
@@ -87,3 +89,35 @@ def test_every_loss_is_named_by_file_and_key(migrated: Path) -> None:
 def test_independent_needs_a_legacy_source(migrated: Path) -> None:
     result = run("verify", "--independent", "sqlite:///thg.db", "sqlite:///thg.db", cwd=migrated)
     assert result.returncode == 2 and "legacy directory" in result.stderr
+
+
+def test_a_copy_checks_the_raw_files_with_the_documents_it_verifies(migrated: Path) -> None:
+    """The copier's verification hands the destination's documents to the independent check
+    (one stream of the destination): a loss the plan skips is still named."""
+    sql(migrated, "DELETE FROM inventory_items WHERE item = 'Rope' AND number = 2")
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", "--on-conflict", "skip", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert 'raw source data: inventories/inventories.json ["D1F"]["items"]: item "Rope" missing' in result.stdout
+    assert "Canteen" not in result.stdout and "Bread" not in result.stdout
+
+
+def test_the_checker_names_what_the_documents_it_is_given_lack(migrated: Path) -> None:
+    with (
+        open_store(f"thgbot:///{migrated / 'legacy'}", mode="read") as legacy,
+        open_store(f"sqlite:///{migrated / 'thg.db'}", mode="read") as copied,
+    ):
+        assert copied.independent_checker(legacy) is None  # not a legacy store
+        checker = legacy.independent_checker(copied)
+        assert checker is not None
+        with checker as held:
+            for bundle in copied.iter_bundles():
+                held.hold(bundle)
+            assert held.finish() == []
+        with legacy.independent_checker(copied) as held:  # type: ignore[union-attr]
+            for bundle in copied.iter_bundles():
+                if bundle.tribute.tribute_id == "D1F":
+                    inventory = bundle.inventory.model_copy(update={"equipped": []})
+                    bundle = bundle.model_copy(update={"inventory": inventory})
+                held.hold(bundle)
+            missing = held.finish()
+        assert len(missing) == 1 and 'item "Knife" missing in the destination (0 of 1)' in missing[0]

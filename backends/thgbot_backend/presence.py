@@ -34,12 +34,14 @@ import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ijson
 
 from tributestore.errors import StorageError
+from tributestore.models import TributeBundle
 from tributestore.store import TributeStore
 
 INVENTORIES = Path("inventories") / "inventories.json"
@@ -94,19 +96,29 @@ class PresenceCheck:
         self.db = scratch
         self.missing: list[str] = []
         self.tombstones = destination.tombstone_count() > 0
-
-    def run(self) -> list[str]:
+        #: The destination's rows not yet written to the scratch database.
+        self._held: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
         self.db.executescript(_SCHEMA)
         self.db.execute("BEGIN")  # one transaction for the loads (executescript commits)
-        self.load_destination()
-        self.load_inventories()
-        self.load_prompts()
-        self.load_images()
-        self.db.execute("COMMIT")
-        self.db.executescript(_INDEXES)
-        self.check_items()
-        self.check_prompts()
-        self.check_images()
+
+    def run(self) -> list[str]:
+        """Read the destination's documents, then :meth:`finish`."""
+        for bundle in self.destination.iter_bundles():
+            self.hold(bundle)
+        return self.finish()
+
+    def finish(self) -> list[str]:
+        """Read the raw files and list what of them the documents given to :meth:`hold` lack."""
+        self.flush()
+        with raw_errors(self.root):
+            self.load_inventories()
+            self.load_prompts()
+            self.load_images()
+            self.db.execute("COMMIT")
+            self.db.executescript(_INDEXES)
+            self.check_items()
+            self.check_prompts()
+            self.check_images()
         return self.missing
 
     def miss(self, line: str) -> None:
@@ -130,34 +142,26 @@ class PresenceCheck:
             self.db.executemany(statement, batch)
 
     # ------------------------------------------------------------ the destination
-    def load_destination(self) -> None:
-        tributes: list[tuple[str, int]] = []
-        items: list[tuple[str, int, bytes]] = []
-        prompts: list[tuple[str, bytes]] = []
-        files: list[tuple[str]] = []
-        for bundle in self.destination.iter_bundles():
-            tid = bundle.tribute.tribute_id
-            tributes.append((tid, bundle.tribute.guild_id))
-            items.extend((tid, 0, _blob(text)) for text in bundle.inventory.items)
-            items.extend((tid, 1, _blob(text)) for text in bundle.inventory.equipped)
-            if bundle.prompt is not None:
-                prompts.append((tid, _blob(bundle.prompt.message)))
-            files.extend((info.sha256,) for info in bundle.files)
-            if len(items) >= _BATCH:
-                self.flush(tributes, items, prompts, files)
-        self.flush(tributes, items, prompts, files)
+    def hold(self, bundle: TributeBundle) -> None:
+        """One document of the destination (each once, whatever the order)."""
+        tributes, items, prompts, files = self._held
+        tid = bundle.tribute.tribute_id
+        tributes.append((tid, bundle.tribute.guild_id))
+        items.extend((tid, 0, _blob(text)) for text in bundle.inventory.items)
+        items.extend((tid, 1, _blob(text)) for text in bundle.inventory.equipped)
+        if bundle.prompt is not None:
+            prompts.append((tid, _blob(bundle.prompt.message)))
+        files.extend((info.sha256,) for info in bundle.files)
+        if len(items) >= _BATCH:
+            self.flush()
 
-    def flush(
-        self,
-        tributes: list[tuple[str, int]],
-        items: list[tuple[str, int, bytes]],
-        prompts: list[tuple[str, bytes]],
-        files: list[tuple[str]],
-    ) -> None:
-        self.db.executemany("INSERT INTO held_tribute VALUES (?, ?)", tributes)
-        self.db.executemany("INSERT INTO held_item VALUES (?, ?, ?)", items)
-        self.db.executemany("INSERT INTO held_prompt VALUES (?, ?)", prompts)
-        self.db.executemany("INSERT INTO held_file VALUES (?)", files)
+    def flush(self) -> None:
+        tributes, items, prompts, files = self._held
+        with raw_errors(self.root):
+            self.db.executemany("INSERT INTO held_tribute VALUES (?, ?)", tributes)
+            self.db.executemany("INSERT INTO held_item VALUES (?, ?, ?)", items)
+            self.db.executemany("INSERT INTO held_prompt VALUES (?, ?)", prompts)
+            self.db.executemany("INSERT INTO held_file VALUES (?)", files)
         for rows in (tributes, items, prompts, files):
             rows.clear()
 
@@ -277,16 +281,34 @@ class PresenceCheck:
 
 def check_presence(root: Path, destination: TributeStore) -> list[str]:
     """Every record of the raw legacy directory ``root`` missing in ``destination`` (empty: all there)."""
-    try:
-        with tempfile.TemporaryDirectory(prefix="tributestore-presence-") as scratch:
+    with presence_check(root, destination) as check:
+        return check.run()
+
+
+@contextmanager
+def presence_check(root: Path, destination: TributeStore) -> Iterator[PresenceCheck]:
+    """A :class:`PresenceCheck` of ``root`` against ``destination`` in a scratch database that
+    lives as long as the block: give it the destination's documents (:meth:`~PresenceCheck.hold`)
+    and ask what is missing (:meth:`~PresenceCheck.finish`)."""
+    with tempfile.TemporaryDirectory(prefix="tributestore-presence-") as scratch:
+        with raw_errors(root):
             conn = sqlite3.connect(Path(scratch) / "presence.db", isolation_level=None)
-            try:
+        try:
+            with raw_errors(root):
                 conn.execute("PRAGMA journal_mode = OFF")
                 conn.execute("PRAGMA synchronous = OFF")
                 conn.execute("PRAGMA cache_size = -16000")
-                return PresenceCheck(root, destination, conn).run()
-            finally:
-                conn.close()
+                check = PresenceCheck(root, destination, conn)
+            yield check  # the caller's own errors pass through untranslated
+        finally:
+            conn.close()
+
+
+@contextmanager
+def raw_errors(root: Path) -> Iterator[None]:
+    """The check's errors (reading the raw files, its scratch database) as one :class:`StorageError`."""
+    try:
+        yield
     except (OSError, sqlite3.Error, ijson.JSONError) as error:
         raise StorageError(
             f"independent check of {root}: cannot read the raw legacy files: {error}"

@@ -59,6 +59,7 @@ from .reader import (
 )
 
 if TYPE_CHECKING:
+    from tributestore.backend import HeldDocuments
     from tributestore.plugins import PluginHooks
 
 #: URL options only a legacy directory understands (guild assignment, long items, the index's place).
@@ -355,3 +356,9 @@ class ThgbotBackend:
         from .presence import check_presence  # local: only copy and verify need it
 
         return check_presence(self.root, destination)
+
+    def independent_checker(self, destination: TributeStore) -> AbstractContextManager[HeldDocuments]:
+        """:meth:`independent_check` taking the destination's documents from the caller."""
+        from .presence import presence_check
+
+        return presence_check(self.root, destination)
