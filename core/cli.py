@@ -432,16 +432,16 @@ def copy(
         raise VerificationError(f"{len(report.differences)} difference(s) found after the copy")
 
 
-def refuse_one_store(source: str, destination: str) -> None:
-    """A copy of a store onto itself (another spelling of its path, a symlink, the legacy
-    directory under another scheme) would compare the store with itself: refused."""
+def refuse_one_store(source: str, destination: str, *, source_is: str = "source", job: str = "copy") -> None:
+    """A copy (or restore) of a store onto itself (another spelling of its path, a symlink, the
+    legacy directory under another scheme) would compare the store with itself: refused."""
     from .urls import parse_store_url, same_place
 
     first, second = parse_store_url(source), parse_store_url(destination)
     if same_place(first, second):
         raise ConfigError(
-            f"source {first.display!r} and destination {second.display!r} are the same store: "
-            "nothing to copy, and nothing a verification could check"
+            f"{source_is} {first.display!r} and destination {second.display!r} are the same store: "
+            f"nothing to {job}, and nothing a verification could check"
         )
 
 
@@ -522,6 +522,7 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
     from .backup import backup_root, check_backup, restore_backup
     from .config import open_url, resolve_config
 
+    refuse_one_store(backup, destination, source_is="backup", job="restore")
     resolved = resolve_config(backup).url
     root = backup_root(resolved)
     with open_url(resolved, "read") as src:

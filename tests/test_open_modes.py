@@ -106,6 +106,14 @@ def test_restore_refuses_a_backup_without_manifest(work: Path) -> None:
     assert tribute_count(work / "thg.db") == SAMPLE_TRIBUTES
 
 
+def test_restore_refuses_a_backup_onto_itself(work: Path) -> None:
+    backup = make_backup(work)
+    before = snapshot(work)
+    result = run("restore", "--yes", f"json:///{backup}", f"json:///{backup}/.", cwd=work)
+    one_line_error(result, 2, "are the same store", "nothing to restore")
+    assert snapshot(work) == before
+
+
 def test_restore_refuses_a_backup_that_differs_from_its_manifest(work: Path) -> None:
     backup = make_backup(work)
     victim = next((backup / "guilds" / str(GUILD) / "tributes").glob("*.json"))
