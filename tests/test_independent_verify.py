@@ -97,7 +97,8 @@ def test_a_copy_checks_the_raw_files_with_the_documents_it_verifies(migrated: Pa
     sql(migrated, "DELETE FROM inventory_items WHERE item = 'Rope' AND number = 2")
     result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", "--on-conflict", "skip", cwd=migrated)
     assert result.returncode == 7, result.stdout + result.stderr
-    assert 'raw source data: inventories/inventories.json ["D1F"]["items"]: item "Rope" missing' in result.stdout
+    lost = 'raw source data: inventories/inventories.json ["D1F"]["items"]: item "Rope" missing'
+    assert lost in result.stdout
     assert "Canteen" not in result.stdout and "Bread" not in result.stdout
 
 
