@@ -337,7 +337,7 @@ class SqlBackend:
         are dropped together; PostgreSQL: the trigram query scans without its index) and
         :meth:`check` reports the marker.  Each batch drops the index again if another
         process rebuilt it meanwhile.  An import killed before its end leaves the marker:
-        the next open of the store (not ``fts=off``) rebuilds the index and clears it.  On an
+        the next open of the store for writing (not ``fts=off``) rebuilds the index and clears it.  On an
         error the index is rebuilt too; on ``KeyboardInterrupt`` (or any non-``Exception``)
         it is left to the next open.
         """
@@ -541,7 +541,7 @@ class SqlBackend:
         return [
             f"{self.where}: search index is stale (dropped by a bulk import in progress or "
             "interrupted): searches scan every item until the import finishes or the store "
-            "is opened again, which rebuilds it"
+            "is next opened for writing (by the bot, or a copy into it), which rebuilds it"
         ]
 
     def _check_version(self, conn: Connection) -> list[str]:
