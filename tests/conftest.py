@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         selected, deselected = [], []
         for item in items:
             markers = [m.args[0] for m in item.iter_markers("backend")]
-            keep = any(m in wanted for m in markers) if markers and wanted else bool(markers) or unmarked
+            keep = (not wanted or any(m in wanted for m in markers)) if markers else unmarked
             (selected if keep else deselected).append(item)
         if deselected:
             config.hook.pytest_deselected(items=deselected)
