@@ -700,3 +700,27 @@ def test_a_path_it_may_not_look_at_is_a_storage_error(denied_dirs: tuple[Path, P
         outcome = open_denied(url_of(path), mode)
         assert outcome.startswith("StorageError: "), outcome
         assert "Permission denied" in outcome and str(path) in outcome, outcome
+
+
+def test_ctrl_c_during_a_parallel_fsync_is_delivered_after_it() -> None:
+    """A commit's parallel fsyncs hold Ctrl-C back until every one has run: a KeyboardInterrupt
+    raised while the thread pool's own locks were held once hung a copy into a JSON store."""
+    import os
+    import signal
+    import threading
+
+    from tributestore.backends.json_backend import journal
+
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def action(entry: int) -> None:
+        if entry == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        with lock:
+            done.append(entry)
+
+    entries = list(range(400))
+    with pytest.raises(KeyboardInterrupt):
+        journal._each(action, entries)
+    assert sorted(done) == entries
