@@ -214,7 +214,7 @@ def stats(url: str | None) -> None:
     help="Delete the incomplete backups found (a copy killed while backing up leaves one).",
 )
 def check(url: str | None, remove_incomplete_backups: bool) -> None:
-    """Check a store's integrity (orphans, foreign keys, schema version, file hashes).
+    """Check a store's integrity (orphans, foreign keys, schema version, file hashes, search index).
 
     URL is the store (default: the configured one, see 'tributestore config --help').
     The check reads one committed state: writes in progress are waited for or

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from test_sqlite_backend import refuses_new_contents_without_bytes, tombstone_takes_a_later_origin_key
 
 from tributestore import (
@@ -185,6 +185,27 @@ QUERIES = [
     "sharp",
     "c\\d",
 ]
+
+
+@pytest.mark.backend("postgres")
+@pytest.mark.parametrize("index", [search.TRIGRAM_INDEX, "inventory_items_by_text"])
+def test_check_of_a_store_opened_for_reading_names_a_dropped_search_index(
+    store: TributeStore, schema_url: str, admin: Engine, index: str
+) -> None:
+    """Opened for reading, the store is not repaired, and ``check`` must not call it sound."""
+    store.create_tribute(GUILD, "D1F")
+    store.add_item(GUILD, "D1F", "Rusty spear", force=True)
+    store.close()
+    name = schema_url.rsplit("schema=", 1)[1]
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP INDEX "{name}".{index}'))
+    with open_store(schema_url, mode="read") as reading:
+        problems = reading.check()
+        assert len(problems) == 1, problems
+        assert index in problems[0] and "next open for writing" in problems[0], problems
+        assert [h.item for h in reading.search_items("spear")] == ["Rusty spear"]
+    with open_store(schema_url) as writing:
+        assert writing.check() == []
 
 
 @pytest.mark.backend("postgres")

@@ -401,6 +401,55 @@ def test_index_survives_vacuum(store: TributeStore, db_path: Path) -> None:
     assert store.check() == []
 
 
+@pytest.mark.parametrize(
+    ("removal", "named"),
+    [
+        (
+            "DROP TRIGGER inventory_items_fts_insert; DROP TRIGGER inventory_items_fts_delete;"
+            " DROP TRIGGER inventory_items_fts_update; DROP TABLE inventory_items_fts",
+            "full-text index inventory_items_fts is missing",
+        ),
+        ("DROP TRIGGER inventory_items_fts_insert", "inventory_items_fts_insert missing"),
+        ("DROP TRIGGER inventory_items_fts_update", "inventory_items_fts_update missing"),
+        ("DROP INDEX inventory_items_by_text", "inventory_items_by_text is missing"),
+    ],
+)
+def test_check_names_a_search_index_part_removed_by_hand_and_a_write_open_rebuilds_it(
+    db_path: Path, removal: str, named: str
+) -> None:
+    """No pending marker explains it: ``check`` must still not say "no problems", and the items
+    written while a trigger was gone must be found once the store is opened for writing."""
+    with open_store(f"sqlite:///{db_path}") as store:
+        store.create_tribute(GUILD, "D1F")
+        store.add_item(GUILD, "D1F", "Rusty spear", force=True)
+    with raw(db_path) as conn:
+        conn.executescript(removal)
+        # Written behind the index's back (a trigger gone, or no index at all).
+        conn.execute(
+            "INSERT INTO inventory_items (guild_id, tribute_id, slot, number, item, item_folded, item_key) "
+            "VALUES (?, 'D1F', 'items', 2, 'Golden trident', 'golden trident', "
+            "(SELECT max(item_key) + 1 FROM inventory_items))",
+            (GUILD,),
+        )
+        conn.execute(
+            "UPDATE inventory_items SET item = 'Poisoned mace', item_folded = 'poisoned mace'"
+            " WHERE number = 1"
+        )
+        gone = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    with open_store(f"sqlite:///{db_path}", mode="read") as reading:
+        problems = reading.check()
+        assert len(problems) == 1, problems
+        assert named in problems[0] and "next open for writing" in problems[0], problems
+        assert [h.item for h in reading.search_items("trident")] == ["Golden trident"]  # a scan
+    with raw(db_path) as conn:  # reading changed nothing
+        assert {row[0] for row in conn.execute("SELECT name FROM sqlite_master")} == gone
+    with open_store(f"sqlite:///{db_path}") as store:
+        assert store.check() == []
+        assert [h.item for h in store.search_items("trident")] == ["Golden trident"]
+        assert [h.item for h in store.search_items("poisoned")] == ["Poisoned mace"]
+        assert store.search_items("rusty") == []
+
+
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_threads_lose_no_update(db_path: Path, in_memory: bool) -> None:
     with open_store(
@@ -515,13 +564,18 @@ def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, ver
         ]
         assert document.prompt is not None and document.prompt.files == ["a.png"]
         assert store.read_file(GUILD, "D1F", "a.png") == b"png"
-        assert [(h.slot, h.number) for h in store.search_items("knife")] == [("items", 1)]  # index built
+        assert [(h.slot, h.number) for h in store.search_items("knife")] == [("items", 1)]  # a scan
         assert store.tombstone_count() == (1 if version >= 2 else 0)
         store.add_item(GUILD, "D1F", "Knife sharpener", force=True)
         assert [h.number for h in store.search_items("knife")] == [1, 3]
         backend = sql_backend(store)
         backend.put_tombstone(GUILD, "D8F", "legacy-8")
         assert store.has_origin_tombstone("legacy-8")
+        # Opened for reading: no search index was built, and check says so.
+        problems = store.check()
+        assert len(problems) == 2 and all("next open for writing" in line for line in problems), problems
+    with open_store(f"sqlite:///{db_path}") as store:
+        assert [h.number for h in store.search_items("knife")] == [1, 3]  # the index, built now
         assert store.check() == []
     with raw(db_path) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(schema.CURRENT_VERSION,)]

@@ -349,13 +349,13 @@ class SqliteDialect:
         pass
 
     def has_index(self, conn: Connection) -> bool:
-        found = search.has_fts_table(conn)
-        if found and not search.sqlite_has_trigram():
+        missing = search.fts_missing(conn)
+        if search.FTS_TABLE not in missing and not search.sqlite_has_trigram():
             raise StorageError(
                 f"{self.where} has a full-text index (FTS5 trigram) this SQLite library "
                 "cannot maintain; use SQLite 3.34 or newer with FTS5"
             )
-        return found and search_plan.has_text_index(conn)
+        return not missing and search_plan.has_text_index(conn)
 
     def index_unavailable(self) -> str | None:
         if search.sqlite_has_trigram():
@@ -408,7 +408,12 @@ class SqliteDialect:
         return problems
 
     def index_problems(self, conn: Connection, use_index: bool) -> list[str]:
-        return [f"{self.where}: {problem}" for problem in search.fts_problems(conn)]
+        if not use_index and search.FTS_TABLE in search.fts_missing(conn):
+            return []  # fts=off, or no trigram tokenizer here: searches scan, as they should
+        problems = search.fts_problems(conn)
+        if use_index and not search_plan.has_text_index(conn):
+            problems.append(search_plan.TEXT_INDEX_MISSING)
+        return [f"{self.where}: {problem}" for problem in problems]
 
     def created(self, had_schema: bool) -> str | None:
         return str(self.path.absolute()) if self.new_file and self.path is not None else None
@@ -600,12 +605,15 @@ class PostgresDialect:
         return []  # foreign keys and checks are enforced by the server, never deferred
 
     def index_problems(self, conn: Connection, use_index: bool) -> list[str]:
+        problems: list[str] = []
         if use_index and not search.has_trigram_index(conn):
-            return [
+            problems.append(
                 f"{self.where}: trigram index {search.TRIGRAM_INDEX} is missing "
-                "(searches scan); reopening the store recreates it"
-            ]
-        return []
+                "(searches scan); the next open for writing recreates it"
+            )
+        if use_index and not search_plan.has_text_index(conn):
+            problems.append(f"{self.where}: {search_plan.TEXT_INDEX_MISSING}")
+        return problems
 
     def created(self, had_schema: bool) -> str | None:
         return None if had_schema else self.where

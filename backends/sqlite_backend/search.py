@@ -70,6 +70,10 @@ _FTS_DDL = (
     f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')",
 )
 _fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
+#: The triggers of :data:`_FTS_DDL`, and every part the index needs.
+FTS_TRIGGERS = ("inventory_items_fts_insert", "inventory_items_fts_delete", "inventory_items_fts_update")
+FTS_PARTS = (FTS_TABLE, *FTS_TRIGGERS)
+_FTS_NAMES = "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') AND name IN (?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -144,15 +148,32 @@ def has_fts_table(conn: Connection) -> bool:
     return inspect(conn).has_table(FTS_TABLE)
 
 
+def fts_missing(conn: Connection) -> list[str]:
+    """The parts of the full-text index that do not exist (the FTS5 table, the triggers keeping it
+    in step with ``inventory_items``), in :data:`FTS_PARTS` order; empty when it is whole.
+
+    A trigger removed by hand leaves the table answering searches while every later write is
+    missing from it: such an index is as good as none.
+    """
+    names = set(conn.exec_driver_sql(_FTS_NAMES, (FTS_TABLE, *FTS_TRIGGERS)).scalars())
+    return [name for name in FTS_PARTS if name not in names]
+
+
 def ensure_fts(conn: Connection) -> bool:
-    """Create (and fill) the full-text index when missing and possible; whether it exists.
+    """Create (and fill) the full-text index when missing or incomplete and possible; whether it
+    exists.  An incomplete one (a trigger missing) is dropped and built again from the items.
 
     The caller holds the write transaction that opened the store.
     """
-    if has_fts_table(conn):
+    missing = fts_missing(conn)
+    if not missing:
         return True
     if not sqlite_has_trigram():
         return False
+    if len(missing) < len(FTS_PARTS):
+        for trigger in FTS_TRIGGERS:
+            conn.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{trigger}"')
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
     for statement in _FTS_DDL:
         conn.exec_driver_sql(statement)
     return True
@@ -173,9 +194,19 @@ def fts_condition() -> ColumnElement[bool]:
 
 
 def fts_problems(conn: Connection) -> list[str]:
-    """Problems FTS5's integrity check finds (index out of step with the items)."""
-    if not has_fts_table(conn):
-        return []
+    """What is missing of the full-text index, else what FTS5's integrity check finds (index
+    out of step with the items)."""
+    missing = fts_missing(conn)
+    if len(missing) == len(FTS_PARTS):
+        return [
+            f"full-text index {FTS_TABLE} is missing: searches scan every item; "
+            "the next open for writing builds it"
+        ]
+    if missing:
+        return [
+            f"full-text index incomplete ({', '.join(missing)} missing): searches scan every item, "
+            "or miss the items written since; the next open for writing rebuilds it"
+        ]
     try:
         conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
     except DBAPIError as error:  # reported as a problem, not raised

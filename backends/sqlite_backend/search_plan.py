@@ -70,6 +70,12 @@ from .common import OLD_TEXT_INDEX as OLD_TEXT_INDEX
 from .common import TEXT_INDEX as TEXT_INDEX
 from .schema import inventory_items, tributes
 
+#: ``check``'s line for a store without :data:`TEXT_INDEX` (opened for writing, one is built).
+TEXT_INDEX_MISSING = (
+    f"index of folded texts {TEXT_INDEX} is missing (searches of 1-2 characters and rare ones are "
+    "slower); the next open for writing builds it"
+)
+
 #: Tributes whose items are walked first (about 10 items each: a query hitting one item in
 #: 30 usually fills a page of 25 there, in well under a millisecond; one hitting one in 40
 #: to 2,000 goes on to a second window; a rarer one costs this window and the index).

@@ -125,6 +125,7 @@ class SqlBackend:
         self.created: str | None = None
         #: Whether searches use the full-text index (FTS5 trigram, pg_trgm).
         self.use_fts = False
+        self.want_fts = False
         self._text_state = search_plan.TextIndexState()  # what searches learned of the text index
         #: Whether this backend's imports drop the search index (inside :meth:`bulk_import`).
         self.defer_index = False
@@ -175,6 +176,8 @@ class SqlBackend:
                         self._clear_pending(conn)
         # While an import runs, each search checks whether the index is back (and scans until then).
         self.use_fts = want_index and (indexed or importing)
+        #: Whether this store should have a search index (``check`` names what is missing of it).
+        self.want_fts = want_index and dialect.index_unavailable() is None
         self.created = dialect.created(had_schema)
         if want_index and (importing or not self.use_fts):
             self.warnings.append(
@@ -511,8 +514,8 @@ class SqlBackend:
                 pending = self._check_pending(conn)
                 problems.extend(pending)
                 if not self.dialect.index_check_writes and not pending:
-                    problems.extend(self.dialect.index_problems(conn, self.use_fts))
-            if self.dialect.index_check_writes:
+                    problems.extend(self.dialect.index_problems(conn, self.want_fts))
+            if self.dialect.index_check_writes and not pending:
                 problems.extend(self._index_problems_locked())
         except LockTimeoutError:
             raise
@@ -525,10 +528,10 @@ class SqlBackend:
         "database is locked" whenever a writer is active); inside a transaction or snapshot, there."""
         if self.db.joined:
             with self.db.reading() as conn:
-                return self.dialect.index_problems(conn, self.use_fts)
+                return self.dialect.index_problems(conn, self.want_fts)
         try:
             with self.db.transaction() as conn:
-                return self.dialect.index_problems(conn, self.use_fts)
+                return self.dialect.index_problems(conn, self.want_fts)
         except LockTimeoutError:
             raise
         except StorageError:  # a read-only file or directory: the check cannot run there
