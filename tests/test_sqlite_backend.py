@@ -550,10 +550,19 @@ def _old_file(path: Path, version: int) -> None:
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
-def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, version: int) -> None:
+def test_files_of_older_schema_versions_open_and_are_migrated(
+    db_path: Path, version: int, caplog: pytest.LogCaptureFixture
+) -> None:
     db_path.parent.mkdir(parents=True)
     _old_file(db_path, version)
     with open_store(f"sqlite:///{db_path}", mode="read") as store:
+        # The upgrade changes the file, even opened for reading: said once, naming both versions.
+        upgraded = [r.getMessage() for r in caplog.records if "upgraded the schema" in r.getMessage()]
+        assert upgraded == [
+            f"upgraded the schema of SQLite database {db_path} (sqlite:///{db_path}) from version "
+            f"{version} to {schema.CURRENT_VERSION}: tributestore versions older than this one can "
+            "no longer open it"
+        ][: int(version < schema.CURRENT_VERSION)]
         assert store.created is None
         document = store.export_tribute(GUILD, "D1F")
         assert document.tribute.name == "Katniss" and document.tribute.created_at == datetime.fromisoformat(
@@ -574,9 +583,11 @@ def test_files_of_older_schema_versions_open_and_are_migrated(db_path: Path, ver
         # Opened for reading: no search index was built, and check says so.
         problems = store.check()
         assert len(problems) == 2 and all("next open for writing" in line for line in problems), problems
+    caplog.clear()
     with open_store(f"sqlite:///{db_path}") as store:
         assert [h.number for h in store.search_items("knife")] == [1, 3]  # the index, built now
         assert store.check() == []
+    assert not [r for r in caplog.records if "upgraded" in r.getMessage()]  # once only
     with raw(db_path) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(schema.CURRENT_VERSION,)]
         assert "origin_key" in {row[1] for row in conn.execute("PRAGMA table_info(tombstones)")}

@@ -207,7 +207,8 @@ def refuse_newer(version: int, where: str) -> NoReturn:
 
 
 def migrate(conn: Connection, where: str, has_table: HasTable) -> int:
-    """Bring the schema to :data:`CURRENT_VERSION`; the caller holds a write transaction."""
+    """Bring the schema to :data:`CURRENT_VERSION`; the version found (0: none).  The caller
+    holds a write transaction."""
     if not has_table(schema_version.name):
         schema_version.create(conn)
     version = read_version(conn) or 0
@@ -215,6 +216,7 @@ def migrate(conn: Connection, where: str, has_table: HasTable) -> int:
         refuse_newer(version, where)
     if version == CURRENT_VERSION:
         return version
+    found = version
     if version == 0:
         METADATA.create_all(conn, tables=[*V1_TABLES, tombstones], checkfirst=True)
     else:
@@ -223,4 +225,4 @@ def migrate(conn: Connection, where: str, has_table: HasTable) -> int:
                 step(conn)
     conn.execute(delete(schema_version))
     conn.execute(insert(schema_version).values(version=CURRENT_VERSION))
-    return CURRENT_VERSION
+    return found

@@ -32,6 +32,7 @@ which the end of the import (or the next open, after a crash) builds again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -93,6 +94,8 @@ from .documents import (
 )
 from .fast_read import read, tribute_rows
 from .schema import files, guilds, index_pending, inventory_items, prompts, tombstones, tributes
+
+log = logging.getLogger("tributestore")
 
 #: Tributes per page when streaming (keyset pagination: one short query per page).
 PAGE_SIZE = 200
@@ -168,12 +171,23 @@ class SqlBackend:
         if version != schema.CURRENT_VERSION or (building and not indexed and problem is None):
             with self.db.transaction() as conn, self.db.errors():
                 dialect.prepare(conn)
-                schema.migrate(conn, self.where, lambda name: dialect.has_table(conn, name))
+                found = schema.migrate(conn, self.where, lambda name: dialect.has_table(conn, name))
                 if building:
                     problem = dialect.ensure_index(conn)
                     indexed = problem is None
                     if indexed:  # a bulk import dropped it and never finished: rebuilt now
                         self._clear_pending(conn)
+            if 0 < found < schema.CURRENT_VERSION:
+                # Said once (committed), like a store created on first use: the store changed,
+                # even when opened for reading, and an older tributestore now refuses it.
+                log.warning(
+                    "upgraded the schema of %s (%s) from version %d to %d: tributestore versions "
+                    "older than this one can no longer open it",
+                    self.where,
+                    self.url,
+                    found,
+                    schema.CURRENT_VERSION,
+                )
         # While an import runs, each search checks whether the index is back (and scans until then).
         self.use_fts = want_index and (indexed or importing)
         #: Whether this store should have a search index (``check`` names what is missing of it).
