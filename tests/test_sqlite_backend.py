@@ -558,11 +558,14 @@ def test_files_of_older_schema_versions_open_and_are_migrated(
     with open_store(f"sqlite:///{db_path}", mode="read") as store:
         # The upgrade changes the file, even opened for reading: said once, naming both versions.
         upgraded = [r.getMessage() for r in caplog.records if "upgraded the schema" in r.getMessage()]
-        assert upgraded == [
-            f"upgraded the schema of SQLite database {db_path} (sqlite:///{db_path}) from version "
-            f"{version} to {schema.CURRENT_VERSION}: tributestore versions older than this one can "
-            "no longer open it"
-        ][: int(version < schema.CURRENT_VERSION)]
+        assert (
+            upgraded
+            == [
+                f"upgraded the schema of SQLite database {db_path} (sqlite:///{db_path}) from version "
+                f"{version} to {schema.CURRENT_VERSION}: tributestore versions older than this one can "
+                "no longer open it"
+            ][: int(version < schema.CURRENT_VERSION)]
+        )
         assert store.created is None
         document = store.export_tribute(GUILD, "D1F")
         assert document.tribute.name == "Katniss" and document.tribute.created_at == datetime.fromisoformat(
