@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -609,7 +611,25 @@ def _plugin_commands() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: run the CLI, turning errors into messages and exit codes."""
+    """Console-script entry point: run the CLI, turning errors into messages and exit codes.
+
+    Run as the process's command (no ``argv``: ``sys.argv`` is read), once the command's
+    outcome is known a Ctrl-C no longer raises: it ends the process at once, as SIGINT's
+    default action, instead of printing a KeyboardInterrupt traceback from whatever
+    interpreter shutdown was doing (a thread pool joined, a stream flushed).  Called with
+    ``argv`` (from Python, a test), the caller's signal handling is left alone.
+    """
+    try:
+        code = _run(argv)
+    except KeyboardInterrupt:  # arrived while an outcome was being reported
+        code = 130
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    sys.exit(code)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """The CLI's exit code; every error shown as one line."""
     try:
         with library_notes():
             result = cli.main(
@@ -617,19 +637,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     except click.exceptions.Abort:
         err.print("tributestore: aborted")
-        sys.exit(130)
+        return 130
     except click.ClickException as error:
         error.show()
-        sys.exit(error.exit_code)
+        return error.exit_code
     except TributeStoreError as error:
         err.print(f"tributestore: error: {error}")
-        sys.exit(error.exit_code)
+        return error.exit_code
     except KeyboardInterrupt:
         err.print("tributestore: interrupted")
-        sys.exit(130)
+        return 130
     except OSError as error:
         err.print(f"tributestore: error: {StorageError(str(error))}")
-        sys.exit(StorageError.exit_code)
+        return StorageError.exit_code
     except Exception as error:  # a bug here or in a plugin: one line, the traceback on request
         if os.environ.get(DEBUG_ENV):
             raise
@@ -638,8 +658,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"tributestore: internal error: {type(error).__name__}: {error}{where} "
             f"(a bug: please report it; {DEBUG_ENV}=1 shows the traceback)"
         )
-        sys.exit(INTERNAL_ERROR_EXIT)
-    sys.exit(result if isinstance(result, int) else 0)
+        return INTERNAL_ERROR_EXIT
+    return result if isinstance(result, int) else 0
 
 
 def _raised_in(error: BaseException) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,23 @@ def test_a_bug_is_one_line_and_exit_code_70_with_the_traceback_on_request(
     monkeypatch.setenv("TRIBUTESTORE_DEBUG", "1")
     with pytest.raises(RuntimeError, match="counts went wrong"):
         main(["stats", url])
+
+
+def test_a_ctrl_c_while_the_process_exits_ends_it_without_a_traceback(tmp_path: Path) -> None:
+    """The command's outcome is known (its report printed): a SIGINT arriving during interpreter
+    shutdown (here from an exit handler, as a thread pool's join would be interrupted) ends the
+    process as SIGINT's default action does, with no KeyboardInterrupt traceback."""
+    script = (
+        "import atexit, os, signal, sys, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))\n"
+        "from tributestore.cli import main\n"
+        "main()\n"
+    )
+    url = f"sqlite:///{tmp_path}/thg.db"
+    open_store(url).close()
+    result = subprocess.run(
+        [sys.executable, "-c", script, "stats", url], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == -signal.SIGINT, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
+    assert "tributes" in result.stdout  # the report came first, whole
