@@ -209,6 +209,21 @@ def test_check_of_a_store_opened_for_reading_names_a_dropped_search_index(
 
 
 @pytest.mark.backend("postgres")
+def test_a_schema_holding_another_programs_tributes_table_is_refused(schema_url: str, admin: Engine) -> None:
+    name = schema_url.rsplit("schema=", 1)[1]
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        conn.execute(text(f'CREATE TABLE "{name}".tributes (tribute_id TEXT)'))
+    with pytest.raises(ConfigError, match=r"holds tables named as tributestore's \(tributes\)"):
+        open_store(schema_url)
+    with admin.begin() as conn:
+        tables = conn.execute(
+            text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": name}
+        )
+        assert [row[0] for row in tables] == ["tributes"]  # nothing added
+
+
+@pytest.mark.backend("postgres")
 def test_trigram_index_and_scan_agree_with_python(store: TributeStore, schema_url: str) -> None:
     backend = store.backend
     assert isinstance(backend, SqlBackend) and isinstance(backend.dialect, dialects.PostgresDialect)

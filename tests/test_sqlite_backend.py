@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import open_denied, sql_backend, statements_of
+from helpers import open_denied, run_cli, sql_backend, statements_of
 
 from tributestore import (
     ConfigError,
@@ -448,6 +448,47 @@ def test_check_names_a_search_index_part_removed_by_hand_and_a_write_open_rebuil
         assert [h.item for h in store.search_items("trident")] == ["Golden trident"]
         assert [h.item for h in store.search_items("poisoned")] == ["Poisoned mace"]
         assert store.search_items("rusty") == []
+
+
+def _files_and_bytes(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_legacy_thgbot_db_as_destination_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """``sqlite:///legacy/thgbot.db`` (a typo for thg.db): another program's database holding
+    tables named as ours.  Refused before anything is written: no table, no WAL switch, no file."""
+    assert run_cli("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    before = _files_and_bytes(tmp_path / "legacy")
+    result = run_cli("copy", "thgbot:///legacy", "sqlite:///legacy/thgbot.db", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "is not a tributestore store" in result.stderr and "(files, inventories" in result.stderr
+    assert "nothing was changed" in result.stderr and "Traceback" not in result.stderr
+    assert _files_and_bytes(tmp_path / "legacy") == before
+    for mode in ("read", "write"):
+        with pytest.raises(ConfigError, match="no schema_version table"):
+            open_store(f"sqlite:///{tmp_path}/legacy/thgbot.db", mode=mode)  # type: ignore[arg-type]
+    assert _files_and_bytes(tmp_path / "legacy") == before
+
+
+def test_a_database_with_other_tables_gets_ours_and_says_so(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    with raw(db_path) as conn:
+        conn.execute("CREATE TABLE scores (player TEXT, points INTEGER)")
+    with open_store(f"sqlite:///{db_path}") as store:
+        store.create_tribute(GUILD, "D1F")
+    notes = [r.getMessage() for r in caplog.records if "already held other tables" in r.getMessage()]
+    assert notes == [
+        f"added tributestore's tables to SQLite database {db_path} (sqlite:///{db_path}), "
+        "which already held other tables (scores)"
+    ]
+    caplog.clear()
+    with open_store(f"sqlite:///{db_path}") as store:
+        assert store.get_tribute(GUILD, "D1F") is not None
+    assert not [r for r in caplog.records if "other tables" in r.getMessage()]
 
 
 @pytest.mark.parametrize("in_memory", [False, True])

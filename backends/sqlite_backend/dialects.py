@@ -63,9 +63,9 @@ from tributestore.errors import (
 from tributestore.fairlock import FairLock
 from tributestore.urls import StoreURL
 
-from . import search, search_plan
+from . import schema, search, search_plan
 from .common import DEFAULT_TIMEOUT
-from .schema import inventory_items
+from .schema import METADATA, inventory_items
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
@@ -198,6 +198,38 @@ def _first_line(error: BaseException) -> str:
     return message.splitlines()[0] if message else type(original).__name__
 
 
+#: Table names of tributestore's schema, any version (``search_index_pending`` comes and goes).
+_OUR_TABLES = frozenset(table.name for table in METADATA.sorted_tables) | {"search_index_pending"}
+
+
+def refuse_foreign(names: Iterable[str], where: str) -> None:
+    """Refuse another program's database (tables named as tributestore's, without its
+    ``schema_version``), before anything is written to it: creating tributestore's tables
+    beside them would fail half-way, and reading them would misread that program's data.
+    A legacy THGBot ``thgbot.db`` (its own ``tributes`` table) is the likely one."""
+    found = set(names)
+    clashing = sorted((found & _OUR_TABLES) - {schema.schema_version.name})
+    if clashing and schema.schema_version.name not in found:
+        raise ConfigError(
+            f"{where} is not a tributestore store: it holds tables named as tributestore's "
+            f"({', '.join(clashing)}) but no schema_version table (another program's database, "
+            "such as a legacy THGBot thgbot.db, to be read as thgbot:///DIRECTORY?); nothing was changed"
+        )
+
+
+def _refuse_foreign(raw: sqlite3.Connection, where: str) -> None:
+    """:func:`refuse_foreign` on a new connection, before its switch to WAL changes the file."""
+    try:
+        names = [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    except sqlite3.Error:
+        return  # not a database, locked, ...: the open reports it as it does for any file
+    try:
+        refuse_foreign(names, where)
+    except ConfigError:
+        raw.close()
+        raise
+
+
 def _switch_to_wal(raw: sqlite3.Connection, timeout: float) -> None:
     """``PRAGMA journal_mode = WAL``, tried again until ``timeout`` (negative: no end) while
     SQLite answers "database is locked".
@@ -297,6 +329,7 @@ class SqliteDialect:
             for pragma in pragmas:
                 raw.execute(pragma)
             if path is not None:
+                _refuse_foreign(raw, self.where)  # before WAL, which would change the file
                 _switch_to_wal(raw, self.timeout)
             return raw
 

@@ -50,6 +50,7 @@ from sqlalchemy import (
     Table,
     delete,
     func,
+    inspect,
     select,
     tuple_,
     update,
@@ -79,7 +80,7 @@ from tributestore.urls import StoreURL
 from . import schema, search, search_plan
 from .common import model, to_text
 from .connection import Connections
-from .dialects import dialect_for
+from .dialects import dialect_for, refuse_foreign
 from .documents import (
     FILE_DATA,
     ONE,
@@ -154,6 +155,8 @@ class SqlBackend:
             # A bulk import still running drops the index again at its next batch: rebuilding
             # it here would only make this open slow (seconds at a million items).
             importing = not indexed and had_schema and self._importer_alive(conn)
+            others = [] if had_schema else sorted(inspect(conn).get_table_names())
+            refuse_foreign(others, self.where)  # SQLite's connections did already (before WAL)
         if version is None and must_exist:
             raise StoreNotFoundError(
                 f"{self.where} ({self.url}) holds no tributestore tables (no schema_version); "
@@ -188,6 +191,13 @@ class SqlBackend:
                     found,
                     schema.CURRENT_VERSION,
                 )
+        if others and not must_exist:
+            log.warning(
+                "added tributestore's tables to %s (%s), which already held other tables (%s)",
+                self.where,
+                self.url,
+                ", ".join(others[:5]) + (", ..." if len(others) > 5 else ""),
+            )
         # While an import runs, each search checks whether the index is back (and scans until then).
         self.use_fts = want_index and (indexed or importing)
         #: Whether this store should have a search index (``check`` names what is missing of it).
