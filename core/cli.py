@@ -497,7 +497,13 @@ def verify(source: str, destination: str, subset: bool, independent: bool) -> No
         out.print(f"MISMATCH: {line}")
     if differences:
         raise VerificationError(f"{len(differences)} difference(s) between {source} and {destination}")
-    out.print(f"identical: {total} tribute(s) compared")
+    if independent:
+        out.print(
+            f"verified independently: every item, equipped item, prompt text and image of the raw "
+            f"files of {source} is in {destination}"
+        )
+    else:
+        out.print(f"identical: {total} tribute(s) compared")
 
 
 @cli.command()

@@ -65,6 +65,10 @@ def sql(work: Path, statement: str) -> None:
 def test_intact_copy_passes(migrated: Path) -> None:
     result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=migrated)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == (
+        "verified independently: every item, equipped item, prompt text and image of the raw files "
+        "of thgbot:///legacy is in sqlite:///thg.db"
+    )
 
 
 def test_every_loss_is_named_by_file_and_key(migrated: Path) -> None:
@@ -84,6 +88,33 @@ def test_every_loss_is_named_by_file_and_key(migrated: Path) -> None:
     for needle in expected:
         assert any(needle in line for line in lines), (needle, lines)
     assert not any("Canteen" in line or "Bread" in line for line in lines)
+
+
+def test_damaged_file_bytes_are_named_though_their_recorded_digest_matches(migrated: Path) -> None:
+    """The check reads the destination's bytes: the sha256 the store records is not the file."""
+    sql(migrated, "UPDATE files SET data = x'00' WHERE name = 'D1F_1700000000.png'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert (
+        f"prompt_images/{GUILD}/D1F_1700000000.png: the destination's copy holds other bytes: "
+        "'D1F_1700000000.png' of tribute D1F (sha256 6e340b9cffb3, expected"
+    ) in result.stdout
+
+
+def test_a_lost_image_is_named_though_its_bytes_are_there_under_another_name(migrated: Path) -> None:
+    """Two raw images with the same bytes: each needs its own file in the destination."""
+    (migrated / "legacy" / "prompt_images" / str(GUILD) / "D2M_1700000001.png").write_bytes(PNG)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg2.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(migrated / "thg2.db") as conn:
+        conn.execute("DELETE FROM files WHERE name = 'D2M_1700000001.png'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg2.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert (
+        f"prompt_images/{GUILD}/D2M_1700000001.png: file 'D2M_1700000001.png' missing in the destination "
+        "(its bytes are there only under other names: 'D1F_1700000000.png' of tribute D1F)"
+    ) in result.stdout
+    assert "D1F_1700000000.png:" not in result.stdout
 
 
 def test_independent_needs_a_legacy_source(migrated: Path) -> None:

@@ -15,8 +15,11 @@ random read of the destination per record):
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
   ``thgbot.db`` ``prompts`` table: contained in that tribute's prompt or in
   one of its files (where a losing version is kept);
-* every file under ``prompt_images/``: its bytes (sha256) among the
-  destination's files.
+* every file under ``prompt_images/``: a destination file of its name (white
+  space around it removed, or tagged ``<stem> (...)<ext>`` as two files of one
+  tribute named alike are) whose bytes, read from the destination now, have
+  the raw file's sha256: neither the digest the destination records nor the
+  same bytes under another name count.
 
 A text not found where expected is looked for in the tribute's files (a
 text the store could not hold as it was, cut or with U+FFFD, is kept in a
@@ -35,12 +38,13 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import ijson
 
-from tributestore.errors import StorageError
+from tributestore.errors import StorageError, TributeStoreError
 from tributestore.models import TributeBundle
 from tributestore.store import TributeStore
 
@@ -56,12 +60,14 @@ _SCHEMA = """
 CREATE TABLE held_tribute (tid TEXT NOT NULL, guild INTEGER NOT NULL);
 CREATE TABLE held_item (tid TEXT NOT NULL, slot INTEGER NOT NULL, text BLOB NOT NULL);
 CREATE TABLE held_prompt (tid TEXT NOT NULL, message BLOB NOT NULL);
-CREATE TABLE held_file (sha256 TEXT NOT NULL);
+CREATE TABLE held_file (guild INTEGER NOT NULL, tid TEXT NOT NULL, name TEXT NOT NULL,
+                        sha256 TEXT NOT NULL);
 CREATE TABLE raw_item (seq INTEGER NOT NULL, tid TEXT NOT NULL, key TEXT NOT NULL,
                        slot INTEGER NOT NULL, text BLOB NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE raw_prompt (seq INTEGER NOT NULL, tid TEXT NOT NULL, message BLOB NOT NULL,
                          place TEXT NOT NULL);
-CREATE TABLE raw_image (seq INTEGER NOT NULL, place TEXT NOT NULL, sha256 TEXT NOT NULL);
+CREATE TABLE raw_image (seq INTEGER NOT NULL, place TEXT NOT NULL, name TEXT NOT NULL,
+                        sha256 TEXT NOT NULL);
 """
 _INDEXES = """
 CREATE INDEX held_tribute_tid ON held_tribute (tid);
@@ -151,7 +157,7 @@ class PresenceCheck:
         items.extend((tid, 1, _blob(text)) for text in bundle.inventory.equipped)
         if bundle.prompt is not None:
             prompts.append((tid, _blob(bundle.prompt.message)))
-        files.extend((info.sha256,) for info in bundle.files)
+        files.extend((info.guild_id, tid, info.name, info.sha256) for info in bundle.files)
         if len(items) >= _BATCH:
             self.flush()
 
@@ -161,7 +167,7 @@ class PresenceCheck:
             self.db.executemany("INSERT INTO held_tribute VALUES (?, ?)", tributes)
             self.db.executemany("INSERT INTO held_item VALUES (?, ?, ?)", items)
             self.db.executemany("INSERT INTO held_prompt VALUES (?, ?)", prompts)
-            self.db.executemany("INSERT INTO held_file VALUES (?)", files)
+            self.db.executemany("INSERT INTO held_file VALUES (?, ?, ?, ?)", files)
         for rows in (tributes, items, prompts, files):
             rows.clear()
 
@@ -202,12 +208,12 @@ class PresenceCheck:
         if not top.is_dir():
             return
 
-        def rows() -> Iterator[tuple[int, str, str]]:
+        def rows() -> Iterator[tuple[int, str, str, str]]:
             for seq, path in enumerate(_files_under(top)):
                 if self.deleted(_named_for(path.name)):  # <ID>_<time>.png of a tribute deleted meanwhile
                     continue
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                yield seq, str(path.relative_to(self.root)), digest
+                yield seq, str(path.relative_to(self.root)), path.name, digest
 
         self.insert("raw_image", rows())
 
@@ -271,12 +277,48 @@ class PresenceCheck:
         return False
 
     def check_images(self) -> None:
+        """Each raw image: a destination file of its name whose bytes, read now, are the raw ones.
+
+        The digests the destination records are only where to look: a file whose stored bytes
+        were damaged, or the same bytes kept only under another name (another image), do not count.
+        """
         rows = self.db.execute(
-            "SELECT place, sha256 FROM raw_image r "
-            "WHERE NOT EXISTS (SELECT 1 FROM held_file h WHERE h.sha256 = r.sha256) ORDER BY seq"
+            "SELECT r.seq, r.place, r.name, r.sha256, h.guild, h.tid, h.name FROM raw_image r "
+            "LEFT JOIN held_file h ON h.sha256 = r.sha256 ORDER BY r.seq"
         )
-        for place, digest in rows:
-            self.miss(f"{place}: file bytes (sha256 {digest[:12]}) missing in the destination")
+        read: dict[tuple[int, str, str], str] = {}  # each destination file's bytes hashed once
+        for _, group in groupby(rows, key=lambda row: row[0]):
+            candidates = list(group)
+            _, place, raw_name, digest = candidates[0][:4]
+            named = [row[4:] for row in candidates if row[4] is not None and _kept_as(row[6], raw_name)]
+            damaged = []
+            for guild, tid, name in named:
+                key = (guild, tid, name)
+                if key not in read:
+                    read[key] = self.actual_digest(guild, tid, name)
+                if read[key] == digest:
+                    break
+                found = read[key] if read[key].startswith("unreadable") else f"sha256 {read[key][:12]}"
+                damaged.append(f"{name!r} of tribute {tid} ({found}, expected {digest[:12]})")
+            else:
+                if damaged:
+                    self.miss(f"{place}: the destination's copy holds other bytes: {'; '.join(damaged[:3])}")
+                elif len(candidates) > 1 or candidates[0][4] is not None:
+                    others = ", ".join(f"{row[6]!r} of tribute {row[5]}" for row in candidates[:3])
+                    self.miss(
+                        f"{place}: file {raw_name!r} missing in the destination "
+                        f"(its bytes are there only under other names: {others})"
+                    )
+                else:
+                    self.miss(f"{place}: file bytes (sha256 {digest[:12]}) missing in the destination")
+
+    def actual_digest(self, guild_id: int, tribute_id: str, name: str) -> str:
+        """The sha256 of a destination file's bytes as read now, or what reading them failed with."""
+        try:
+            content = self.destination.read_file(guild_id, tribute_id, name)
+        except TributeStoreError as error:
+            return f"unreadable: {error}"
+        return hashlib.sha256(content).hexdigest()
 
 
 def check_presence(root: Path, destination: TributeStore) -> list[str]:
@@ -368,6 +410,23 @@ def _files_under(top: Path) -> Iterator[Path]:
             path = Path(directory) / name
             if path.is_file() and not path.is_symlink():
                 yield path
+
+
+def _kept_as(held: str, raw: str) -> bool:
+    """Whether a destination file name is a raw image's: the same (white space around it
+    removed, as no file name may have it), the same with a ``" (...)"`` tag before its
+    extension (two files of one tribute named alike), or any name when the raw one is not
+    valid text (the copy had to replace characters of it)."""
+    name = raw.strip()
+    if held == name:
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    return held.endswith(")" + ext) and held.startswith(stem[:64]) and " (" in held
 
 
 def _named_for(name: str) -> str:
