@@ -117,6 +117,34 @@ def test_a_lost_image_is_named_though_its_bytes_are_there_under_another_name(mig
     assert "D1F_1700000000.png:" not in result.stdout
 
 
+def test_a_copy_whose_independent_check_cannot_run_is_reported_not_verified(migrated: Path) -> None:
+    """The raw files changed under the copy (here: made unreadable JSON after the source was
+    opened): the copy's report says the check could not run, and the copy is not "ok"."""
+    from tributestore.copier import copy_store
+
+    with open_store(f"thgbot:///{migrated}/legacy", mode="read") as source:
+        (migrated / "legacy" / "inventories" / "inventories.json").write_text('{"D1F": {"items": [')
+        with open_store(f"sqlite:///{migrated}/other.db") as destination:
+            report = copy_store(source, destination)
+    assert not report.ok
+    raw = [line for line in report.differences if "raw source data" in line]
+    assert len(raw) == 1 and "\n" not in raw[0], raw
+    assert raw[0].startswith(
+        f"raw source data: the independent check could not run: independent check of {migrated}/legacy: "
+        "cannot read the raw legacy files: "
+    ), raw
+
+
+@pytest.mark.parametrize("name", ["inventories/inventories.json", "prompts/prompt_info.json"])
+def test_a_byte_order_mark_is_read_by_both_readers(migrated: Path, name: str) -> None:
+    """The bot's reader skips a UTF-8 BOM; the independent check did not, and failed the copy."""
+    path = migrated / "legacy" / name
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    result = run("copy", "thgbot:///legacy", "sqlite:///bom.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+
 def test_independent_needs_a_legacy_source(migrated: Path) -> None:
     result = run("verify", "--independent", "sqlite:///thg.db", "sqlite:///thg.db", cwd=migrated)
     assert result.returncode == 2 and "legacy directory" in result.stderr

@@ -29,6 +29,7 @@ the transition window) are skipped.  Each miss is one line naming file and key.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -352,8 +353,9 @@ def raw_errors(root: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, sqlite3.Error, ijson.JSONError) as error:
+        first = " ".join(str(error).split("\n", 1)[0].split()) or type(error).__name__
         raise StorageError(
-            f"independent check of {root}: cannot read the raw legacy files: {error}"
+            f"independent check of {root}: cannot read the raw legacy files: {first}"
         ) from None
 
 
@@ -367,6 +369,8 @@ def _stream_object(path: Path) -> Iterator[tuple[str, Any]]:
         return
     backend = ijson.get_backend("python") if _has_surrogate_escape(path) else ijson
     with path.open("rb") as handle:
+        if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:  # the bot's reader skips one too
+            handle.seek(0)
         yield from backend.kvitems(handle, "", use_float=True)
 
 
