@@ -181,12 +181,18 @@ def config(url: str | None) -> None:
     out.print(f"from: {resolved.source}")
     if resolved.notice:
         out.print(f"note: {resolved.notice}")
-    out.print(f"backend: {registry().for_url(resolved.url).name}")
+    spec = registry().for_url(resolved.url)
+    out.print(f"backend: {spec.name}")
     for key in sorted(resolved.url.options):
         out.print(f"option {key}: {mask_password(resolved.url.options[key])}")
+    # What opening the URL would refuse, refused here too (nothing is opened or created).
+    registry().check_url(resolved.url)
     if resolved.url.path and not resolved.url.netloc and resolved.url.path != ":memory:":
         path = resolved.url.local_path().absolute()
         out.print(f"path: {path} ({'exists' if path.exists() else 'does not exist yet'})")
+        hint = registry().hint(resolved.url, spec) if path.exists() else None
+        if hint:
+            out.print(f"note: {hint}")
 
 
 @cli.command()

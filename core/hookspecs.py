@@ -77,6 +77,11 @@ class BackendSpec:
     #: A one-line hint shown when a URL of this backend names something that is not its store
     #: (e.g. "a legacy THGBot directory: open it as thgbot:///PATH"); see :meth:`hint`.
     hint_for: Callable[[StoreURL], str | None] | None = None
+    #: Checks a URL's form and option values without opening or creating anything, raising
+    #: :class:`~tributestore.errors.ConfigError` naming what is wrong (``tributestore config``
+    #: shows it); a ``"module:function"`` string is imported on first use.  Options the backend
+    #: does not know and the children of a composite are checked by the registry itself.
+    check_url: Callable[[StoreURL], None] | str | None = None
 
     def hint(self, url: StoreURL) -> str | None:
         """What the user probably meant, when ``url`` points at something this backend can read."""

@@ -26,6 +26,8 @@ from .errors import ConfigError, TributeStoreError, UnknownBackendError
 from .hookspecs import PROJECT_NAME, BackendSpec, Changes, Opener
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import click
 
     from .backend import Backend
@@ -147,6 +149,30 @@ class BackendRegistry:
             log.warning("created a new %s store at %s (%s)", spec.name, backend.created, url.display)
         return backend
 
+    def check_url(self, url: StoreURL) -> BackendSpec:
+        """Check ``url`` as opening it would, without opening or creating anything: its backend,
+        options and their values, and its children's URLs; :class:`ConfigError` names the first
+        problem.  The backend's spec."""
+        from .urls import parse_store_url
+
+        spec = self.for_url(url)
+        if spec.options is not None:
+            url.check_options(spec.options, spec.name)
+        if spec.check_url is not None:
+            check = spec.check_url
+            if isinstance(check, str):
+                check = cast("Callable[[StoreURL], None]", _imported(check, spec.name))
+            check(url)
+        for option in spec.children:
+            value = url.option(option)
+            if not value:
+                raise ConfigError(
+                    f"{spec.name} store {url.display!r} needs a {option} URL (option {option}=...)"
+                )
+            mode = spec.child_mode(url, option) if spec.child_mode else url.mode
+            self.check_url(dataclasses.replace(parse_store_url(value, url.base_dir), mode=mode))
+        return spec
+
     def _open_with_children(self, spec: BackendSpec, url: StoreURL, opener: Opener) -> Backend:
         from .urls import parse_store_url
 
@@ -184,11 +210,16 @@ def resolve_opener(spec: BackendSpec) -> Opener:
     """The opener callable, importing ``module:function`` strings on first use."""
     if not isinstance(spec.opener, str):
         return spec.opener
-    module_name, _, attr = spec.opener.partition(":")
+    return cast(Opener, _imported(spec.opener, spec.name))
+
+
+def _imported(target: str, backend: str) -> object:
+    """The function a ``module:function`` string of a backend's spec names."""
+    module_name, _, attr = target.partition(":")
     try:
-        return cast(Opener, getattr(importlib.import_module(module_name), attr))
+        return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
-        raise ConfigError(f"backend {spec.name!r}: cannot load opener {spec.opener!r}: {error}") from None
+        raise ConfigError(f"backend {backend!r}: cannot load {target!r}: {error}") from None
 
 
 def _build_plugin_manager(load_errors: list[str]) -> pluggy.PluginManager:

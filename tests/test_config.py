@@ -124,3 +124,46 @@ def test_url_parsing() -> None:
         parse_store_url("thg.db")
     with pytest.raises(ConfigError, match="boolean"):
         parse_store_url("json:///x?create=maybe").flag("create")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://thg.db", "has a host part 'thg.db'"),
+        ("sqlite://", "names no database"),
+        ("sqlite:///a.db?timeot=3", "unknown option 'timeot'"),
+        ("sqlite:///a.db?timeout=soon", "is not a number of seconds"),
+        ("sqlite:///a.db?synchronous=maybe", "synchronous='maybe' is not one of"),
+        ("json:///store?read_only=perhaps", "read_only='perhaps' is not a boolean"),
+        ("thgbot:///legacy?guild=abc", "option guild must be a Discord guild id"),
+        ("composite:?primary=sqlite://a.db&fallback=json:///f", "has a host part 'a.db'"),
+        ("composite:?primary=sqlite:///a.db", "needs a fallback URL"),
+        ("composite:?primary=sqlite:///a.db&fallback=json:///f&fallback_errors=loud", "fallback_errors"),
+    ],
+)
+def test_config_refuses_what_opening_would_and_creates_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, message: str
+) -> None:
+    """`tributestore config` checks a URL (argument, environment, config file) as an open would:
+    a user checking a setup is never told a URL every other command refuses is fine."""
+    from helpers import run_cli
+
+    before = sorted(tmp_path.rglob("*"))
+    for args, env in (((url,), {}), ((), {ENV_URL: url})):
+        monkeypatch.setenv(ENV_URL, env.get(ENV_URL, ""))
+        if not env:
+            monkeypatch.delenv(ENV_URL)
+        result = run_cli("config", *args, cwd=tmp_path)
+        assert result.returncode == 2, (url, result.stdout, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_config_names_a_legacy_directory_behind_a_json_url(tmp_path: Path) -> None:
+    from helpers import run_cli
+
+    assert run_cli("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    result = run_cli("config", "json:///legacy", cwd=tmp_path)
+    assert (
+        "note: it is a legacy THGBot data directory: open it read-only as thgbot:///legacy" in result.stdout
+    )

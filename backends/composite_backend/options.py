@@ -45,6 +45,11 @@ class CompositeOptions:
         )
 
 
+def check_url(url: StoreURL) -> None:
+    """The composite's own options (its children are checked by the registry), nothing opened."""
+    CompositeOptions.of(url)
+
+
 def child_mode(url: StoreURL, option: str) -> OpenMode:
     """The open mode of a child: the primary's is the composite's own; the fallback must already
     exist (``read``) unless ``dual_write`` writes to it from a composite opened for writing.

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from tributestore.hookspecs import BackendSpec, hookimpl
 
-from .options import CHILDREN, child_mode
+from .options import CHILDREN, check_url, child_mode
 
 
 @hookimpl
@@ -21,5 +21,6 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             options=("primary", "fallback", "promote_on_read", "dual_write", "fallback_errors"),
             children=CHILDREN,
             child_mode=child_mode,
+            check_url=check_url,
         )
     )

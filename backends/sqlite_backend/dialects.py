@@ -178,6 +178,12 @@ _POSTGRES_SCAN = (func.strpos(inventory_items.c.item_folded, bindparam("query", 
 _POSTGRES_TRIGRAM = (*_POSTGRES_SCAN, search.trigram_condition())
 
 
+def check_url(url: StoreURL) -> None:
+    """The URL's path and options as opening reads them (:class:`ConfigError`), nothing opened."""
+    dialect_for(url)
+    url.flag("fts", default=True)
+
+
 def dialect_for(url: StoreURL) -> Dialect:
     """The dialect of a ``sqlite:`` or ``postgresql:`` URL (options checked, nothing opened)."""
     if url.backend in ("postgresql", "postgres"):  # a driver other than psycopg is refused there

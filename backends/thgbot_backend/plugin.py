@@ -70,6 +70,7 @@ def tributestore_register_backends(register: Callable[[BackendSpec], None]) -> N
             example="thgbot:///path/to/config",
             options=OPTIONS,
             hint_for=hint_for,
+            check_url="tributestore.backends.thgbot_backend.reader:check_url",
         )
     )
 

@@ -325,6 +325,12 @@ def replace_unstorable(text: str) -> str:
 URL_OPTIONS = ("guild", "guild_map", "oversize", "cache")
 
 
+def check_url(url: StoreURL) -> None:
+    """The URL's path and options (the guild map read) as opening reads them, nothing opened."""
+    url.local_path()
+    options_from_url(url)
+
+
 def options_from_url(url: StoreURL) -> LegacyOptions:
     """The :class:`LegacyOptions` a store URL asks for; :class:`ConfigError` naming a bad one."""
     guild = url.options.get("guild")
