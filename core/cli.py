@@ -326,7 +326,14 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
     for line in report.conflicts:
         out.print(f"conflict: {line}")
     if not report.dry_run and report.written == Counts():
-        out.print("nothing to write: the destination already holds every source tribute (no backup made)")
+        if report.conflicting or report.tombstoned:
+            kept = report.conflicting + report.tombstoned
+            out.print(
+                f"nothing written: every source tribute is already identical in the destination but "
+                f"{kept}, kept as the destination has it (no backup made)"
+            )
+        else:
+            out.print("nothing to write: the destination already holds every source tribute (no backup made)")
     if report.backup is not None:
         out.print(f"backup of the destination: {report.backup}")
         out.print(

@@ -176,3 +176,22 @@ def test_a_ctrl_c_while_the_process_exits_ends_it_without_a_traceback(tmp_path: 
     assert result.returncode == -signal.SIGINT, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
     assert "tributes" in result.stdout  # the report came first, whole
+
+
+def test_a_copy_skipping_its_only_conflict_does_not_claim_the_destination_holds_everything(
+    tmp_path: Path,
+) -> None:
+    source, destination = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    with open_store(source) as store:
+        store.create_tribute(111111111111111111, "D1F")
+        store.create_tribute(111111111111111111, "D2F")
+    assert run("copy", source, destination, "--no-backup").returncode == 0
+    with open_store(destination) as store:
+        store.add_item(111111111111111111, "D1F", "Knife")
+    result = run("copy", source, destination, "--on-conflict", "skip", "--no-backup")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "already holds every source tribute" not in result.stdout
+    assert (
+        "nothing written: every source tribute is already identical in the destination but 1, kept as "
+        "the destination has it"
+    ) in " ".join(result.stdout.split())
