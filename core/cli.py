@@ -27,7 +27,14 @@ import click
 
 from . import __version__
 from .defaults import BACKUP_SCHEME, EXAMPLE_URL, LEGACY_EXAMPLE_URL
-from .errors import ConfigError, StorageError, StoreNotFoundError, TributeStoreError, VerificationError
+from .errors import (
+    ConfigError,
+    CorruptDataError,
+    StorageError,
+    StoreNotFoundError,
+    TributeStoreError,
+    VerificationError,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -547,7 +554,10 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
     resolved = resolve_config(backup).url
     root = backup_root(resolved)
     with open_url(resolved, "read") as src:
-        found = check_backup(src, root, accept_unverified=accept_unverified)
+        try:
+            found = check_backup(src, root, accept_unverified=accept_unverified)
+        except CorruptDataError as error:  # a damaged part of the backup, met while checking it
+            raise VerificationError(f"backup {backup} is damaged: {error}; nothing was changed") from None
         if found.problems:
             raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
         for note in found.notes:

@@ -100,6 +100,30 @@ def test_backup_and_restore(tmp_path: Path) -> None:
         assert dst.get_inventory(1, "D1F").items == ["Original knife"]
 
 
+def test_restoring_a_backup_with_a_damaged_file_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        src.create_tribute(1, "D1F", name="from source")
+        dst.create_tribute(1, "D1F", name="original")
+        dst.add_file(1, "D1F", "a.png", b"original bytes")
+        report = copy_store(src, dst, on_conflict="overwrite", backup_dir=tmp_path / "backups")
+    assert report.backup is not None
+    (blob,) = [
+        p for p in (report.backup / "blobs").rglob("*") if p.is_file() and p.read_bytes() == b"original bytes"
+    ]
+    blob.write_bytes(b"garbage")
+    cli = [sys.executable, "-c", "from tributestore.cli import main; main()"]
+    result = subprocess.run(
+        [*cli, "restore", f"json:///{report.backup}", f"sqlite:///{tmp_path}/dst.db", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 7, result.stderr
+    assert "is damaged" in result.stderr and result.stderr.rstrip().endswith("nothing was changed")
+    with open_store(f"sqlite:///{tmp_path}/dst.db", mode="read") as dst:
+        assert dst.get_tribute(1, "D1F").name == "from source"
+
+
 def test_verify_lists_differences(tmp_path: Path) -> None:
     with open_store(f"json:///{tmp_path}/a") as a, open_store(f"sqlite:///{tmp_path}/b.db") as b:
         a.create_tribute(1, "D1F")
