@@ -562,7 +562,7 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
             raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
         for note in found.notes:
             err.print(f"tributestore: note: {note}")
-        if not yes and not click.confirm(f"Replace the content of {destination} with {backup}?"):
+        if not yes and not _confirmed(f"Replace the content of {destination} with {backup}?"):
             err.print("tributestore: restore cancelled; nothing was changed")
             raise click.exceptions.Exit(1)
         with open_for_cli(destination, "write") as dst:
@@ -573,6 +573,15 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
         f"restored {destination} from {backup}"
         + (" (verified against its manifest)" if found.verified else "")
     )
+
+
+def _confirmed(question: str) -> bool:
+    """The user's yes; no answer at all (end of input, as from a script) is a no."""
+    try:
+        return click.confirm(question)
+    except click.exceptions.Abort:
+        err.print("")
+        return False
 
 
 def _more(problems: list[str]) -> str:

@@ -124,10 +124,12 @@ def test_restore_refuses_a_backup_that_differs_from_its_manifest(work: Path) -> 
     assert snapshot(work) == before
 
 
-def test_restore_answered_no_changes_nothing_and_exits_1(work: Path) -> None:
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""])
+def test_restore_answered_no_changes_nothing_and_exits_1(work: Path, answer: str) -> None:
+    """No, an empty answer (the default is no) and no answer at all (end of input) alike."""
     backup = make_backup(work)
     before = snapshot(work)
-    result = run("restore", f"json:///{backup}", "sqlite:///thg.db", cwd=work, stdin="n\n")
+    result = run("restore", f"json:///{backup}", "sqlite:///thg.db", cwd=work, stdin=answer)
     assert result.returncode == 1, result.stderr
     assert "restore cancelled; nothing was changed" in result.stderr
     assert snapshot(work) == before
