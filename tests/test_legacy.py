@@ -397,6 +397,8 @@ def test_inventory_format_errors_name_file_and_key(
         (b'{"D1F": {"items": {"1": "Knife"}}', "invalid JSON"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not UTF-8"),
         (b'{"D1F": {}, "D1F": {"items": {}}}', "duplicate key 'D1F'"),
+        (b'{"D1F": {"items": {"1": "a", "1": "b"}}}', "json: [\"D1F\"]: duplicate key '1'"),
+        (b'{"D2M": {}, "D1F": {"message": "a", "message": "b"}}', "json: [\"D1F\"]: duplicate key 'message'"),
         (b"[" * 100000, "invalid JSON"),
     ],
 )

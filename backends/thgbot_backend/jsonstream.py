@@ -33,6 +33,16 @@ class StreamError(Exception):
     """The file is not a plain, valid JSON object (parse it whole to learn why)."""
 
 
+class DuplicateKeyError(StreamError):
+    """A key repeated in one object: ``entry`` is the top-level key whose value holds that
+    object (``None``: the top-level object itself)."""
+
+    def __init__(self, key: str, entry: str | None) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+        self.entry = entry
+
+
 class _NeedMore(Exception):
     pass
 
@@ -117,7 +127,7 @@ def _entries(
             buf.pos = end
             break
         if key in seen:
-            raise StreamError(f"duplicate key {key!r}")
+            raise DuplicateKeyError(key, None)
         seen.add(key)
         buf.pos = end
         first = False
@@ -157,6 +167,7 @@ def _entry(
         return True, "", None, at + 1
     if text[at] != '"':
         raise StreamError("expected a key")
+    key = ""
     try:
         key, at = scanstring(text, at + 1, True)
         at = blank(at)
@@ -177,6 +188,9 @@ def _entry(
         TypeError,
         RecursionError,
     ) as error:  # a hook's error (duplicate key, ...): the whole parse names it
+        repeated = getattr(error, "duplicate_key", None)
+        if isinstance(repeated, str):
+            raise DuplicateKeyError(repeated, key) from None
         raise StreamError(str(error)) from None
     blank(at)  # a number is complete only when something follows it
     return False, key, value, at

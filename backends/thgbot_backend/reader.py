@@ -149,7 +149,7 @@ from tributestore.store import guess_media_type
 from tributestore.urls import StoreURL
 
 from .index import IndexWriter, Spool, Walk
-from .jsonstream import StreamError, iter_object
+from .jsonstream import DuplicateKeyError, StreamError, iter_object
 from .legacy_db import DbRows, open_thgbot_db
 
 TributeKey = tuple[int, str]
@@ -290,7 +290,9 @@ def _printable(text: str) -> str:
 
 
 class _DuplicateKeyError(ValueError):
-    pass
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.duplicate_key = key  # the stream reader names the entry holding it
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -992,6 +994,9 @@ class _Reader:
             repeated = _repeated(
                 _plain_tid(key) for key, _ in iter_object(path, _no_duplicates, _parse_int, keys_only=True)
             )
+        except DuplicateKeyError as error:
+            where = "" if error.entry is None else _jp(error.entry)
+            self.fail(rel, where, f"duplicate key {error.key!r} in one JSON object")
         except StreamError:
             data = self.object_of(self.load_json(rel), rel, "", what)
             return (lambda: iter(data.items())), _repeated(_plain_tid(key) for key in data)
