@@ -309,7 +309,7 @@ def test_a_plain_directory_is_streamed_never_loaded_whole(
     (legacy / "inventories" / "inventories.json").write_text('{"D1F": {}, "D1F": {}}')
     with pytest.raises(Exception, match="duplicate key 'D1F'"):
         open_store(f"thgbot:///{legacy}", mode="read")
-    assert loaded[-1] == "inventories/inventories.json"  # the exact message comes from the whole parse
+    assert "inventories/inventories.json" not in loaded  # the stream names a duplicate key itself
 
 
 def test_a_cache_directory_inside_the_legacy_directory_is_not_used(tmp_path: Path) -> None:
