@@ -6,6 +6,7 @@ import hashlib
 import multiprocessing
 import re
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -489,6 +490,22 @@ def test_a_database_with_other_tables_gets_ours_and_says_so(
     with open_store(f"sqlite:///{db_path}") as store:
         assert store.get_tribute(GUILD, "D1F") is not None
     assert not [r for r in caplog.records if "other tables" in r.getMessage()]
+
+
+def test_a_store_in_a_directory_nobody_may_write_is_a_clear_error(tmp_path: Path) -> None:
+    """SQLite needs -wal and -shm files beside a WAL store even to read it: the error says so.
+    The directory is made immutable (``chattr +i``), which binds root too."""
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    open_store(f"sqlite:///{directory}/thg.db").close()
+    if subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = run_cli("stats", f"sqlite:///{directory}/thg.db")
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+    assert result.returncode == 5, result.stderr
+    assert f"its directory {directory} is not writable" in result.stderr and "thg.db-shm" in result.stderr
 
 
 @pytest.mark.parametrize("in_memory", [False, True])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import sqlite3
 import time
@@ -460,6 +461,19 @@ class SqliteDialect:
     def details(self, use_index: bool) -> dict[str, int]:
         return {}
 
+    def _unwritable_directory(self) -> str:
+        """Why a store that exists cannot be opened in a directory tributestore may not write."""
+        if self.path is None or not self.path.is_file():
+            return ""
+        directory = self.path.absolute().parent
+        if os.access(directory, os.W_OK):
+            return ""
+        return (
+            f" (its directory {directory} is not writable, and SQLite must create "
+            f"{self.path.name}-wal and {self.path.name}-shm beside a store in WAL mode, even to read it: "
+            "copy the file to a writable directory)"
+        )
+
     def translate(self, error: BaseException) -> StorageError:
         message = _first_line(error)
         lowered = message.lower()
@@ -471,7 +485,7 @@ class SqliteDialect:
         if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
             return CorruptDataError(f"{self.where} is not a usable SQLite database: {message}")
         if "unable to open" in lowered or isinstance(getattr(error, "orig", None) or error, OSError):
-            return StorageError(f"cannot open {self.where}: {message}")
+            return StorageError(f"cannot open {self.where}: {message}{self._unwritable_directory()}")
         if "readonly" in lowered or "read-only" in lowered:
             return StorageError(f"{self.where} cannot be written (read-only file or directory): {message}")
         return StorageError(f"{self.where}: {message}")
