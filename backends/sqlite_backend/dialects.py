@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -67,17 +66,16 @@ from tributestore.urls import StoreURL
 from . import schema, search, search_plan
 from .common import DEFAULT_TIMEOUT
 from .schema import METADATA, inventory_items
+from .urlcheck import database_path, schema_option, synchronous_level
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
 
 #: Synchronous levels accepted by the SQLite ``synchronous`` URL option.
-SYNCHRONOUS_LEVELS = ("NORMAL", "FULL", "EXTRA")
 #: URL schemes of PostgreSQL (``postgresql+psycopg2`` and other drivers are refused).
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 #: PostgreSQL URL options the store reads itself; the others go to libpq.
 POSTGRES_OPTIONS = frozenset({"schema", "timeout", "fts"})
-_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: ``Connection.info`` key telling SQLite's ``begin`` listener which BEGIN to emit.
 _BEGIN_KEY = "tributestore_begin"
 
@@ -177,12 +175,6 @@ _SQLITE_SCAN = (func.instr(inventory_items.c.item_folded, bindparam("query", typ
 _SQLITE_FTS = (*_SQLITE_SCAN, search.fts_condition())
 _POSTGRES_SCAN = (func.strpos(inventory_items.c.item_folded, bindparam("query", type_=String())) > 0,)
 _POSTGRES_TRIGRAM = (*_POSTGRES_SCAN, search.trigram_condition())
-
-
-def check_url(url: StoreURL) -> None:
-    """The URL's path and options as opening reads them (:class:`ConfigError`), nothing opened."""
-    dialect_for(url)
-    url.flag("fts", default=True)
 
 
 def dialect_for(url: StoreURL) -> Dialect:
@@ -285,12 +277,7 @@ class SqliteDialect:
 
     def __init__(self, url: StoreURL) -> None:
         self.timeout = url.seconds("timeout", DEFAULT_TIMEOUT)
-        self.synchronous = (url.option("synchronous") or "FULL").upper()
-        if self.synchronous not in SYNCHRONOUS_LEVELS:
-            raise ConfigError(
-                f"store URL {url.display!r}: synchronous={self.synchronous.lower()!r} is not one of "
-                f"{', '.join(level.lower() for level in SYNCHRONOUS_LEVELS)}"
-            )
+        self.synchronous = synchronous_level(url)
         self.path = database_path(url)
         self.ephemeral = self.shared_connection = self.path is None
         self.where = "in-memory SQLite database" if self.path is None else f"SQLite database {self.path}"
@@ -509,18 +496,6 @@ def _insert_sql(table: Table) -> str:
     return sql
 
 
-def database_path(url: StoreURL) -> Path | None:
-    """The SQLite file, or ``None`` for an in-memory database (only ``sqlite:///:memory:``)."""
-    if url.path == ":memory:" and not url.netloc:
-        return None
-    if not url.path and not url.netloc:
-        raise ConfigError(
-            f"store URL {url.display!r} names no database: write sqlite:///thg.db (relative), "
-            "sqlite:////abs/thg.db (absolute), or sqlite:///:memory: for an in-memory one"
-        )
-    return url.local_path()
-
-
 # --------------------------------------------------------------------------- PostgreSQL
 class PostgresDialect:
     """A schema on a PostgreSQL server, through psycopg 3.
@@ -718,19 +693,6 @@ def sqlalchemy_url(url: StoreURL) -> str:
     except (ArgumentError, ValueError) as error:
         raise ConfigError(f"store URL {url.display!r} is not a PostgreSQL URL: {error}") from None
     return result
-
-
-def schema_option(url: StoreURL) -> str | None:
-    """The ``schema`` option, checked (a plain identifier: it is written into ``search_path``)."""
-    value = url.option("schema")
-    if value is None:
-        return None
-    if not _SCHEMA_RE.match(value):
-        raise ConfigError(
-            f"store URL {url.display!r}: schema={value!r} must be 1-63 characters "
-            "a-z, 0-9 or '_', not starting with a digit"
-        )
-    return value
 
 
 def advisory_lock_key(schema: str) -> int:

@@ -10,7 +10,7 @@ OPENER = "tributestore.backends.sqlite_backend.store:open_sql_backend"
 #: SQLite files: a light reader answers a bot's first reads of an up-to-date store (see .light).
 SQLITE_OPENER = "tributestore.backends.sqlite_backend.light:open_sqlite_backend"
 #: Checks a URL as the dialect reads it (path, options), opening nothing.
-CHECK_URL = "tributestore.backends.sqlite_backend.dialects:check_url"
+CHECK_URL = "tributestore.backends.sqlite_backend.urlcheck:check_url"
 
 
 @hookimpl
