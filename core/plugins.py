@@ -153,8 +153,6 @@ class BackendRegistry:
         """Check ``url`` as opening it would, without opening or creating anything: its backend,
         options and their values, and its children's URLs; :class:`ConfigError` names the first
         problem.  The backend's spec."""
-        from .urls import parse_store_url
-
         spec = self.for_url(url)
         if spec.options is not None:
             url.check_options(spec.options, spec.name)
@@ -164,28 +162,14 @@ class BackendRegistry:
                 check = cast("Callable[[StoreURL], None]", _imported(check, spec.name))
             check(url)
         for option in spec.children:
-            value = url.option(option)
-            if not value:
-                raise ConfigError(
-                    f"{spec.name} store {url.display!r} needs a {option} URL (option {option}=...)"
-                )
-            mode = spec.child_mode(url, option) if spec.child_mode else url.mode
-            self.check_url(dataclasses.replace(parse_store_url(value, url.base_dir), mode=mode))
+            self.check_url(_child_url(spec, url, option))
         return spec
 
     def _open_with_children(self, spec: BackendSpec, url: StoreURL, opener: Opener) -> Backend:
-        from .urls import parse_store_url
-
         children: dict[str, Backend] = {}
         try:
             for option in spec.children:
-                value = url.option(option)
-                if not value:
-                    raise ConfigError(
-                        f"{spec.name} store {url.display!r} needs a {option} URL (option {option}=...)"
-                    )
-                child_mode = spec.child_mode(url, option) if spec.child_mode else url.mode
-                children[option] = self.open_backend(parse_store_url(value, url.base_dir), child_mode)
+                children[option] = self.open_backend(_child_url(spec, url, option))
             return opener(url, children)
         except BaseException:
             for child in children.values():
@@ -204,6 +188,17 @@ class BackendRegistry:
             if hint:
                 return hint
         return None
+
+
+def _child_url(spec: BackendSpec, url: StoreURL, option: str) -> StoreURL:
+    """The URL of a child store (option ``option`` of ``url``), in the mode it is opened in."""
+    from .urls import parse_store_url
+
+    value = url.option(option)
+    if not value:
+        raise ConfigError(f"{spec.name} store {url.display!r} needs a {option} URL (option {option}=...)")
+    mode = spec.child_mode(url, option) if spec.child_mode else url.mode
+    return dataclasses.replace(parse_store_url(value, url.base_dir), mode=mode)
 
 
 def resolve_opener(spec: BackendSpec) -> Opener:
