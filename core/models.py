@@ -208,7 +208,7 @@ class ItemHit(Model):
     guild_id: Snowflake
     tribute_id: TributeId
     slot: Slot
-    number: int
+    number: Annotated[int, Field(strict=True, ge=1, le=MAX_SNOWFLAKE)]
     item: str
 
     @property

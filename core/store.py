@@ -49,6 +49,7 @@ from .errors import (
 )
 from .hookspecs import Changes, TributeChange
 from .models import (
+    MAX_ITEM_LENGTH,
     Counts,
     FileInfo,
     Guild,
@@ -78,6 +79,10 @@ Key = tuple[int, str]
 
 log = logging.getLogger("tributestore")
 
+#: The longest text an item's ``casefold()`` can be (a character folds to at most three).
+MAX_FOLDED_ITEM_LENGTH = 3 * MAX_ITEM_LENGTH
+#: A page larger than this is every hit (databases take 64-bit limits at most).
+MAX_PAGE = 2**62
 #: Tribute fields ``update_tribute`` may not change.
 _FIXED_TRIBUTE_FIELDS = frozenset({"guild_id", "tribute_id", "created_at", "updated_at"})
 
@@ -412,6 +417,7 @@ class TributeStore:
         force: bool = False,
     ) -> Inventory:
         """Append an item (numbered n+1); refuses past capacity unless ``force``."""
+        equipped, force = check_flag(equipped, "equipped"), check_flag(force, "force")
 
         def add(inventory: Inventory) -> None:
             slot: Slot = "equipped" if equipped else "items"
@@ -476,6 +482,7 @@ class TributeStore:
 
     def clear_inventory(self, guild_id: int, tribute_id: str, *, equipped: bool = True) -> Inventory:
         """Remove every item (and equipped item unless ``equipped=False``)."""
+        equipped = check_flag(equipped, "equipped")
 
         def clear(inventory: Inventory) -> None:
             inventory.items = []
@@ -509,6 +516,9 @@ class TributeStore:
         if after is not None and not isinstance(after, ItemHit):
             raise InvalidInputError(f"invalid search: after must be an ItemHit or None (got {shown(after)})")
         folded = query.casefold()
+        if len(folded) > MAX_FOLDED_ITEM_LENGTH:  # no item can hold it (a database may refuse it)
+            return []
+        limit = None if limit is None else min(limit, MAX_PAGE)  # "at most": any larger is all
         position = None if after is None else after.position
         backend = self.backend
         if limit is not None and isinstance(backend, PagedSearch):
@@ -569,6 +579,7 @@ class TributeStore:
     ) -> FileInfo:
         """Store a file owned by the tribute; refuses an existing name unless ``replace``."""
         name = check_file_name(name)
+        replace = check_flag(replace, "replace")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInputError(f"invalid file {name!r}: data must be bytes (got {type(data).__name__})")
         data = bytes(data)
@@ -761,6 +772,14 @@ def _file_names(files: object) -> list[object]:
     if isinstance(files, str | bytes) or not isinstance(files, list | tuple):
         raise InvalidInputError(f"invalid Prompt: files must be a list of file names (got {shown(files)})")
     return list(files)
+
+
+def check_flag(value: object, name: str) -> bool:
+    """A yes/no argument: ``True`` or ``False`` only (``"no"`` is not false, and would not do
+    what it says)."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"invalid {name}: must be True or False (got {shown(value)})")
+    return value
 
 
 def check_slot(slot: object) -> Slot:

@@ -317,6 +317,11 @@ class InventoryTests(StoreFixtures):
             (lambda s: s.add_item(GUILD, "D1F", 5), "items"),
             (lambda s: s.add_item(GUILD, "D1F", "x" * (MAX_ITEM_LENGTH + 1)), "items"),
             (lambda s: s.remove_item(GUILD, "D1F", "1"), "number"),
+            # A yes/no argument is True or False: "no" or "False" would do the opposite of what it says.
+            (lambda s: s.add_item(GUILD, "D1F", "x", equipped="no"), "equipped"),
+            (lambda s: s.add_item(GUILD, "D1F", "x", force="False"), "force"),
+            (lambda s: s.add_item(GUILD, "D1F", "x", force=1), "force"),
+            (lambda s: s.clear_inventory(GUILD, "D1F", equipped="False"), "equipped"),
         ],
     )
     def test_bad_input_leaves_inventory_unchanged(
@@ -437,6 +442,13 @@ class FileTests(StoreFixtures):
             store.read_file(GUILD, "D1F", name)
         assert store.counts().files == 0
 
+    def test_replace_must_be_true_or_false(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "a.png", b"original")
+        with pytest.raises(InvalidInputError, match="replace"):
+            store.add_file(GUILD, "D1F", "a.png", b"new", replace="no")  # type: ignore[arg-type]
+        assert store.read_file(GUILD, "D1F", "a.png") == b"original"
+
     def test_file_of_missing_tribute(self, store: TributeStore) -> None:
         with pytest.raises(NotFoundError, match="D1F"):
             store.add_file(GUILD, "D1F", "a.png", PNG)
@@ -540,6 +552,14 @@ class SearchTests(StoreFixtures):
     def test_bad_limit(self, filled: TributeStore, limit: object) -> None:
         with pytest.raises(InvalidInputError, match="limit"):
             filled.search_items("e", limit=limit)  # type: ignore[arg-type]
+
+    def test_a_page_larger_than_any_database_takes_is_every_hit(self, filled: TributeStore) -> None:
+        assert filled.search_items("e", limit=2**63) == filled.search_items("e")
+
+    @pytest.mark.parametrize("query", ["a" * 49_999, "%" * 25_000, "\u00df" * 20_000])
+    def test_a_query_longer_than_any_item_finds_nothing(self, filled: TributeStore, query: str) -> None:
+        assert filled.search_items(query) == []
+        assert filled.search_items(query, limit=5) == []
 
     def test_bad_after(self, filled: TributeStore) -> None:
         with pytest.raises(InvalidInputError, match="after"):
