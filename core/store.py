@@ -81,8 +81,8 @@ log = logging.getLogger("tributestore")
 
 #: The longest text an item's ``casefold()`` can be (a character folds to at most three).
 MAX_FOLDED_ITEM_LENGTH = 3 * MAX_ITEM_LENGTH
-#: A page larger than this is every hit (databases take 64-bit limits at most).
-MAX_PAGE = 2**62
+#: A page larger than this is every hit (PostgreSQL's LIMIT parameter is a 32-bit int here).
+MAX_PAGE = 2**31 - 1
 #: Tribute fields ``update_tribute`` may not change.
 _FIXED_TRIBUTE_FIELDS = frozenset({"guild_id", "tribute_id", "created_at", "updated_at"})
 
