@@ -717,3 +717,22 @@ def test_transaction_groups_calls(store: TributeStore) -> None:
         db.add_inventory_item("D1F", "Rope")
         raise RuntimeError("abandon")
     assert db.get_inventory_items("D1F") == []
+
+
+def test_bad_input_from_a_bot_is_false_or_a_tributestore_error(store: TributeStore, tmp_path: Path) -> None:
+    """What a user types reaches these calls: thousands of digits as an item number name no item
+    (not Python's int() digit limit); an impossible timestamp or a missing path is an input error."""
+    db = SQLDatabase(store=store, guild_id=GUILD)
+    manager = StorageManager(db)
+    db.create_tribute("D1F", "Katniss", 42, "<@42>")
+    manager.add_inventory_item("D1F", "Meat")
+    huge = "9" * 5000
+    assert manager.remove_inventory_item("D1F", huge) is False
+    assert manager.equip_item("D1F", 10**5000) is False
+    assert db.remove_inventory_item("D1F", huge) is False
+    for created_at in (10**20, -(10**13)):
+        with pytest.raises(InvalidInputError, match="created_at"):
+            db.create_tribute("X1", "n", 1, "m", created_at=created_at)
+    with pytest.raises(InvalidInputError, match="file_path"):
+        db.add_file("D1F", "prompt_image", None)  # type: ignore[arg-type]
+    assert store.get_inventory(GUILD, "D1F").items == ["Meat"] and not store.has_tribute(GUILD, "X1")

@@ -36,6 +36,7 @@ tribute's (no orphan inventories), and ``update_tribute`` also applies
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ from ..models import (
     check_file_name,
     check_guild_id,
     check_tribute_id,
+    shown,
 )
 from ..store import TributeStore
 
@@ -102,12 +104,20 @@ def _sql_time(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: Larger than any inventory can hold (a number past it names no item, whatever its digits).
+MAX_ITEM_NUMBER = 2**31 - 1
+
+
 def _item_number(value: object) -> int | None:
-    """THGBot looks items up by ``str(item_number)``: 3 and "3" name item 3, "03" and "x" nothing."""
+    """THGBot looks items up by ``str(item_number)``: 3 and "3" name item 3, "03" and "x" nothing,
+    nor does a number longer than any inventory could be (a user may type thousands of digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 1 <= value <= MAX_ITEM_NUMBER else None
     text = str(value)
-    if not (text.isascii() and text.isdigit()) or str(int(text)) != text or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ITEM_NUMBER)):
         return None
-    return int(text)
+    number = int(text)
+    return number if str(number) == text and 1 <= number <= MAX_ITEM_NUMBER else None
 
 
 def _numbered(entries: list[str]) -> dict[str, str]:
@@ -336,7 +346,12 @@ class SQLDatabase(_Adapter):
         if created_at is not None:
             if isinstance(created_at, bool) or not isinstance(created_at, int):
                 raise InvalidInputError(f"invalid created_at: must be Unix seconds (got {created_at!r})")
-            fields["created_at"] = datetime.fromtimestamp(created_at, UTC)
+            try:
+                fields["created_at"] = datetime.fromtimestamp(created_at, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise InvalidInputError(
+                    f"invalid created_at: {shown(created_at)} Unix seconds is not a date"
+                ) from None
         with self.store.transaction():
             existing = self._locate(tribute_id) if self.guild_id is None else None
             try:
@@ -553,6 +568,8 @@ class SQLDatabase(_Adapter):
         of the same name replaces the earlier one and keeps its ``id``.
         ``file_type`` must be like ``prompt_image`` (None: ``attachment``).
         """
+        if not isinstance(file_path, str | os.PathLike):
+            raise InvalidInputError(f"invalid file_path: must be a path (got {shown(file_path)})")
         path = Path(file_path)
         name = check_file_name(path.name)
         try:
