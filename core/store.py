@@ -22,7 +22,7 @@ import itertools
 import logging
 import mimetypes
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -642,6 +642,8 @@ class TributeStore:
 
     def read_bundle_file(self, info: FileInfo) -> bytes:
         """The bytes of a file whose metadata came from :meth:`iter_bundles` or :meth:`export_tribute`."""
+        if not isinstance(info, FileInfo):
+            raise InvalidInputError(f"invalid file: must be a FileInfo (got {shown(info)})")
         return self.backend.read_file(info)
 
     def import_tribute(
@@ -654,6 +656,10 @@ class TributeStore:
         ``fail`` raises, ``skip`` leaves it, ``overwrite`` replaces it whole.
         Returns whether anything was written.
         """
+        if on_conflict not in ("fail", "skip", "overwrite"):
+            raise InvalidInputError(
+                f"invalid on_conflict: must be 'fail', 'skip' or 'overwrite' (got {shown(on_conflict)})"
+            )
         bundle = check_bundle(bundle)
         key = bundle.tribute.key
         self._writable()
@@ -675,6 +681,8 @@ class TributeStore:
         """Wrap the :meth:`import_many` calls of one large import of about ``tributes``
         tributes: a backend offering :class:`DeferredIndex` may then build its search index
         once at the end instead of row by row (searches stay correct meanwhile)."""
+        if isinstance(tributes, bool) or not isinstance(tributes, int) or tributes < 0:
+            raise InvalidInputError(f"invalid bulk import: tributes must be a count (got {shown(tributes)})")
         self._writable()
         if isinstance(self.backend, DeferredIndex):
             return self.backend.bulk_import(tributes)
@@ -683,6 +691,10 @@ class TributeStore:
     def import_many(self, bundles: Sequence[TributeBundle], file_data: FileData) -> None:
         """``import_tribute(bundle, file_data, on_conflict="overwrite")`` for each bundle, in one
         transaction: the copier's bulk path (one batch write where the backend offers it)."""
+        if isinstance(bundles, str | bytes | dict) or not isinstance(bundles, Iterable):
+            raise InvalidInputError(
+                f"invalid import: bundles must be a list of TributeBundle (got {shown(bundles)})"
+            )
         checked = [check_bundle(bundle) for bundle in bundles]
         self._writable()
         backend = self.backend
@@ -702,6 +714,8 @@ class TributeStore:
 
 def check_bundle(bundle: TributeBundle) -> TributeBundle:
     """The bundle validated, every part owned by its tribute (else :class:`InvalidInputError`)."""
+    if not isinstance(bundle, TributeBundle):
+        raise InvalidInputError(f"invalid TributeBundle: got {shown(bundle)}")
     bundle = validated(TributeBundle, bundle.model_dump())
     tribute = bundle.tribute
     owner = (tribute.guild_id, tribute.tribute_id)
@@ -731,7 +745,18 @@ def bytes_match(info: FileInfo, data: bytes) -> bool:
 
 def file_bytes(info: FileInfo, file_data: FileData) -> bytes:
     """The bytes ``file_data`` gives for ``info``, checked against its size and sha256."""
-    data = file_data(info) if callable(file_data) else file_data[info.name]
+    try:
+        given: object = file_data(info) if callable(file_data) else file_data[info.name]
+    except KeyError:
+        raise InvalidInputError(
+            f"invalid file {info.name!r} of tribute {info.tribute_id}: no bytes given for it"
+        ) from None
+    if not isinstance(given, bytes | bytearray | memoryview):
+        raise InvalidInputError(
+            f"invalid file {info.name!r} of tribute {info.tribute_id}: its data must be bytes "
+            f"(got {type(given).__name__})"
+        )
+    data = bytes(given)
     if not bytes_match(info, data):
         raise InvalidInputError(
             f"invalid file {info.name!r} of tribute {info.tribute_id}: bytes do not match its size/sha256"

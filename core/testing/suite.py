@@ -715,6 +715,26 @@ class BundleTests(StoreFixtures):
         assert store.counts().tributes == 0
         assert store.check() == []
 
+    def test_import_refuses_what_is_not_a_bundle_or_its_bytes(self, store: TributeStore) -> None:
+        """Every bad argument is an :class:`InvalidInputError` naming it, and nothing is written."""
+        self._fill(store)
+        bundle = store.export_tribute(GUILD, "D1F")
+        store.delete_tribute(GUILD, "D1F")
+        calls: list[tuple[Callable[[], object], str]] = [
+            (lambda: store.import_tribute({"a": 1}, {}), "TributeBundle"),  # type: ignore[arg-type]
+            (lambda: store.import_many([{"a": 1}], {}), "TributeBundle"),  # type: ignore[list-item]
+            (lambda: store.import_many(None, {}), "bundles"),  # type: ignore[arg-type]
+            (lambda: store.import_tribute(bundle, {}), r"'p\.png'.*no bytes given"),
+            (lambda: store.import_tribute(bundle, {"p.png": "text"}), "must be bytes"),  # type: ignore[dict-item]
+            (lambda: store.import_tribute(bundle, {"p.png": PNG}, on_conflict="bogus"), "on_conflict"),  # type: ignore[arg-type]
+            (lambda: store.read_bundle_file(None), "FileInfo"),  # type: ignore[arg-type]
+            (lambda: store.bulk_import("many"), "count"),  # type: ignore[arg-type]
+        ]
+        for call, message in calls:
+            with pytest.raises(InvalidInputError, match=message):
+                call()
+        assert store.counts().tributes == 0
+
     def test_export_from_one_handle_imports_through_another(
         self, store: TributeStore, reopen: Reopen
     ) -> None:
