@@ -167,7 +167,12 @@ Slot = Literal["items", "equipped"]
 
 
 class Prompt(Model):
-    """A tribute's prompt (at most one): message, channel and attached files by name."""
+    """A tribute's prompt (at most one): message, channel and attached files by name.
+
+    ``files`` holds names as the bot keeps them: a name need not be a file of the tribute
+    (a legacy prompt's reference to a lost image is kept as the bot showed it, and
+    deleting a file leaves the prompt's list as it was).
+    """
 
     guild_id: Snowflake
     tribute_id: TributeId
