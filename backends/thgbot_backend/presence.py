@@ -430,7 +430,10 @@ def _kept_as(held: str, raw: str) -> bool:
         return True
     dot = name.rfind(".")
     stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
-    return held.endswith(")" + ext) and held.startswith(stem[:64]) and " (" in held
+    if not held.endswith(")" + ext):
+        return False
+    # A tag makes room for itself in a 255-character name by cutting the stem.
+    return held.startswith(stem + " (") or (len(name) > 200 and held.startswith(stem[:64]))
 
 
 def _named_for(name: str) -> str:
