@@ -181,3 +181,20 @@ def test_the_checker_names_what_the_documents_it_is_given_lack(migrated: Path) -
         assert missing(legacy, copied, knives=True) == []
         lines = missing(legacy, copied, knives=False)
     assert len(lines) == 1 and 'item "Knife" missing in the destination (0 of 1)' in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("held", "raw", "kept"),
+    [
+        ("D5M.png", "D5M.png", True),
+        ("D5M.png", " D5M.png ", True),
+        ("D5M (prompt_images 1402233445566778899).png", "D5M.png", True),
+        ("D5M2 (prompt_images 1).png", "D5M.png", False),
+        ("D5M (prompt_images 1).jpg", "D5M.png", False),
+        ("banner.jpg", "D2F_1771000000.jpg", False),
+    ],
+)
+def test_which_destination_names_are_a_raw_images(held: str, raw: str, kept: bool) -> None:
+    from tributestore.backends.thgbot_backend.presence import _kept_as
+
+    assert _kept_as(held, raw) is kept
