@@ -567,8 +567,14 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
             raise click.exceptions.Exit(1)
         with open_for_cli(destination, "write") as dst:
             differences = restore_backup(src, dst)
+            kept = sorted({g.guild_id for g in dst.list_guilds()} - {g.guild_id for g in src.list_guilds()})
     if differences:
         raise VerificationError(f"restore incomplete: {differences[0]}")
+    for guild_id in kept:  # said, never passed over in silence
+        err.print(
+            f"tributestore: note: guild {guild_id} was added to {destination} after the backup; its row "
+            "(settings only, no tributes) is kept: guild rows are never deleted"
+        )
     out.print(
         f"restored {destination} from {backup}"
         + (" (verified against its manifest)" if found.verified else "")

@@ -144,6 +144,25 @@ def test_restore_of_a_whole_backup_is_verified(work: Path) -> None:
     assert tribute_count(work / "thg.db") == SAMPLE_TRIBUTES
 
 
+def test_restore_names_a_guild_row_the_undone_copy_added(work: Path) -> None:
+    """Guild rows are never deleted: a guild the copy brought stays, and restore says so."""
+    with open_store(f"json:///{work}/changed") as store:
+        store.put_guild(777, log_channel_id=42)
+        store.create_tribute(777, "NEW1")
+    assert (
+        run("copy", "--on-conflict", "skip", "json:///changed", "sqlite:///thg.db", cwd=work).returncode == 0
+    )
+    (backup,) = (work / "tributestore-backups").iterdir()
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "note: guild 777 was added to sqlite:///thg.db after the backup; its row (settings only, "
+        "no tributes) is kept"
+    ) in " ".join(result.stderr.split())
+    with open_store(f"sqlite:///{work}/thg.db", mode="read") as store:
+        assert store.list_tributes(777) == []
+
+
 # ------------------------------------------------------- sources must exist
 @pytest.mark.parametrize(
     ("source", "shown"),
