@@ -605,7 +605,15 @@ def finish_window(url: str | None) -> None:
     fallback is then no longer needed. Re-running is safe.
     """
     from .backend import TransitionWindow
+    from .config import resolve_config
+    from .plugins import registry
 
+    resolved = resolve_config(url).url
+    if not registry().check_url(resolved).children:  # refused before anything is opened or created
+        raise ConfigError(
+            f"{resolved.display} is not a transition window (a composite store with a primary and a "
+            "fallback); nothing was opened"
+        )
     with open_for_cli(url, "write") as store:
         window = store.backend
         if not isinstance(window, TransitionWindow):

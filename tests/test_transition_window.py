@@ -126,3 +126,10 @@ def test_finish_window_needs_a_composite(tmp_path: Path) -> None:
         pass
     result = run("finish-window", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 2 and "not a transition window" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["sqlite:///typo.db", "json:///typo-dir"])
+def test_finish_window_on_a_store_that_is_no_composite_creates_nothing(tmp_path: Path, url: str) -> None:
+    result = run("finish-window", url, cwd=tmp_path)
+    assert result.returncode == 2 and "nothing was opened" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
