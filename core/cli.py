@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -343,9 +344,11 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
             out.print("nothing to write: the destination already holds every source tribute (no backup made)")
     if report.backup is not None:
         out.print(f"backup of the destination: {report.backup}")
-        out.print(
-            f"  undo with: tributestore restore {path_url(BACKUP_SCHEME, report.backup)} {report.destination}"
-        )
+        # Quoted for the shell (a composite's URL holds '&'), so the line runs as printed.
+        backup_url = shlex.quote(path_url(BACKUP_SCHEME, report.backup))
+        out.print(f"  undo with: tributestore restore {backup_url} {shlex.quote(report.destination)}")
+        if "***" in report.destination:
+            out.print("  (the destination's password is shown as ***: write it there before running this)")
     for line in report.warnings:
         out.print(f"warning: {line}")
     if report.verified:
@@ -549,8 +552,10 @@ def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -
     """
     from .backup import backup_root, check_backup, restore_backup
     from .config import open_url, resolve_config
+    from .plugins import registry
 
     refuse_one_store(backup, destination, source_is="backup", job="restore")
+    registry().check_url(resolve_config(destination).url)  # a bad destination URL: before any question
     resolved = resolve_config(backup).url
     root = backup_root(resolved)
     with open_url(resolved, "read") as src:

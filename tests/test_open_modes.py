@@ -353,3 +353,37 @@ def test_a_composite_with_a_mistyped_fallback_creates_no_primary(tmp_path: Path)
     )
     assert bot.returncode != 0 and "StoreNotFoundError" in bot.stderr and "confg does not exist" in bot.stderr
     assert snapshot(tmp_path) == before, "the primary was created although the fallback is missing"
+
+
+def test_the_printed_undo_command_runs_as_printed_for_a_composite_destination(tmp_path: Path) -> None:
+    """A composite's URL holds '&': the report quotes it, so the line pasted into a shell restores."""
+    open_store(f"json:///{tmp_path}/fallback").close()
+    destination = "composite:?primary=sqlite:///p.db&fallback=json:///fallback"
+    with open_store(f"json:///{tmp_path}/first") as store:
+        store.create_tribute(GUILD, "D1F", name="before")
+    with open_store(f"json:///{tmp_path}/second") as store:
+        store.create_tribute(GUILD, "D1F", name="after")
+    assert run("copy", "json:///first", destination, "--no-backup", cwd=tmp_path).returncode == 0
+    result = run("copy", "--on-conflict", "overwrite", "json:///second", destination, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (undo,) = [
+        line.split("undo with: ", 1)[1] for line in result.stdout.splitlines() if "undo with: " in line
+    ]
+    cli = f"{sys.executable} -c 'from tributestore.cli import main; main()'"
+    shell = subprocess.run(
+        ["bash", "-c", undo.replace("tributestore", cli, 1) + " --yes"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    with open_store(f"sqlite:///{tmp_path}/p.db", mode="read") as primary:
+        assert primary.get_tribute(GUILD, "D1F").name == "before"
+
+
+def test_restore_refuses_a_bad_destination_url_before_asking(work: Path) -> None:
+    backup = make_backup(work)
+    result = run("restore", f"json:///{backup}", "sqlite://thg.db", cwd=work, stdin="y\n")
+    assert result.returncode == 2 and "host part" in result.stderr, result.stderr
+    assert "Replace the content" not in result.stdout + result.stderr
