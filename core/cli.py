@@ -349,6 +349,17 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
         out.print(f"  undo with: tributestore restore {backup_url} {shlex.quote(report.destination)}")
         if "***" in report.destination:
             out.print("  (the destination's password is shown as ***: write it there before running this)")
+    if report.destination_only:
+        more = (
+            f" and {report.destination_only - len(report.destination_only_named)} more"
+            if (report.destination_only > len(report.destination_only_named))
+            else ""
+        )
+        out.print(
+            f"note: the destination also holds {report.destination_only} tribute(s) the source does not, "
+            f"left as they are: {', '.join(report.destination_only_named)}{more} (a copy run again with "
+            "other guild options leaves the tributes the first run placed)"
+        )
     for line in report.warnings:
         out.print(f"warning: {line}")
     if report.verified:

@@ -72,6 +72,10 @@ class CopyReport:
     verified: bool = False
     #: Whether the destination was also checked against the raw source files (a legacy directory).
     independent: bool = False
+    #: Tributes the destination holds and the source does not (left as they are): how many, the
+    #: first few named ("D1F in guild 0").
+    destination_only: int = 0
+    destination_only_named: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -356,6 +360,7 @@ def _verified(
             ignore=skipped,
             progress=progress,
             on_destination=held.hold if held is not None else None,
+            on_destination_only=lambda key: _destination_only(report, key),
         )
         try:
             raw = held.finish() if held is not None else source.independent_check(destination)
@@ -368,6 +373,12 @@ def _verified(
     return report
 
 
+def _destination_only(report: CopyReport, key: Key) -> None:
+    report.destination_only += 1
+    if len(report.destination_only_named) < MAX_LISTED:
+        report.destination_only_named.append(f"{key[1]} in guild {key[0]}")
+
+
 def verify_stores(
     source: TributeStore,
     destination: TributeStore,
@@ -376,20 +387,28 @@ def verify_stores(
     ignore: set[Key] | None = None,
     progress: Progress | None = None,
     on_destination: Callable[[TributeBundle], None] | None = None,
+    on_destination_only: Callable[[Key], None] | None = None,
 ) -> list[str]:
     """Every difference between two stores, as lines naming the tribute (empty: identical).
 
-    ``on_destination`` is given every document of the destination as it is read."""
+    ``on_destination`` is given every document of the destination as it is read; with
+    ``subset``, ``on_destination_only`` the key of each tribute only the destination holds
+    (no difference then)."""
     progress = progress or SilentProgress()
     progress.start("verifying", source.counts().tributes)
-    return [
-        str(difference)
-        for difference in compare_stores(
-            source,
-            destination,
-            subset=subset,
-            on_source_tribute=progress.advance,
-            on_destination_document=on_destination,
-        )
-        if not (ignore and difference.key in ignore)
-    ]
+    lines: list[str] = []
+    for difference in compare_stores(
+        source,
+        destination,
+        subset=subset and on_destination_only is None,
+        on_source_tribute=progress.advance,
+        on_destination_document=on_destination,
+    ):
+        if ignore and difference.key in ignore:
+            continue
+        if subset and on_destination_only is not None and difference.what.endswith("only in destination"):
+            if difference.key[1] != GUILD_ROW:
+                on_destination_only(difference.key)
+            continue
+        lines.append(str(difference))
+    return lines

@@ -274,3 +274,32 @@ def test_a_damaged_source_tribute_stops_the_copy_before_anything_is_written(tmp_
         with pytest.raises(CorruptDataError, match="capacity"):
             copy_store(src, dst, batch_size=50)
         assert dst.counts().tributes == 0
+
+
+def test_a_copy_into_a_store_holding_more_names_what_it_left(tmp_path: Path) -> None:
+    """Not a difference (a copy may go into a fuller store), but said: a re-run with other guild
+    options leaves the first run's tributes where it put them, and the user must see that."""
+    with open_store(f"json:///{tmp_path}/src") as src:
+        src.create_tribute(1, "D1F")
+    with open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        dst.create_tribute(0, "D1F")
+        dst.create_tribute(1, "D2F")
+    cli = [sys.executable, "-c", "from tributestore.cli import main; main()"]
+    result = subprocess.run(
+        [*cli, "copy", f"json:///{tmp_path}/src", f"sqlite:///{tmp_path}/dst.db", "--no-backup"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "note: the destination also holds 2 tribute(s) the source does not, left as they are: "
+        "D1F in guild 0, D2F in guild 1"
+    ) in result.stdout
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        report = copy_store(src, dst)
+    assert (report.destination_only, report.destination_only_named, report.ok) == (
+        2,
+        ["D1F in guild 0", "D2F in guild 1"],
+        True,
+    )
