@@ -148,11 +148,16 @@ def backends() -> None:
 
     _plugin_commands()  # a plugin whose commands fail is named here too
     found = registry()
-    table = Table("backend", "URL schemes", "plugin", "example", "about")
+    table = Table("backend", "URL schemes", "plugin", "about")
     for name in sorted(found.by_name):
         spec = found.by_name[name]
-        table.add_row(name, ", ".join(spec.schemes), found.plugin_of[name], spec.example, spec.summary)
+        table.add_row(name, ", ".join(spec.schemes), found.plugin_of[name], spec.summary)
     out.print(table)
+    # Whole lines, never cut to a table cell (a pipe or a narrow terminal): they are copied.
+    out.print("example URLs:")
+    for name in sorted(found.by_name):
+        if found.by_name[name].example:
+            out.print(f"  {name}: {found.by_name[name].example}")
     out.print("plugins (entry-point group 'tributestore') and the hooks they implement:")
     for plugin, hooks in sorted(found.plugin_hooks.items()):
         shown = ", ".join(hook.removeprefix("tributestore_") for hook in hooks) or "none"

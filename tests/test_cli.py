@@ -24,6 +24,8 @@ def test_backends_lists_builtins() -> None:
     result = run("backends")
     assert result.returncode == 0
     assert "json" in result.stdout and "sqlite" in result.stdout
+    # Example URLs whole, though the output is a pipe (80 columns): they are copied from here.
+    assert "  composite: composite:?primary=sqlite:///thg.db&fallback=thgbot:///config\n" in result.stdout
     # Every plugin is listed with its hooks (pluggy's introspection), hook-only plugins too.
     assert "  thgbot: register_backends, register_commands\n" in result.stdout
     assert "  memory_hooks: check, register_commands, store_opened, transaction_committed\n" in result.stdout
