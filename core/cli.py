@@ -281,10 +281,37 @@ def check(url: str | None, remove_incomplete_backups: bool) -> None:
     raise click.exceptions.Exit(1)
 
 
-class BarProgress:
-    """A rich progress bar on stderr, drawn only when stderr is a terminal."""
+@contextmanager
+def ctrl_c_remembered() -> Iterator[threading.Event]:
+    """While a long job runs: a Ctrl-C raises KeyboardInterrupt as usual and is also remembered.
 
-    def __init__(self) -> None:
+    A KeyboardInterrupt raised inside code that cannot pass it on (pydantic building a validator
+    at first use reports it as "Exception ignored" and goes on) would be lost, and the job would
+    run to its end as if no Ctrl-C had come; :class:`BarProgress` raises a remembered one again at
+    its next step.  Outside the main thread, nothing is installed.
+    """
+    noticed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield noticed
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        noticed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield noticed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class BarProgress:
+    """A rich progress bar on stderr, drawn only when stderr is a terminal; with ``interrupted``
+    (see :func:`ctrl_c_remembered`), each step raises a Ctrl-C that was swallowed on the way."""
+
+    def __init__(self, interrupted: threading.Event | None = None) -> None:
+        self._interrupted = interrupted
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
@@ -305,12 +332,19 @@ class BarProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
+    def _raise_a_lost_ctrl_c(self) -> None:
+        if self._interrupted is not None and self._interrupted.is_set():
+            self._interrupted.clear()
+            raise KeyboardInterrupt
+
     def start(self, phase: str, total: int | None) -> None:
+        self._raise_a_lost_ctrl_c()
         if self._task is not None:
             self._progress.remove_task(self._task)
         self._task = self._progress.add_task(phase, total=total)
 
     def advance(self, amount: int = 1) -> None:
+        self._raise_a_lost_ctrl_c()
         if self._task is not None:
             self._progress.advance(self._task, amount)
 
@@ -446,9 +480,10 @@ def copy(
     refuse_one_store(source, destination)
     try:
         with (
+            ctrl_c_remembered() as interrupted,
             open_for_cli(source, "read") as src,
             open_destination(destination, dry_run) as dst,
-            BarProgress() as bar,
+            BarProgress(interrupted) as bar,
         ):
             source_counts = src.counts()
             report = copy_store(
