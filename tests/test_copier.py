@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from tributestore import AlreadyExistsError, CorruptDataError, TributeStore, open_store
 from tributestore.backup import restore_backup
@@ -111,13 +112,7 @@ def test_restoring_a_backup_with_a_damaged_file_is_refused_and_changes_nothing(t
         p for p in (report.backup / "blobs").rglob("*") if p.is_file() and p.read_bytes() == b"original bytes"
     ]
     blob.write_bytes(b"garbage")
-    cli = [sys.executable, "-c", "from tributestore.cli import main; main()"]
-    result = subprocess.run(
-        [*cli, "restore", f"json:///{report.backup}", f"sqlite:///{tmp_path}/dst.db", "--yes"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("restore", f"json:///{report.backup}", f"sqlite:///{tmp_path}/dst.db", "--yes")
     assert result.returncode == 7, result.stderr
     assert "is damaged" in result.stderr and result.stderr.rstrip().endswith("nothing was changed")
     with open_store(f"sqlite:///{tmp_path}/dst.db", mode="read") as dst:
@@ -284,13 +279,7 @@ def test_a_copy_into_a_store_holding_more_names_what_it_left(tmp_path: Path) -> 
     with open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
         dst.create_tribute(0, "D1F")
         dst.create_tribute(1, "D2F")
-    cli = [sys.executable, "-c", "from tributestore.cli import main; main()"]
-    result = subprocess.run(
-        [*cli, "copy", f"json:///{tmp_path}/src", f"sqlite:///{tmp_path}/dst.db", "--no-backup"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("copy", f"json:///{tmp_path}/src", f"sqlite:///{tmp_path}/dst.db", "--no-backup")
     assert result.returncode == 0, result.stderr
     assert (
         "note: the destination also holds 2 tribute(s) the source does not, left as they are: "
