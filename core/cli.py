@@ -556,7 +556,12 @@ def verify(source: str, destination: str, subset: bool, independent: bool) -> No
     """
     from .copier import verify_stores
 
-    with open_for_cli(source, "read") as src, open_for_cli(destination, "read") as dst, BarProgress() as bar:
+    with (
+        ctrl_c_remembered() as interrupted,
+        open_for_cli(source, "read") as src,
+        open_for_cli(destination, "read") as dst,
+        BarProgress(interrupted) as bar,
+    ):
         if independent:
             found = src.independent_check(dst)
             if found is None:

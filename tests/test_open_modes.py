@@ -389,6 +389,40 @@ def test_restore_refuses_a_bad_destination_url_before_asking(work: Path) -> None
     assert "Replace the content" not in result.stdout + result.stderr
 
 
+def _swallowing(function: str) -> str:
+    """A script running the CLI with ``tributestore.copier.<function>`` first swallowing a SIGINT
+    sent to the process, as pydantic-core does with an exception raised inside it."""
+    return (
+        "import os, signal\n"
+        "import tributestore.copier as copier\n"
+        f"real = copier.{function}\n"
+        "def swallowing(*args, **kwargs):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        for _ in range(100000):\n"
+        "            pass\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass\n"
+        "    return real(*args, **kwargs)\n"
+        f"copier.{function} = swallowing\n"
+        "from tributestore.cli import main\n"
+        "main()\n"
+    )
+
+
+def test_a_ctrl_c_swallowed_on_the_way_still_stops_a_verify(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/a.db") as store:
+        store.create_tribute(GUILD, "T1")
+    result = subprocess.run(
+        [sys.executable, "-c", _swallowing("compare_stores"), "verify", "sqlite:///a.db", "sqlite:///a.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 130 and "aborted" in result.stderr, result.stdout + result.stderr
+
+
 def test_a_ctrl_c_swallowed_on_the_way_still_stops_the_copy(tmp_path: Path) -> None:
     """A KeyboardInterrupt raised where it cannot pass (pydantic building a validator at first use
     reports it as "Exception ignored" and goes on) was lost: the interrupted copy ran to its end and
@@ -396,24 +430,17 @@ def test_a_ctrl_c_swallowed_on_the_way_still_stops_the_copy(tmp_path: Path) -> N
     with open_store(f"sqlite:///{tmp_path}/big.db") as store, store.transaction():
         for number in range(30):
             store.create_tribute(GUILD, f"T{number}")
-    script = (
-        "import os, signal\n"
-        "import tributestore.copier as copier\n"
-        "real = copier.write_copy\n"
-        "def swallowing(*args, **kwargs):\n"
-        "    try:\n"
-        "        os.kill(os.getpid(), signal.SIGINT)\n"
-        "        for _ in range(100000):\n"
-        "            pass\n"
-        "    except KeyboardInterrupt:\n"
-        "        pass  # as pydantic-core does with an exception raised inside it\n"
-        "    return real(*args, **kwargs)\n"
-        "copier.write_copy = swallowing\n"
-        "from tributestore.cli import main\n"
-        "main()\n"
-    )
     result = subprocess.run(
-        [sys.executable, "-c", script, "copy", "sqlite:///big.db", "json:///x", "--batch-size", "5"],
+        [
+            sys.executable,
+            "-c",
+            _swallowing("write_copy"),
+            "copy",
+            "sqlite:///big.db",
+            "json:///x",
+            "--batch-size",
+            "5",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
