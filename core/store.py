@@ -24,6 +24,7 @@ import mimetypes
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -333,6 +334,11 @@ class TributeStore:
     # -------------------------------------------------------------- tributes
     def create_tribute(self, guild_id: int, tribute_id: str, /, **fields: Any) -> Tribute:
         """Create a tribute (and its guild if new) with an empty inventory."""
+        for stamp in ("created_at", "updated_at"):  # a datetime: a string or a number is not read as one
+            if fields.get(stamp) is not None and not isinstance(fields[stamp], datetime):
+                raise InvalidInputError(
+                    f"invalid Tribute: {stamp}: must be a datetime or None (got {shown(fields[stamp])})"
+                )
         now = utcnow()
         fields.setdefault("created_at", now)
         fields.setdefault("updated_at", fields["created_at"])

@@ -143,6 +143,8 @@ class TributeTests(StoreFixtures):
             ({"user_id": -3}, "user_id"),
             ({"name": 42}, "name"),
             ({"colour": "red"}, "colour"),
+            ({"created_at": "2020-01-01"}, "created_at"),  # a string or a number is no datetime
+            ({"updated_at": 1_700_000_000}, "updated_at"),
         ],
     )
     def test_bad_input_rejected_before_writing(
