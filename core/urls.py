@@ -231,7 +231,13 @@ def same_place(first: StoreURL, second: StoreURL) -> bool:
         return False
     if not first.path or not second.path or ":memory:" in (first.path, second.path):
         return False
-    return os.path.realpath(first.local_path()) == os.path.realpath(second.local_path())
+    one, other = first.local_path(), second.local_path()
+    if os.path.realpath(one) == os.path.realpath(other):
+        return True
+    try:  # hard links: two names, one file
+        return os.path.samefile(one, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _server_place(url: StoreURL) -> tuple[str, str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -48,11 +49,13 @@ def test_a_copy_onto_the_same_store_is_refused(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/thg.db") as store:
         store.create_tribute(1, "D1F")
     (tmp_path / "link.db").symlink_to(tmp_path / "thg.db")
+    os.link(tmp_path / "thg.db", tmp_path / "hard.db")  # two names, one file
     (tmp_path / "legacy").mkdir()
     before = sorted(p.name for p in tmp_path.iterdir())
     for source, destination in [
         ("sqlite:///thg.db", "sqlite:///./thg.db"),
         ("sqlite:///thg.db", "sqlite:///link.db"),
+        ("sqlite:///thg.db", "sqlite:///hard.db"),
         ("thgbot:///legacy", "json:///legacy/"),
         ("postgresql://bot@db.example/thg", "postgresql://other@DB.example:5432/thg"),
     ]:

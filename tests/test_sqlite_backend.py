@@ -21,6 +21,7 @@ from tributestore import (
     InvalidInputError,
     SchemaVersionError,
     StorageError,
+    StoreNotFoundError,
     TributeStore,
     open_store,
 )
@@ -471,6 +472,28 @@ def test_a_legacy_thgbot_db_as_destination_is_refused_and_left_as_it_was(tmp_pat
         with pytest.raises(ConfigError, match="no schema_version table"):
             open_store(f"sqlite:///{tmp_path}/legacy/thgbot.db", mode=mode)  # type: ignore[arg-type]
     assert _files_and_bytes(tmp_path / "legacy") == before
+
+
+@pytest.mark.parametrize("content", ["table", "empty file"])
+def test_reading_another_programs_database_leaves_it_as_it_was(tmp_path: Path, content: str) -> None:
+    """Opened for reading (stats, check, a copy source), a file without tributestore's tables is
+    refused before a connection switches it to WAL, which would change that program's database
+    (or write a header into an empty file)."""
+    path = tmp_path / "other.db"
+    if content == "table":
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE notes (x)")
+            conn.execute("INSERT INTO notes VALUES (1)")
+        conn.close()
+    else:
+        path.write_bytes(b"")
+    before = _files_and_bytes(tmp_path)
+    for command in ("stats", "check"):
+        result = run_cli(command, f"sqlite:///{path}")
+        assert result.returncode == 3 and "holds no tributestore tables" in result.stderr, result.stderr
+    with pytest.raises(StoreNotFoundError):
+        open_store(f"sqlite:///{path}", mode="read")
+    assert _files_and_bytes(tmp_path) == before
 
 
 def test_a_database_with_other_tables_gets_ours_and_says_so(

@@ -216,15 +216,18 @@ def refuse_foreign(names: Iterable[str], where: str) -> None:
         )
 
 
-def _refuse_foreign(raw: sqlite3.Connection, where: str) -> None:
-    """:func:`refuse_foreign` on a new connection, before its switch to WAL changes the file."""
+def _refuse_foreign(raw: sqlite3.Connection, where: str, unless_ours: str | None) -> None:
+    """:func:`refuse_foreign` on a new connection, before its switch to WAL changes the file; with
+    ``unless_ours`` (the message: opened for reading), a file without ``schema_version`` too."""
     try:
         names = [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     except sqlite3.Error:
         return  # not a database, locked, ...: the open reports it as it does for any file
     try:
         refuse_foreign(names, where)
-    except ConfigError:
+        if unless_ours is not None and schema.schema_version.name not in names:
+            raise StoreNotFoundError(unless_ours)
+    except (ConfigError, StoreNotFoundError):
         raw.close()
         raise
 
@@ -289,6 +292,15 @@ class SqliteDialect:
         if self.path is not None and url.must_exist and not _looked_up(self.path, Path.is_file):
             raise url.missing("no SQLite database file", self.path)
         self.new_file = self.path is not None and not _looked_up(self.path, Path.exists)
+        #: Opened for reading: a file without tributestore's tables is refused before a connection
+        #: switches it to WAL (which would change another program's database, or write a header
+        #: into an empty file).
+        self.refused_unless_ours = (
+            None
+            if not url.must_exist
+            else f"{self.where} ({url.display}) holds no tributestore tables (no schema_version); "
+            "nothing was created"
+        )
         #: The writers' queue (files only: in memory the shared connection's lock serializes).
         self.queue = (
             None
@@ -323,7 +335,7 @@ class SqliteDialect:
             for pragma in pragmas:
                 raw.execute(pragma)
             if path is not None:
-                _refuse_foreign(raw, self.where)  # before WAL, which would change the file
+                _refuse_foreign(raw, self.where, self.refused_unless_ours)  # before WAL changes the file
                 _switch_to_wal(raw, self.timeout)
             return raw
 
