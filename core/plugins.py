@@ -4,9 +4,12 @@ Nothing else in tributestore touches ``pm.hook``: it asks :func:`registry`,
 whose :class:`PluginHooks` calls each hook with typed arguments.  The plugin
 manager is built lazily on first use and lives as long as the registry:
 built-in plugins from :data:`DEFAULT_PLUGINS`, then third-party ones from the
-entry-point group ``tributestore``.  A third-party plugin that fails to import
-does not break the others: the failure is kept in
-:attr:`BackendRegistry.load_errors` and shown by ``tributestore backends``.
+entry-point group ``tributestore``.  A third-party plugin that fails to import,
+implements a hook no spec knows (a misspelled name) or fails registering its
+backends costs its own backends and hooks only: the failure is kept in
+:attr:`BackendRegistry.load_errors`, logged once (a WARNING of the
+``tributestore`` logger: a ``note:`` line on the command line) and listed by
+``tributestore backends``.  Every plugin hears of a commit, whichever of them fails.
 """
 
 from __future__ import annotations
@@ -62,8 +65,19 @@ class PluginHooks:
     def store_opened(self, store: TributeStore) -> None:
         self._hook.tributestore_store_opened(store=store)
 
-    def transaction_committed(self, store: TributeStore, changes: Changes) -> None:
-        self._hook.tributestore_transaction_committed(store=store, changes=changes)
+    def transaction_committed(self, store: TributeStore, changes: Changes) -> list[str]:
+        """Every plugin hears of the commit, whichever of them fails (pluggy would stop at the
+        first error, and an audit log registered earlier would miss the change): what failed,
+        one line per plugin."""
+        arguments = {"store": store, "changes": changes}
+        failures: list[str] = []
+        # pluggy's own order: the plugin registered last is called first.
+        for impl in reversed(self._hook.tributestore_transaction_committed.get_hookimpls()):
+            try:
+                impl.function(**{name: arguments[name] for name in impl.argnames})
+            except Exception as error:  # noqa: BLE001 - committed already: reported, not raised
+                failures.append(f"plugin {impl.plugin_name}: {type(error).__name__}: {error}")
+        return failures
 
     def register_commands(self, cli: click.Group) -> None:
         self._hook.tributestore_register_commands(cli=cli)
@@ -231,11 +245,16 @@ def _build_plugin_manager(load_errors: list[str]) -> pluggy.PluginManager:
             pm.register(entry_point.load(), name=entry_point.name)
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break the others
             load_errors.append(f"plugin {entry_point.name} ({entry_point.value}): {error}")
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as error:
-        raise ConfigError(f"plugin {error.plugin!r}: {error}") from None
-    return pm
+    while True:  # a hook no spec knows (a misspelled name) costs its plugin only, named
+        try:
+            pm.check_pending()
+            return pm
+        except pluggy.PluginValidationError as error:
+            name = pm.get_name(error.plugin) or repr(error.plugin)
+            if name in _builtin_names():
+                raise ConfigError(f"plugin {name}: {error}") from None
+            pm.unregister(error.plugin)
+            load_errors.append(f"plugin {name}: not loaded: {error}")
 
 
 _lock = threading.Lock()
@@ -254,18 +273,29 @@ def registry() -> BackendRegistry:
             for impl in pm.hook.tributestore_register_backends.get_hookimpls():
                 try:
                     impl.function(register=functools.partial(_register, found, impl.plugin_name))
-                except ConfigError:
-                    raise
                 except Exception as error:  # noqa: BLE001 - named, not a traceback
-                    raise ConfigError(
-                        f"plugin {impl.plugin_name}: registering its backends failed: {error}"
-                    ) from None
+                    if impl.plugin_name in _builtin_names():
+                        raise ConfigError(
+                            f"plugin {impl.plugin_name}: registering its backends failed: {error}"
+                        ) from None
+                    # A broken third-party plugin costs its own backends only.
+                    found.load_errors.append(
+                        f"plugin {impl.plugin_name}: registering its backends failed: "
+                        f"{type(error).__name__}: {error}"
+                    )
+            for problem in found.load_errors:  # said wherever the registry is used, once
+                log.warning("%s ('tributestore backends' lists the plugins)", problem)
             found.hooks = PluginHooks(pm)
             for name, plugin in pm.list_name_plugin():
                 callers = pm.get_hookcallers(plugin) or []
                 found.plugin_hooks[name] = sorted(caller.name for caller in callers)
             _registry = found
         return _registry
+
+
+def _builtin_names() -> set[str]:
+    """The built-in plugins' names: one of them failing is a broken installation, not a plugin."""
+    return {name for name, _ in DEFAULT_PLUGINS}
 
 
 def _register(found: BackendRegistry, plugin: str, spec: BackendSpec) -> None:

@@ -211,10 +211,8 @@ class TributeStore:
 
     def _report(self, changes: Changes) -> None:
         assert self.hooks is not None
-        try:
-            self.hooks.transaction_committed(self, changes)
-        except Exception as error:  # noqa: BLE001 - committed already: reported, not raised
-            message = f"a transaction_committed hook failed after the commit: {error}"
+        for failure in self.hooks.transaction_committed(self, changes):  # committed already: said
+            message = f"a transaction_committed hook failed after the commit: {failure}"
             log.warning("%s (%s)", message, self.url)
             self._hook_warnings.append(message)
 
