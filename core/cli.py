@@ -299,10 +299,18 @@ def ctrl_c_remembered() -> Iterator[threading.Event]:
         noticed.set()
         raise KeyboardInterrupt
 
+    unraisable = sys.unraisablehook
+
+    def quietly(info: Any) -> None:  # the swallowed Ctrl-C is raised again: no traceback for it
+        if not (isinstance(info.exc_type, type) and issubclass(info.exc_type, KeyboardInterrupt)):
+            unraisable(info)
+
     previous = signal.signal(signal.SIGINT, interrupt)
+    sys.unraisablehook = quietly
     try:
         yield noticed
     finally:
+        sys.unraisablehook = unraisable
         signal.signal(signal.SIGINT, previous)
 
 
