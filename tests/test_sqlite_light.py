@@ -83,6 +83,12 @@ def test_it_applies_only_where_the_full_open_has_nothing_to_do(url: str, tmp_pat
         assert isinstance(store.backend, SqlBackend)
     assert isinstance(open_light(parse_store_url(url)), LightSqlBackend)
 
+    sql(path, f"DROP TRIGGER {FTS_TABLE}_insert")  # an incomplete index: the full backend rebuilds it
+    assert open_light(parse_store_url(url)) is None
+    with open_store(url) as store:
+        assert isinstance(store.backend, SqlBackend)
+    assert isinstance(open_light(parse_store_url(url)), LightSqlBackend)
+
     sql(path, "UPDATE schema_version SET version = ?", CURRENT_VERSION + 1)  # newer: refused, by the full one
     assert open_light(parse_store_url(url)) is None
     with pytest.raises(Exception, match="newer"):

@@ -30,6 +30,9 @@ from tributestore.models import (
 CURRENT_VERSION = 3
 #: The FTS5 table of the SQLite search index (see :mod:`.search`).
 FTS_TABLE = "inventory_items_fts"
+#: The triggers keeping :data:`FTS_TABLE` in step with ``inventory_items`` (an index without one
+#: of them misses every later write).
+FTS_TRIGGERS = ("inventory_items_fts_insert", "inventory_items_fts_delete", "inventory_items_fts_update")
 #: The B-tree index of the search accelerator over ``item_folded`` and then the item's key:
 #: searches list distinct texts with it, and put the items of the matching texts in key order
 #: without reading their rows (see :mod:`.search_plan`).

@@ -35,6 +35,7 @@ from .common import (
     CURRENT_VERSION,
     DEFAULT_TIMEOUT,
     FTS_TABLE,
+    FTS_TRIGGERS,
     TEXT_INDEX,
     assemble,
     model,
@@ -130,7 +131,11 @@ def open_light(url: StoreURL) -> LightSqlBackend | None:
             current = conn.execute("SELECT version FROM schema_version").fetchall() == [(CURRENT_VERSION,)]
             indexed = all(
                 conn.execute("SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", part).fetchone()
-                for part in (("table", FTS_TABLE), ("index", TEXT_INDEX))
+                for part in (
+                    ("table", FTS_TABLE),
+                    ("index", TEXT_INDEX),
+                    *(("trigger", name) for name in FTS_TRIGGERS),
+                )
             )
         finally:
             conn.execute("ROLLBACK")

@@ -33,7 +33,6 @@ from sqlalchemy import (
     bindparam,
     case,
     column,
-    inspect,
     select,
     table,
     text,
@@ -44,6 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from tributestore.models import HitPosition
 
 from .common import FTS_TABLE as FTS_TABLE
+from .common import FTS_TRIGGERS as FTS_TRIGGERS
 from .common import sqlite_has_trigram as sqlite_has_trigram
 from .schema import inventory_items
 
@@ -70,8 +70,7 @@ _FTS_DDL = (
     f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')",
 )
 _fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
-#: The triggers of :data:`_FTS_DDL`, and every part the index needs.
-FTS_TRIGGERS = ("inventory_items_fts_insert", "inventory_items_fts_delete", "inventory_items_fts_update")
+#: Every part the index needs (the triggers are those of :data:`_FTS_DDL`).
 FTS_PARTS = (FTS_TABLE, *FTS_TRIGGERS)
 _FTS_NAMES = "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') AND name IN (?, ?, ?, ?)"
 
@@ -144,10 +143,6 @@ def page_params(after: HitPosition | None, limit: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ SQLite
-def has_fts_table(conn: Connection) -> bool:
-    return inspect(conn).has_table(FTS_TABLE)
-
-
 def fts_missing(conn: Connection) -> list[str]:
     """The parts of the full-text index that do not exist (the FTS5 table, the triggers keeping it
     in step with ``inventory_items``), in :data:`FTS_PARTS` order; empty when it is whole.
