@@ -332,6 +332,8 @@ class BarProgress:
             transient=True,
         )
         self._task: TaskID | None = None
+        #: The phase last started (the copier's "checking", "copying", "verifying").
+        self.phase: str | None = None
 
     def __enter__(self) -> BarProgress:
         self._progress.start()
@@ -347,6 +349,7 @@ class BarProgress:
 
     def start(self, phase: str, total: int | None) -> None:
         self._raise_a_lost_ctrl_c()
+        self.phase = phase
         if self._task is not None:
             self._progress.remove_task(self._task)
         self._task = self._progress.add_task(phase, total=total)
@@ -486,6 +489,7 @@ def copy(
     from .copier import copy_store
 
     refuse_one_store(source, destination)
+    bar: BarProgress | None = None
     try:
         with (
             ctrl_c_remembered() as interrupted,
@@ -511,6 +515,16 @@ def copy(
             "Re-running the same command resumes (tributes already copied are skipped)."
         )
         raise click.exceptions.Exit(130) from None
+    except TributeStoreError as error:
+        if bar is None or bar.phase != "copying":
+            raise
+        # Stopped part-way through the writes (a lost connection, a full disk, a lock held too long).
+        err.print(f"tributestore: error: {error}")
+        err.print(
+            "tributestore: the copy stopped part-way; the destination holds whole tributes only. "
+            "Re-running the same command resumes (tributes already copied are skipped)."
+        )
+        raise click.exceptions.Exit(error.exit_code) from None
     print_report(report, source_counts)
     if not report.ok:
         raise VerificationError(f"{len(report.differences)} difference(s) found after the copy")

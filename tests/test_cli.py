@@ -12,6 +12,7 @@ import pytest
 from helpers import run_cli as run
 
 from tributestore import open_store
+from tributestore.backends.thgbot_backend.make_sample import write_sample
 
 
 def test_help_lists_commands() -> None:
@@ -200,3 +201,48 @@ def test_a_copy_skipping_its_only_conflict_does_not_claim_the_destination_holds_
         "nothing written: every source tribute is already identical in the destination but 1, kept as "
         "the destination has it"
     ) in " ".join(result.stdout.split())
+
+
+def test_a_copy_that_fails_part_way_says_the_rerun_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy stopped by an error while it writes (here a bot holds the destination's write lock
+    longer than the URL's timeout after the first tributes landed) says what it left and that
+    re-running resumes; the re-run finishes, verified."""
+    import sqlite3
+
+    from tributestore.cli import main
+    from tributestore_memory.hooks import recording
+
+    legacy = tmp_path / "legacy"
+    write_sample(legacy)
+    db = tmp_path / "thg.db"
+    destination = f"sqlite:///{db}?timeout=0.2"
+    copy = ["copy", f"thgbot:///{legacy}", destination, "--no-backup", "--batch-size", "1"]
+    bot: list[sqlite3.Connection] = []
+
+    class LockAfterTwoCommits(list):  # type: ignore[type-arg]
+        def append(self, event: object) -> None:
+            super().append(event)
+            commits = [e for e in self if e.hook == "transaction_committed" and e.store.url.startswith("sql")]
+            if len(commits) == 2 and not bot:  # the guild rows, then the first tribute
+                bot.append(sqlite3.connect(db, isolation_level=None))
+                bot[0].execute("BEGIN IMMEDIATE")
+
+    with recording() as recorder:
+        recorder.events = LockAfterTwoCommits()
+        with pytest.raises(SystemExit) as stopped:
+            main(copy)
+    assert stopped.value.code == 5
+    err = capsys.readouterr().err
+    assert "is locked" in err and "whole tributes only" in err
+    assert "Re-running the same command resumes" in err
+    assert "Traceback" not in err
+    bot[0].execute("ROLLBACK")
+    bot[0].close()
+    with open_store(f"sqlite:///{db}", mode="read") as partial:
+        assert partial.counts().tributes == 1
+    with pytest.raises(SystemExit) as rerun:
+        main(copy)
+    assert rerun.value.code == 0
+    assert "verified independently" in capsys.readouterr().out

@@ -402,3 +402,26 @@ def test_a_role_without_the_privileges_gets_a_clean_error(schema_url: str, admin
         with admin.begin() as conn:  # type: ignore[attr-defined]
             conn.execute(text(f'DROP OWNED BY "{role}"'))
             conn.execute(text(f'DROP ROLE "{role}"'))
+
+
+@pytest.mark.backend("postgres")
+def test_a_connection_the_server_ends_mid_transaction_is_said_so(schema_url: str, admin: object) -> None:
+    """The server ending a connection inside a transaction (a restart, pg_terminate_backend) is
+    'lost the connection', not 'cannot connect' (it did connect), and says the transaction's
+    writes were not kept; the store goes on with a new connection."""
+    with open_store(schema_url) as store:
+        store.create_tribute(GUILD, "A1", name="Alpha")
+        backend = store.backend
+        assert isinstance(backend, SqlBackend)
+        with pytest.raises(StorageError) as raised, store.transaction():
+            store.create_tribute(GUILD, "B2", name="Beta")
+            with backend.db.writing() as conn:
+                pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            with admin.begin() as killer:  # type: ignore[attr-defined]
+                assert killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            store.create_tribute(GUILD, "C3", name="Gamma")
+        message = str(raised.value)
+        assert "cannot connect" not in message
+        assert "lost the connection" in message and "not written" in message
+        assert "\n" not in message
+        assert [t.tribute_id for t in store.iter_tributes()] == ["A1"]

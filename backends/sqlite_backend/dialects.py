@@ -191,6 +191,16 @@ def _upsert(statement: sqlite.Insert | postgresql.Insert, table: Table) -> Execu
     return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 
 
+#: What PostgreSQL and psycopg say when the server ends a connection that was open (not one refused).
+_CONNECTION_LOST = (
+    "terminating connection",
+    "server closed the connection",
+    "connection has been closed unexpectedly",
+    "the connection is lost",
+    "connection is closed",
+)
+
+
 def _first_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     message = str(original).strip()
@@ -669,6 +679,11 @@ class PostgresDialect:
             return LockTimeoutError(
                 f"{self.where} is locked by another process or machine "
                 f"(gave up after {self.timeout:g} s): {message}"
+            )
+        if any(sign in lowered for sign in _CONNECTION_LOST):
+            return StorageError(
+                f"lost the connection to {self.where} (the server ended it: a restart, a failover, "
+                f"an administrator): {message}; what its unfinished transaction wrote was not written"
             )
         if "connection" in lowered and ("refused" in lowered or "failed" in lowered or "timeout" in lowered):
             return StorageError(f"cannot connect to {self.where}: {message}")
