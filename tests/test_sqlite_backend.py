@@ -834,3 +834,18 @@ def test_a_path_it_may_not_look_at_is_a_storage_error(tmp_path: Path, mode: str)
         closed.chmod(0o755)
     assert outcome.startswith("StorageError: "), outcome
     assert "Permission denied" in outcome and f"{closed}/thg.db" in outcome, outcome
+
+
+def test_a_store_named_through_a_symlink_keeps_its_files_beside_the_real_one(tmp_path: Path) -> None:
+    """SQLite puts -wal and -shm beside the file a symlink points to; the writers' queue goes there
+    too, so writers naming the store by either path queue in one line (and the link's directory
+    gets nothing)."""
+    real, links = tmp_path / "real", tmp_path / "links"
+    real.mkdir()
+    links.mkdir()
+    open_store(f"sqlite:///{real}/thg.db").close()
+    (links / "thg.db").symlink_to(real / "thg.db")
+    with open_store(f"sqlite:///{links}/thg.db") as through_link:
+        through_link.create_tribute(1, "A1")
+        assert sorted(p.name for p in links.iterdir()) == ["thg.db"]
+        assert (real / "thg.db-queue").exists()

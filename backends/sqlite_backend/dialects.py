@@ -315,7 +315,13 @@ class SqliteDialect:
         self.queue = (
             None
             if self.path is None
-            else FairLock(self.path, what=self.where, exclusive=False, queue_path=Path(f"{self.path}-queue"))
+            else FairLock(
+                self.path,
+                what=self.where,
+                exclusive=False,
+                # Beside the real file, as SQLite puts -wal and -shm: one queue whatever the path's spelling.
+                queue_path=Path(f"{os.path.realpath(self.path)}-queue"),
+            )
         )
 
     def connect(self) -> Engine:
