@@ -108,8 +108,15 @@ def _read_toml_store(path: Path) -> tuple[str, dict[str, str]]:
 
 def resolve_config(url: str | None = None, config_file: str | Path | None = None) -> ResolvedConfig:
     """Find the store URL by the rules above, without opening anything."""
-    if url:
+    if url is not None:  # only None means "not given": an empty or false value is a mistake, said
         return ResolvedConfig(parse_store_url(url), "argument")
+    if config_file is not None and (
+        not isinstance(config_file, str | os.PathLike) or not str(os.fspath(config_file)).strip()
+    ):
+        raise ConfigError(
+            f"config_file must be the path of a TOML file (got {str(config_file)[:60]!r}, "
+            f"a {type(config_file).__name__})"
+        )
     env_url = os.environ.get(ENV_URL, "").strip()
     if env_url:
         return ResolvedConfig(parse_store_url(env_url), f"environment variable {ENV_URL}")

@@ -167,3 +167,19 @@ def test_config_names_a_legacy_directory_behind_a_json_url(tmp_path: Path) -> No
     assert (
         "note: it is a legacy THGBot data directory: open it read-only as thgbot:///legacy" in result.stdout
     )
+
+
+@pytest.mark.parametrize("url", ["", "   ", 0, False, []])
+def test_an_empty_or_false_url_is_an_error_not_the_default_store(tmp_path: Path, url: object) -> None:
+    """Only None means "no URL given": ``open_store(settings.get("url", ""))`` with the setting
+    missing must not open (and create) the default store in the user data directory."""
+    with pytest.raises(ConfigError, match="store URL must be a non-empty string"):
+        open_store(url)  # type: ignore[arg-type]
+    assert not (tmp_path / "xdg").exists()
+
+
+@pytest.mark.parametrize("config_file", [123, b"thg.toml", "", "  "])
+def test_a_config_file_of_the_wrong_type_is_a_config_error(tmp_path: Path, config_file: object) -> None:
+    with pytest.raises(ConfigError, match="config_file must be the path of a TOML file"):
+        open_store(config_file=config_file)  # type: ignore[arg-type]
+    assert not (tmp_path / "xdg").exists()
