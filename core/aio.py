@@ -61,7 +61,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .config import open_store
-from .errors import TributeStoreError
+from .errors import InvalidInputError, StorageError
 from .models import Guild, Tribute, TributeBundle
 from .store import TributeStore
 
@@ -76,8 +76,23 @@ DEFAULT_READERS = 4
 _CONTEXT_MANAGERS = frozenset({"transaction", "snapshot"})
 
 
-class StoreClosedError(TributeStoreError):
-    """A call on an :class:`AsyncTributeStore` after ``close()``."""
+class StoreClosedError(StorageError):
+    """A call on an :class:`AsyncTributeStore` after ``close()`` (a :class:`StorageError`, as the
+    synchronous store's calls after ``close()`` raise)."""
+
+
+#: The most reader threads an :class:`AsyncTributeStore` takes.
+MAX_READERS = 256
+
+
+def _checked_readers(readers: object) -> int:
+    """``readers`` as given, when a whole number of threads from 1 to :data:`MAX_READERS`."""
+    if isinstance(readers, bool) or not isinstance(readers, int) or not 1 <= readers <= MAX_READERS:
+        raise InvalidInputError(
+            f"readers must be a whole number of threads from 1 to {MAX_READERS} "
+            f"(got {str(readers)[:40]!r}, a {type(readers).__name__})"
+        )
+    return readers
 
 
 def _method(
@@ -120,6 +135,7 @@ class AsyncTributeStore:
 
     def __init__(self, store: TributeStore, *, readers: int = DEFAULT_READERS) -> None:
         #: The synchronous store (use it only from worker threads, e.g. in ``run_in_transaction``).
+        readers = _checked_readers(readers)
         self.sync = store
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tributestore-writer")
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="tributestore-reader")
@@ -151,6 +167,11 @@ class AsyncTributeStore:
         happen or none (an exception rolls back and is raised here); it runs to
         its end even if the awaiting task is cancelled.
         """
+        if not callable(fn):
+            raise InvalidInputError(
+                f"run_in_transaction needs a function of the store (got {str(fn)[:40]!r}, "
+                f"a {type(fn).__name__})"
+            )
         store = self.sync
 
         def call() -> R:
@@ -315,4 +336,4 @@ def open_async_store(
     ``async with open_async_store() as store:`` closes it at the end;
     ``store = await open_async_store()`` leaves closing to ``await store.close()``.
     """
-    return _Opening(url, config_file, readers)
+    return _Opening(url, config_file, _checked_readers(readers))  # checked before anything is opened

@@ -14,7 +14,14 @@ from typing import Any, cast
 import pytest
 from helpers import local_store_url
 
-from tributestore import CapacityError, NotFoundError, TributeStore, open_store
+from tributestore import (
+    CapacityError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+    TributeStore,
+    open_store,
+)
 from tributestore.aio import AsyncTributeStore, StoreClosedError, open_async_store
 
 GUILD = 1395951775160340551
@@ -105,6 +112,10 @@ def test_results_and_errors_are_the_sync_ones(tmp_path: Path, backend: str) -> N
         assert store.closed
         with pytest.raises(StoreClosedError):
             await store.get_tribute(GUILD, "D1F")
+        with pytest.raises(StorageError):  # what the sync store raises after close: one handler for both
+            await store.get_tribute(GUILD, "D1F")
+        with pytest.raises(StorageError):
+            store.sync.get_tribute(GUILD, "D1F")
 
     asyncio.run(main())
 
@@ -245,3 +256,19 @@ def test_the_watch_sees_storage_io_made_on_its_thread(url: str, tmp_path: Path) 
     finally:
         watch.thread = None
     assert watch.seen
+
+
+@pytest.mark.parametrize("readers", [0, -1, "4", 2.0, True, None, 10**6])
+def test_bad_readers_are_refused_before_anything_is_opened(tmp_path: Path, readers: object) -> None:
+    with pytest.raises(InvalidInputError, match="readers must be a whole number"):
+        open_async_store(f"sqlite:///{tmp_path}/thg.db", readers=readers)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_in_transaction_refuses_what_is_not_a_function(url: str) -> None:
+    async def main() -> None:
+        async with open_async_store(url) as store:
+            with pytest.raises(InvalidInputError, match="run_in_transaction needs a function"):
+                await store.run_in_transaction(None)  # type: ignore[arg-type]
+
+    asyncio.run(main())
