@@ -736,3 +736,13 @@ def test_bad_input_from_a_bot_is_false_or_a_tributestore_error(store: TributeSto
     with pytest.raises(InvalidInputError, match="file_path"):
         db.add_file("D1F", "prompt_image", None)  # type: ignore[arg-type]
     assert store.get_inventory(GUILD, "D1F").items == ["Meat"] and not store.has_tribute(GUILD, "X1")
+
+
+@pytest.mark.parametrize("store", ["thgbot.db", Path("thgbot.db"), 5])
+def test_a_path_given_where_a_store_goes_is_refused_at_once(tmp_path: Path, store: object) -> None:
+    """THGBot's SQLDatabase took a database path: a port passing one to the adapters is told at
+    construction, not by an AttributeError at the first call."""
+    for make in (lambda: SQLDatabase(store=store), lambda: StorageManager(store)):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="needs a store opened with open_store"):
+            make()
+    assert list(tmp_path.iterdir()) == []

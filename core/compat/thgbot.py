@@ -128,6 +128,12 @@ class _Adapter:
     """The store, the optional guild scope and tribute-id resolution shared by both classes."""
 
     def __init__(self, store: TributeStore | None, guild_id: int | None) -> None:
+        if store is not None and not isinstance(store, TributeStore):
+            raise InvalidInputError(
+                f"{type(self).__name__} needs a store opened with open_store(), or none for the "
+                f"configured one (got {str(store)[:60]!r}, a {type(store).__name__}); a path such as "
+                "THGBot's 'thgbot.db' is not a store: name it in the configuration (README: Configuration)"
+            )
         self.store: TributeStore = open_store() if store is None else store
         self.guild_id: int | None = None if guild_id is None else check_guild_id(guild_id)
 
