@@ -83,7 +83,8 @@ class Backend(Protocol):
         """Whether the data lives only as long as the process (``sqlite:///:memory:``)."""
 
     def close(self) -> None:
-        """Release connections, locks and handles.  Idempotent."""
+        """Release connections, locks and handles.  Idempotent.  Afterwards every call raises
+        :class:`~tributestore.errors.StorageError`, ``check()`` included."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """All writes of the block happen or none does; writers of other threads and processes

@@ -66,9 +66,13 @@ class Connections:
     def _turn(self) -> AbstractContextManager[object]:
         return self._lock if self._lock is not None else nullcontext()
 
-    def _start(self, *, write: bool, deadline: float | None = None) -> tuple[Connection, RootTransaction]:
+    def check_open(self) -> None:
+        """Raise :class:`StorageError` when :meth:`close` was called."""
         if self.closed:
             raise StorageError(f"{self.dialect.where} ({self.url}) is closed")
+
+    def _start(self, *, write: bool, deadline: float | None = None) -> tuple[Connection, RootTransaction]:
+        self.check_open()
         conn = self.engine.connect()
         try:
             return conn, self.dialect.begin(conn, write=write, deadline=deadline)

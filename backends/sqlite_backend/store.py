@@ -527,8 +527,10 @@ class SqlBackend:
         Reads one snapshot, so writes in flight are not seen half-done; SQLite's
         full-text index check (an INSERT) runs in a write transaction of its own.
         A lock not obtained within the timeout raises
-        :class:`~tributestore.errors.LockTimeoutError`: "busy" is never reported as damage.
+        :class:`~tributestore.errors.LockTimeoutError`: "busy" is never reported as damage, nor
+        is a closed store (a :class:`~tributestore.errors.StorageError`, as every call after close).
         """
+        self.db.check_open()
         try:
             with self.db.snapshot(), self.db.reading() as conn:
                 problems = self.dialect.integrity_problems(conn)

@@ -32,6 +32,7 @@ from ..errors import (
     CapacityError,
     InvalidInputError,
     NotFoundError,
+    StorageError,
     StoreNotFoundError,
 )
 from ..hookspecs import PROJECT_NAME, Changes, hookimpl
@@ -847,6 +848,23 @@ class ContractTests(StoreFixtures):
         handle = reopen()
         handle.close()
         handle.close()
+
+    def test_a_closed_store_raises_storage_error_for_reads_writes_and_check(self, reopen: Reopen) -> None:
+        """After ``close()`` every call raises :class:`StorageError`; ``check()`` too (a closed
+        handle is the caller's mistake, not a problem of the data to list)."""
+        handle = reopen()
+        handle.create_tribute(GUILD, "D1F")
+        handle.close()
+        calls: list[Callable[[], object]] = [
+            lambda: handle.get_tribute(GUILD, "D1F"),
+            lambda: list(handle.iter_tributes()),
+            lambda: handle.add_item(GUILD, "D1F", "Rope"),
+            handle.counts,
+            handle.check,
+        ]
+        for call in calls:
+            with pytest.raises(StorageError):
+                call()
 
     def test_tombstones_when_offered(self, store: TributeStore, reopen: Reopen) -> None:
         backend = store.backend
