@@ -200,8 +200,18 @@ def parse_store_url(
     path = unquote(path)
     if "\x00" in path:
         raise ConfigError(f"store URL {mask_password(url)!r} contains a NUL byte")
-    options = dict(parse_qsl(query, keep_blank_values=True))
-    options.update(extra_options or {})
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in options:  # which one was meant is not for us to guess
+            raise ConfigError(f"store URL {mask_password(url)!r} gives option {key!r} twice; give it once")
+        options[key] = value
+    for key, value in (extra_options or {}).items():
+        if key in options and options[key] != value:
+            raise ConfigError(
+                f"option {key!r} is given both in the store URL {mask_password(url)!r} and beside it "
+                "(a config file's [store] key); give it once"
+            )
+        options[key] = value
     return StoreURL(
         raw=url,
         scheme=scheme,

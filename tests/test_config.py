@@ -183,3 +183,18 @@ def test_a_config_file_of_the_wrong_type_is_a_config_error(tmp_path: Path, confi
     with pytest.raises(ConfigError, match="config_file must be the path of a TOML file"):
         open_store(config_file=config_file)  # type: ignore[arg-type]
     assert not (tmp_path / "xdg").exists()
+
+
+def test_an_option_given_twice_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``?schema=a&schema=b`` used b in silence (and created a schema of that name)."""
+    with pytest.raises(ConfigError, match="gives option 'timeout' twice"):
+        open_store(f"sqlite:///{tmp_path}/thg.db?timeout=1&timeout=2")
+    config = tmp_path / "thg.toml"
+    config.write_text('[store]\nurl = "sqlite:///thg.db?timeout=1"\ntimeout = 2\n')
+    monkeypatch.setenv(ENV_CONFIG, str(config))
+    with pytest.raises(ConfigError, match="option 'timeout' is given both in the store URL"):
+        open_store()
+    assert not (tmp_path / "thg.db").exists()
+    config.write_text('[store]\nurl = "sqlite:///thg.db?timeout=1"\ntimeout = "1"\n')  # the same value: fine
+    with open_store() as store:
+        assert store.url.startswith("sqlite:")
