@@ -777,6 +777,56 @@ def test_db_prompts_files_prompt_images_and_leftover_inventories(tmp_path: Path)
     assert len(store.check()) == 2  # the two kept versions
 
 
+def test_references_to_missing_files_are_kept_where_no_prompt_lists_them(tmp_path: Path) -> None:
+    """A ``files`` row (the bot's tribute view listed it: "[face_claim] face.png") or a prompt
+    image of a tribute without a prompt, naming a file that is not there (a Discord CDN link, a
+    lost upload): the reference is kept as a ``legacy_missing`` file of the tribute and the warning
+    says so; it vanished while the warning said "name kept in the prompt"."""
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE
+        + "CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id INTEGER, created_at);"
+        "CREATE TABLE prompt_images (id INTEGER PRIMARY KEY, prompt_id TEXT, file_path TEXT, created_at);"
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, tribute_id TEXT, file_type TEXT, file_path TEXT,"
+        " created_at);",
+        {
+            "tributes": [
+                ("D1F", "A", 1, "<@1>", GA, 1, None, None),
+                ("D6M", "B", 2, "<@2>", GA, 2, None, None),
+            ],
+            "prompts": [("D1F", "with a prompt", 77, None)],
+            "prompt_images": [
+                (1, "D1F", f"prompt_images/{GA}/D1F_lost.png", None),
+                (2, "D6M", f"prompt_images/{GA}/D6M_lost.png", None),
+            ],
+            "files": [
+                (1, "D6M", "face_claim", "https://cdn.discordapp.com/attachments/1/2/face.png", 1753000000),
+                (2, "D1F", "sheet", "/var/snap/thgbot/common/D1F_sheet.png", None),
+            ],
+        },
+    )
+    store = legacy(tmp_path, config=one_guild())
+    assert store.get_prompt(GA, "D1F").files == ["D1F_lost.png"]  # listed by the prompt: kept there
+    kept: dict[str, list[dict[str, Any]]] = {}
+    for tid in ("D1F", "D6M"):
+        files = store.list_files(GA, tid)
+        assert {f.kind for f in files} == {"legacy_missing"}
+        kept[tid] = [json.loads(store.read_file(GA, tid, f.name)) for f in files]
+    assert {(k["source"], k["reference"], k["file_kind"]) for k in kept["D6M"]} == {
+        ("thgbot.db table files row 1", "https://cdn.discordapp.com/attachments/1/2/face.png", "face_claim"),
+        ("thgbot.db table prompt_images row 2", f"prompt_images/{GA}/D6M_lost.png", "prompt_image"),
+    }
+    assert [(k["reference"], k["file_kind"]) for k in kept["D1F"]] == [
+        ("/var/snap/thgbot/common/D1F_sheet.png", "sheet")
+    ]
+    warned = [w for w in store.warnings if "table files" in w or "table prompt_images" in w]
+    assert len(warned) == 4
+    assert sum("name kept in the prompt" in w for w in warned) == 1  # D1F's prompt image only
+    assert sum("the reference kept as file 'legacy-missing-" in w for w in warned) == 3
+    assert any("is a web address, not a file of the directory" in w for w in warned)
+    assert not any("attached as files only" in w for w in store.warnings)  # nothing was attached
+
+
 def test_db_is_opened_read_only(tmp_path: Path) -> None:
     path = make_db(tmp_path, TRIBUTES_TABLE, {"tributes": [("D1F", "A", 1, "<@1>", GA, 1, None, None)]})
     before = (path.read_bytes(), path.stat().st_mtime_ns)

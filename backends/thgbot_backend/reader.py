@@ -92,7 +92,9 @@ file of that tribute, and reported.**  Decisions, all deterministic:
   ``.../prompt_images/<name>`` against that folder of the data directory (never
   the inferred guild's); other absolute paths by their name.  Files resolve to
   files of the tribute, kind ``prompt_image``, listed in ``Prompt.files``; a
-  missing one keeps its name in ``Prompt.files`` with a warning; a reference
+  missing one keeps its name in ``Prompt.files`` with a warning, or, where no
+  prompt lists it (a ``files`` row, a prompt image of a tribute without a
+  prompt), is kept as a ``legacy_missing`` file of the tribute; a reference
   with no usable file name (``..``, ``sub/..``, NUL, over 255 characters) or
   leaving the data directory (``../x``) is one warning, never an error.  Every
   regular file under ``prompt_images/`` is migrated: a file not referenced
@@ -1281,8 +1283,14 @@ class _Reader:
         if candidate.is_relative_to(self.root) or candidate.is_relative_to(self.real_root):
             self.writer.probed(candidate)
 
-    def resolve(self, ref: _ImageRef, gid: int) -> Path | None:
-        """The existing file a reference names, or ``None`` (with a warning)."""
+    def resolve(self, ref: _ImageRef, gid: int, kept: Callable[[], str]) -> Path | None:
+        """The existing file a reference names, or ``None`` (with a warning ending in ``kept()``:
+        where the reference is kept)."""
+        if _WEB_ADDRESS_RE.match(ref.raw):  # a Discord CDN link, say: nothing of the directory
+            self.warn(
+                ref.where, f"file {ref.raw!r} is a web address, not a file of the data directory; {kept()}"
+            )
+            return None
         path = _pure(ref.raw)
         if ".." in path.parts:
             self.warn(ref.where, f"image path {ref.raw!r} leaves the data directory; not read")
@@ -1331,11 +1339,31 @@ class _Reader:
             self.warn(
                 ref.where,
                 f"image {ref.raw!r} is outside the data directory and not read; "
-                f"no {_rel(candidates[-1], self.root)} either; name kept in the prompt",
+                f"no {_rel(candidates[-1], self.root)} either; {kept()}",
             )
             return None
-        self.warn(ref.where, f"image {ref.raw!r} missing (looked for {looked}); name kept in the prompt")
+        self.warn(ref.where, f"image {ref.raw!r} missing (looked for {looked}); {kept()}")
         return None
+
+    def kept_reference(self, tid: str, ref: _ImageRef) -> str:
+        """Where the reference to a missing file is kept: the prompt's list of files when the bot
+        showed it there (a prompt image of a tribute with a prompt), else a ``legacy_missing`` file
+        of the tribute (a ``files`` row, shown by the bot's tribute view; a prompt image of a
+        tribute without a prompt), never nowhere."""
+        if ref.in_prompt and tid in self.prompts:
+            return "name kept in the prompt"
+        name = self.keep(
+            tid,
+            "legacy_missing",
+            {
+                "source": f"{ref.rel} {ref.key}",
+                "reason": "the file this reference names is not in the data directory",
+                "reference": ref.raw,
+                "file_kind": ref.kind,
+                "created_at": None if ref.created_at is None else ref.created_at.isoformat(),
+            },
+        )
+        return f"the reference kept as file {name!r} of tribute {tid}"
 
     # assemble ---------------------------------------------------------------
     def default_guild(self) -> int | None:
@@ -1414,6 +1442,7 @@ class _Reader:
         claimed: set[Path] = set()
         attached_as: dict[TributeKey, dict[Path, str]] = {}
         prompt_files: dict[str, list[str]] = {}
+        prompt_images_found: set[str] = set()
 
         def attach(
             key: TributeKey, path: Path, kind: str, created: datetime | None, where: str, note: str
@@ -1479,7 +1508,9 @@ class _Reader:
                         f"image {ref.raw!r} names no usable file; not migrated, not kept in the prompt",
                     )
                     continue
-                found = self.resolve(ref, assigned[tid])
+                found = self.resolve(ref, assigned[tid], functools.partial(self.kept_reference, tid, ref))
+                if found is not None and ref.in_prompt:
+                    prompt_images_found.add(tid)
                 if found is not None:
                     name = attach((assigned[tid], tid), found, ref.kind, ref.created_at, ref.where, "")
                 if ref.in_prompt:
@@ -1615,7 +1646,7 @@ class _Reader:
                     prompt.rel,
                     prompt.key,
                 )
-            elif prompt_files.get(tid):
+            elif tid in prompt_images_found:
                 self.warn(
                     f"{DATABASE} table prompt_images tribute {tid}",
                     "prompt images of a tribute without a prompt; attached as files only",
@@ -1705,6 +1736,10 @@ def _int_or_none(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 1000:
         return int(value)
     return None
+
+
+#: A reference that is a web address (``https://cdn.discordapp.com/...``), not a path.
+_WEB_ADDRESS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _kind_text(value: object) -> str:
