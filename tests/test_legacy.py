@@ -823,7 +823,7 @@ def test_references_to_missing_files_are_kept_where_no_prompt_lists_them(tmp_pat
     assert len(warned) == 4
     assert sum("name kept in the prompt" in w for w in warned) == 1  # D1F's prompt image only
     assert sum("the reference kept as file 'legacy-missing-" in w for w in warned) == 3
-    assert any("is a web address, not a file of the directory" in w for w in warned)
+    assert any("is a web address, not a file of the data directory" in w for w in warned)
     assert not any("attached as files only" in w for w in store.warnings)  # nothing was attached
 
 
