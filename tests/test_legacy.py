@@ -827,6 +827,38 @@ def test_references_to_missing_files_are_kept_where_no_prompt_lists_them(tmp_pat
     assert not any("attached as files only" in w for w in store.warnings)  # nothing was attached
 
 
+def test_a_database_capacity_other_than_the_migrated_one_is_kept_and_reported(tmp_path: Path) -> None:
+    """The tribute-centric bot's tribute view showed thgbot.db's capacity; inventories.json's is
+    migrated (every bot read it for inventory commands), and a database capacity that differs is kept
+    as a legacy_conflict file and reported, as differing items are (it was dropped in silence)."""
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE
+        + "CREATE TABLE inventories (tribute_id TEXT, capacity INTEGER, equipped_capacity INTEGER);",
+        {
+            "tributes": [
+                ("D1M", "A", 1, "<@1>", GA, 1, None, None),
+                ("D2M", "B", 2, "<@2>", GA, 2, None, None),
+            ],
+            "inventories": [("D1M", 25, None), ("D2M", 10, 5)],
+        },
+    )
+    store = legacy(
+        tmp_path,
+        inventories={"D1M": {"capacity": 10, "items": {"1": "Rope"}}, "D2M": {"items": {}}},
+        config=one_guild(),
+    )
+    assert store.get_inventory(GA, "D1M").capacity == 10
+    (kept,) = store.list_files(GA, "D1M")
+    assert kept.kind == "legacy_conflict"
+    assert json.loads(store.read_file(GA, "D1M", kept.name))["value"]["capacity"] == 25
+    assert store.list_files(GA, "D2M") == []  # the database says what was migrated (the defaults)
+    assert any(
+        w.startswith("thgbot.db table inventory_items tribute D1M: leftover database inventory differs")
+        for w in store.warnings
+    )
+
+
 def test_db_is_opened_read_only(tmp_path: Path) -> None:
     path = make_db(tmp_path, TRIBUTES_TABLE, {"tributes": [("D1F", "A", 1, "<@1>", GA, 1, None, None)]})
     before = (path.read_bytes(), path.stat().st_mtime_ns)

@@ -69,8 +69,9 @@ file of that tribute, and reported.**  Decisions, all deterministic:
   upper-cased), else the first; its empty fields are filled from the others,
   and a row that differs is kept as a ``legacy_conflict`` file.  Inventories:
   ``inventories.json`` wins (every bot version read it); a leftover
-  ``inventory_items`` inventory that differs is kept as a ``legacy_conflict``
-  file, one of a tribute absent from JSON is migrated.  The database fills
+  ``inventory_items`` inventory that differs (items JSON lacks, another
+  capacity than the migrated one) is kept as a ``legacy_conflict`` file, one
+  of a tribute absent from JSON is migrated.  The database fills
   what JSON lacks (names, users, timestamps, prompts, images, files).
 * **Guild of a tribute**, first match wins: the ``guild_map`` option (a
   TOML/JSON file ``TRIBUTE = guild_id``); ``thgbot.db`` ``tributes.guild_id``;
@@ -1551,14 +1552,26 @@ class _Reader:
             )
 
         for tid in sorted(tid for tid in self.db_inventories if tid in self.inventories):
-            stale = self.db_inventories[tid]
-            if Counter(stale.items) - Counter(self.inventories[tid].items):  # items JSON lacks
+            stale, migrated = self.db_inventories[tid], self.inventories[tid]
+            capacities = (
+                _or(migrated.capacity, DEFAULT_CAPACITY),
+                _or(migrated.equipped_capacity, DEFAULT_EQUIPPED_CAPACITY),
+            )
+            other_capacity = any(  # a capacity the database states and the migrated one is not
+                theirs is not None and theirs != ours
+                for theirs, ours in zip((stale.capacity, stale.equipped_capacity), capacities, strict=True)
+            )
+            if Counter(stale.items) - Counter(migrated.items) or other_capacity:  # what JSON lacks
                 self.conflict(
                     tid,
                     f"{DATABASE} table inventory_items tribute {tid}",
                     INVENTORIES,
                     "every bot version read inventories from inventories.json",
-                    {"items": stale.items, "capacity": stale.capacity},
+                    {
+                        "items": stale.items,
+                        "capacity": stale.capacity,
+                        "equipped_capacity": stale.equipped_capacity,
+                    },
                     what="leftover database inventory",
                 )
         for tid, kept in sorted(self.kept.items()):
