@@ -377,8 +377,6 @@ def test_empty_inventory_and_tribute_known_nowhere_else(tmp_path: Path) -> None:
         ({"D1F": []}, ['["D1F"]', "an inventory must be a JSON object"]),
         ({"D1F": {"items": {"1": True}}}, ['["D1F"]["items"]["1"]', "must be text"]),
         ({"D1F": {"items": {"1": ["x"]}}}, ['["D1F"]["items"]["1"]', "must be text"]),
-        ({"!!!": {}}, ['["!!!"]', "tribute_id", "nothing usable"]),
-        ({"": {}}, ['[""]', "tribute_id"]),
         ([], ["inventories.json", "must be a JSON object"]),
     ],
 )
@@ -889,7 +887,6 @@ def test_db_garbage(tmp_path: Path, content: bytes, parts: list[str]) -> None:
         (("D1F", "A", "someone", "<@1>", GA, 1, None, None), ["thgbot.db", "tributes row 1 column user_id"]),
         (("D1F", "A", 1, "<@1>", GA, "last tuesday", None, None), ["tributes row 1 column created_at"]),
         ((None, "A", 1, "<@1>", GA, 1, None, None), ["tributes row 1 column tribute_id"]),
-        (("D 1/F", "A", 1, "<@1>", GA, 1, None, None), ["tributes row 1 column tribute_id"]),
         (("D1F", b"\x00", 1, "<@1>", GA, 1, None, None), ["tributes row 1 column tribute_name"]),
     ],
 )
@@ -999,9 +996,45 @@ def test_free_text_tribute_keys_get_a_sanitised_id(tmp_path: Path) -> None:
     ), store.warnings
 
 
-def test_free_text_key_with_nothing_usable_is_an_error(tmp_path: Path) -> None:
+def test_keys_with_nothing_usable_in_an_id_are_kept_under_a_digest_id(tmp_path: Path) -> None:
+    """A key with no letter or digit an id may hold ("?!", "🎉", a fullwidth D1F, "") refused the
+    whole directory; its tribute is kept as ``KEY-<digest>``, the key as its name, with a warning."""
+    wide = "\uff24\uff11\uff26"  # D1F in fullwidth letters
     write(tmp_path, "prompts/prompt_info.json", {"D1F": {}, "?!": {"message": "x"}})
-    fails(tmp_path, str(tmp_path / "prompts" / "prompt_info.json"), '["?!"]', "nothing usable")
+    store = legacy(
+        tmp_path,
+        inventories={"🎉": {"items": {"1": "Party hat"}}, wide: {"items": {"1": "Wide"}}, "": {}},
+        config=one_guild(),
+    )
+    by_name = {t.name: t for t in store.iter_tributes() if t.tribute_id.startswith("KEY-")}
+    assert sorted(by_name) == sorted(["", "?!", wide, "🎉"])
+    assert by_name["🎉"].tribute_id == "KEY-6146299CD548"  # stable: the key's sha256
+    assert store.get_inventory(GA, by_name["🎉"].tribute_id).items == ["Party hat"]
+    assert store.get_inventory(GA, by_name[wide].tribute_id).items == ["Wide"]
+    assert store.get_prompt(GA, by_name["?!"].tribute_id).message == "x"
+    assert [t.tribute_id for t in store.iter_tributes() if t.tribute_id == "D1F"] == ["D1F"]  # not merged
+    warned = [w for w in store.warnings if "holds nothing usable in a tribute id" in w]
+    assert len(warned) == 4 and any(w.startswith('prompts/prompt_info.json ["?!"]: ') for w in warned)
+
+
+def test_database_ids_the_bot_accepted_are_sanitised_not_refused(tmp_path: Path) -> None:
+    """THGBot's /create-tribute checked only the length and a digit second: ``D1.F`` is in real
+    databases; it refused the whole directory, it is migrated as ``D1_F`` like a JSON key."""
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE + "CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id INTEGER);",
+        {"tributes": [("D1.F", "Dotted", 1, "<@1>", GA, 1, None, None)], "prompts": [("D1.F", "hi", None)]},
+    )
+    store = legacy(tmp_path, inventories={"D1.F": {"items": {"1": "Rope"}}}, config=one_guild())
+    assert [(t.tribute_id, t.name) for t in store.iter_tributes()] == [("D1_F", "Dotted")]
+    assert store.get_prompt(GA, "D1_F").message == "hi"
+    assert store.get_inventory(GA, "D1_F").items == ["Rope"]
+    assert any(
+        w.startswith(
+            "thgbot.db table tributes row 1 column tribute_id: free-text key 'D1.F' migrated as tribute D1_F"
+        )
+        for w in store.warnings
+    ), store.warnings
 
 
 def test_empty_item_texts_are_skipped_with_a_warning(tmp_path: Path) -> None:

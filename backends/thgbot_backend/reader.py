@@ -39,8 +39,10 @@ file of that tribute, and reported.**  Decisions, all deterministic:
   ``_`` collapsed, leading/trailing ``_``/``-`` stripped, at most 64
   characters; a warning names the file, key and id, and the key text becomes
   the tribute's name when it has none.  A sanitised id equal to another key's
-  id merges like a case collision.  A key with nothing usable left (``"!!!"``)
-  is a :class:`LegacyFormatError`.
+  id merges like a case collision.  A key with nothing usable left (``"!!!"``,
+  ``"🎉"``) gets the id ``KEY-`` and 12 hex digits of its sha256.  Ids in
+  ``thgbot.db`` (the bot's ``/create-tribute`` accepted ``D1.F``) follow the
+  same rules.
 * **Items**: a ``null``, empty or white-space-only item (JSON or the leftover
   ``inventory_items`` table) is skipped with a warning, the others renumbered
   as for gaps; a number is migrated as its text (what the bot displayed),
@@ -468,23 +470,40 @@ class _Reader:
             self.fail(rel, where, describe_validation_error(error, model.__name__))
 
     def tribute_id(self, raw: object, rel: str, where: str) -> str:
+        """The tribute id of a database value; text that is no id (``D1.F``, which the bot's
+        ``/create-tribute`` accepted) gets a sanitised id, as a JSON key does."""
         try:
             return check_tribute_id(raw)
         except InvalidInputError as error:
-            self.fail(rel, where, str(error))
+            if not isinstance(raw, str):
+                self.fail(rel, where, str(error))
+            return self.free_text_id(raw, f"{rel} {where}")
 
     def key_id(self, rel: str, key: str) -> str:
         """The tribute id of a JSON key; free text (``"Rue's gift"``) gets a sanitised id."""
         try:
             return check_tribute_id(key)
-        except InvalidInputError as error:
-            tid = _sanitised_id(key)
-            if not tid:
-                self.fail(rel, _jp(key), f"{error}; nothing usable remains when sanitised")
-        self.warn(
-            f"{rel} {_jp(key)}",
-            f"free-text key {key!r} migrated as tribute {tid} (the key kept as its name when it has none)",
-        )
+        except InvalidInputError:
+            return self.free_text_id(key, f"{rel} {_jp(key)}")
+
+    def free_text_id(self, key: str, where: str) -> str:
+        """The id of text that is no tribute id: sanitised, or, with nothing usable left (``"🎉"``,
+        a fullwidth ``D1F``), ``KEY-`` and a digest of the text; a warning; the text becomes the
+        tribute's name when it has none."""
+        tid = _sanitised_id(key)
+        if tid:
+            self.warn(
+                where,
+                f"free-text key {key!r} migrated as tribute {tid} "
+                "(the key kept as its name when it has none)",
+            )
+        else:
+            tid = _digest_id(key)
+            self.warn(
+                where,
+                f"key {key!r} holds nothing usable in a tribute id (A-Z, 0-9, '_', '-'); migrated as "
+                f"tribute {tid} (the key kept as its name when it has none)",
+            )
         if len(key) <= MAX_SHORT_TEXT_LENGTH and storable(key):  # what a tribute name may hold
             self.key_names.setdefault(tid, key)
         return tid
@@ -1717,6 +1736,11 @@ def _sanitised_id(key: str) -> str:
     text = re.sub(r"[^A-Z0-9_-]", "_", key.upper())
     text = re.sub(r"_+", "_", text).strip("_-")
     return text[:64].rstrip("_-")
+
+
+def _digest_id(key: str) -> str:
+    """The id of a key with nothing usable in an id: ``KEY-`` and 12 hex digits of its sha256."""
+    return "KEY-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12].upper()
 
 
 def _guild_folder_id(name: str) -> int | None:
