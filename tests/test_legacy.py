@@ -857,6 +857,34 @@ def test_a_database_capacity_other_than_the_migrated_one_is_kept_and_reported(tm
     )
 
 
+def test_text_that_is_not_utf8_in_the_database_is_replaced_and_kept(tmp_path: Path) -> None:
+    """SQLite stores whatever bytes it is given: a message, name or item that is not UTF-8 refused
+    the whole directory ("not a readable SQLite database"); as documented, each bad byte is stored
+    as U+FFFD and the original kept as a legacy_original file, with a warning naming the row."""
+    make_db(
+        tmp_path,
+        TRIBUTES_TABLE + "CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id INTEGER);"
+        "CREATE TABLE inventory_items (tribute_id TEXT, item_number INTEGER, item_name TEXT);",
+    )
+    conn = sqlite3.connect(tmp_path / "thgbot.db")
+    conn.execute(
+        "INSERT INTO tributes (tribute_id, tribute_name, guild_id) VALUES ('D6F', CAST(x'4dff' AS TEXT), ?)",
+        (GA,),
+    )
+    conn.execute("INSERT INTO prompts VALUES ('D6F', CAST(x'466f6720726f6c6c7320ff' AS TEXT), NULL)")
+    conn.execute("INSERT INTO inventory_items VALUES ('D6F', 1, CAST(x'526f7065fe' AS TEXT))")
+    conn.commit()
+    conn.close()
+    store = legacy(tmp_path, config=one_guild())
+    assert store.get_tribute(GA, "D6F").name == "M\ufffd"
+    assert store.get_prompt(GA, "D6F").message == "Fog rolls \ufffd"
+    assert store.get_inventory(GA, "D6F").items == ["Rope\ufffd"]
+    originals = [f for f in store.list_files(GA, "D6F") if f.kind == "legacy_original"]
+    assert len(originals) == 3
+    replaced = [w for w in store.warnings if "replaced by U+FFFD" in w]
+    assert len(replaced) == 3 and all(w.startswith("thgbot.db table ") for w in replaced)
+
+
 def test_db_is_opened_read_only(tmp_path: Path) -> None:
     path = make_db(tmp_path, TRIBUTES_TABLE, {"tributes": [("D1F", "A", 1, "<@1>", GA, 1, None, None)]})
     before = (path.read_bytes(), path.stat().st_mtime_ns)

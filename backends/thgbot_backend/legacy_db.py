@@ -49,6 +49,9 @@ class DbRows:
         self.path = path
         self.warnings: list[str] = []
         self.conn = sqlite3.connect(path)
+        # Text that is not UTF-8 (SQLite stores what it is given): its bad bytes become lone
+        # surrogates, which the reader stores as U+FFFD, keeping the original (a legacy_original file).
+        self.conn.text_factory = _text
         names = {
             str(row[0]) for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
@@ -105,6 +108,10 @@ def open_thgbot_db(path: Path, label: str = "thgbot.db") -> Iterator[DbRows]:
             yield result
         finally:
             result.conn.close()
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
