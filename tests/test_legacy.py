@@ -574,6 +574,30 @@ def test_missing_relative_image_is_a_warning_and_kept(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------- image files
+def test_a_symlink_inside_the_directory_is_an_image_of_its_own_name(tmp_path: Path) -> None:
+    """The bot opened a symlink like any file and sent it under the link's name: a prompt listing
+    an image and a link to it kept one name only (the link vanished from the prompt, no warning);
+    a file renamed behind a link of its old name was dropped (its bytes were there already)."""
+    folder = tmp_path / "prompt_images" / str(GA)
+    folder.mkdir(parents=True)
+    (folder / "D1M_1.png").write_bytes(PNG)
+    (folder / "D1M_link.png").symlink_to("D1M_1.png")
+    (folder / "real_upload.png").write_bytes(TINY_JPEG)
+    (folder / "D2M_2.png").symlink_to("real_upload.png")  # renamed, the old name a link
+    store = legacy(
+        tmp_path,
+        prompts={
+            "D1M": {"message": "two", "image": ["D1M_1.png", "D1M_link.png"]},
+            "D2M": {"message": "one", "image": "D2M_2.png"},
+        },
+        config=one_guild(),
+    )
+    assert store.get_prompt(GA, "D1M").files == ["D1M_1.png", "D1M_link.png"]
+    assert store.read_file(GA, "D1M", "D1M_link.png") == PNG
+    assert store.read_file(GA, "D2M", "D2M_2.png") == TINY_JPEG
+    assert store.read_file(GA, "LEGACY_FILES", "real_upload.png") == TINY_JPEG  # every entry kept
+
+
 def test_unreferenced_images_attach_by_name(tmp_path: Path) -> None:
     store = legacy(
         tmp_path,

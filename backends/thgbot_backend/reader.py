@@ -107,7 +107,8 @@ file of that tribute, and reported.**  Decisions, all deterministic:
   (else of the default guild), kind ``legacy_unreferenced``.  Two different
   files of one tribute with the same name (same name in two guild folders)
   are both kept, the second as ``<stem> (<folder>)<ext>``; identical bytes are
-  kept once.  A ``created_at`` comes from the unix time in a file's name (9-12
+  kept once.  A symlink to a file inside the directory is a file of its own
+  name (the bot sent it under that name).  A ``created_at`` comes from the unix time in a file's name (9-12
   digits: seconds, or milliseconds when over 1e11).  Names with white space
   around them are stripped, with a warning.
 * **Boundary**: nothing outside the data directory is read.  A top-level file
@@ -1467,10 +1468,10 @@ class _Reader:
         def attach(
             key: TributeKey, path: Path, kind: str, created: datetime | None, where: str, note: str
         ) -> str:
-            real = path.resolve()
+            entry = _entry(path)  # a symlink is an entry of its own: the bot sent it under its name
             done = attached_as.setdefault(key, {})
-            if real in done:
-                return done[real]
+            if entry in done:
+                return done[entry]
             rel = _rel(path, self.root)
             name = path.name.strip()
             messages = [note] if note else []
@@ -1494,8 +1495,8 @@ class _Reader:
                 )
             if messages:
                 self.warn(where, "; ".join(messages))
-            done[real] = name
-            claimed.add(real)
+            done[entry] = name
+            claimed.add(entry)
             if name in owned:  # the same bytes under the same name: kept once
                 return name
             match = _UNIX_NAME_RE.search(name)
@@ -1546,7 +1547,7 @@ class _Reader:
         for path, folder_gid in unplaced:
             if folder_gid is not None:
                 data.guilds.setdefault(folder_gid, Guild(guild_id=folder_gid))
-            if path.resolve() in claimed:
+            if _entry(path) in claimed:
                 continue
             where = _rel(path, self.root)
             owner = self.owner_by_name(path.name)
@@ -1736,6 +1737,12 @@ def _sanitised_id(key: str) -> str:
     text = re.sub(r"[^A-Z0-9_-]", "_", key.upper())
     text = re.sub(r"_+", "_", text).strip("_-")
     return text[:64].rstrip("_-")
+
+
+def _entry(path: Path) -> Path:
+    """The directory entry ``path`` names, however spelled: its folder resolved, not the entry
+    itself (a symlink and its target are two entries, each migrated under its own name)."""
+    return path.parent.resolve() / path.name
 
 
 def _digest_id(key: str) -> str:
