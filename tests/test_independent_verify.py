@@ -198,3 +198,79 @@ def test_which_destination_names_are_a_raw_images(held: str, raw: str, kept: boo
     from tributestore.backends.thgbot_backend.presence import _kept_as
 
     assert _kept_as(held, raw) is kept
+
+
+# ------------------------------------------------------------------ thgbot.db as SQLite reads it
+def era3(tmp_path: Path) -> tuple[Path, sqlite3.Connection]:
+    """A legacy directory whose prompts live in ``thgbot.db``; the connection is left open."""
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    conn = sqlite3.connect(legacy / "thgbot.db", isolation_level=None)
+    conn.execute("CREATE TABLE tributes (tribute_id TEXT UNIQUE, tribute_name TEXT, guild_id INTEGER)")
+    conn.execute("CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id TEXT)")
+    conn.execute(f"INSERT INTO tributes VALUES ('D1F', 'Katniss', {GUILD}), ('D2M', 'Peeta', {GUILD})")
+    conn.execute("INSERT INTO prompts VALUES ('D1F', 'Committed prompt text.', '5')")
+    return legacy, conn
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``root``: its bytes and modification time."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_a_leftover_hot_journal_is_rolled_back_in_a_private_copy(tmp_path: Path) -> None:
+    """The bot read thgbot.db as SQLite does (a hot journal rolled back): the check did not, read
+    the uncommitted rows, and failed every copy; reading must not write the directory either."""
+    legacy, conn = era3(tmp_path)
+    db = legacy / "thgbot.db"
+    conn.execute("PRAGMA cache_size = 1")  # spill the uncommitted change into thgbot.db itself
+    conn.execute("BEGIN")
+    conn.execute("UPDATE prompts SET message = 'UNCOMMITTED prompt text' WHERE tribute_id = 'D1F'")
+    conn.execute("CREATE TABLE filler (x)")
+    conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 1000,)] * 300)
+    hot = {name: (legacy / name).read_bytes() for name in ("thgbot.db", "thgbot.db-journal")}
+    conn.execute("ROLLBACK")
+    conn.close()
+    for name, content in hot.items():
+        (legacy / name).write_bytes(content)
+    assert b"UNCOMMITTED" in db.read_bytes()
+    before = snapshot(legacy)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    assert snapshot(legacy) == before
+
+    sql(tmp_path, "UPDATE prompts SET message = 'something else'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert 'prompt text "Committed prompt text." missing in the destination' in result.stdout
+    assert "UNCOMMITTED" not in result.stdout
+    assert snapshot(legacy) == before
+
+
+def test_a_wal_not_checkpointed_is_read_in_a_private_copy(tmp_path: Path) -> None:
+    """Rows committed to thgbot.db-wal only: the bot saw them, so the check expects them (it read
+    the stale main file, reported the old text missing and never checked the rows only in the WAL)."""
+    legacy, conn = era3(tmp_path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("UPDATE prompts SET message = 'Changed in the WAL.' WHERE tribute_id = 'D1F'")
+    conn.execute("INSERT INTO prompts VALUES ('D2M', 'Only in the WAL.', '5')")
+    files = {name: (legacy / name).read_bytes() for name in ("thgbot.db", "thgbot.db-wal")}
+    conn.close()  # checkpoints and removes the WAL: put the files back as they were before
+    for name, content in files.items():
+        (legacy / name).write_bytes(content)
+    (legacy / "thgbot.db-shm").unlink(missing_ok=True)
+    assert b"Only in the WAL." not in (legacy / "thgbot.db").read_bytes()
+    before = snapshot(legacy)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    assert snapshot(legacy) == before
+
+    sql(tmp_path, "DELETE FROM prompts WHERE tribute_id = 'D2M'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert 'thgbot.db table prompts row 2: prompt text "Only in the WAL." missing' in result.stdout
+    assert snapshot(legacy) == before

@@ -13,7 +13,9 @@ random read of the destination per record):
   spaces as ``_`` (the bot's own normalisation) in any guild; a key no
   tribute has must have its text as an item of that slot somewhere;
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
-  ``thgbot.db`` ``prompts`` table: contained in that tribute's prompt or in
+  ``thgbot.db`` ``prompts`` table (its committed state, as SQLite reads it: a
+  leftover ``-journal`` rolled back, a ``-wal`` read, both in a private copy of
+  the three files, so the directory is never written): contained in that tribute's prompt or in
   one of its files (where a losing version is kept);
 * every file under ``prompt_images/``: a destination file of its name (white
   space around it removed, or tagged ``<stem> (...)<ext>`` as two files of one
@@ -34,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 from collections import Counter
@@ -396,15 +399,26 @@ def _texts(value: object) -> Iterator[str]:
 
 
 def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
-    uri = f"file:{path.absolute().as_posix()}?mode=ro&immutable=1"
-    conn = sqlite3.connect(uri, uri=True)
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "prompts" not in tables:
-            return
-        yield from conn.execute("SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid")
-    finally:
-        conn.close()
+    """The ``prompts`` rows of ``thgbot.db`` as SQLite (and so the bot) reads them: committed only.
+
+    The file and its ``-journal`` / ``-wal`` are copied into a private directory and opened
+    there, so SQLite rolls a leftover hot journal back, or reads what the WAL holds, in the
+    copy: the legacy directory itself is never opened by SQLite, never written.
+    """
+    with tempfile.TemporaryDirectory(prefix="tributestore-presence-db-") as scratch:
+        copy = Path(scratch) / DATABASE.name
+        shutil.copyfile(path, copy)
+        for suffix in ("-journal", "-wal"):
+            if Path(f"{path}{suffix}").is_file():
+                shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+        conn = sqlite3.connect(copy)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "prompts" not in tables:
+                return
+            yield from conn.execute("SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid")
+        finally:
+            conn.close()
 
 
 def _files_under(top: Path) -> Iterator[Path]:
