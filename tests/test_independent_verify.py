@@ -274,3 +274,50 @@ def test_a_wal_not_checkpointed_is_read_in_a_private_copy(tmp_path: Path) -> Non
     assert result.returncode == 7, result.stdout + result.stderr
     assert 'thgbot.db table prompts row 2: prompt text "Only in the WAL." missing' in result.stdout
     assert snapshot(legacy) == before
+
+
+# ------------------------------------------------------------------ keys that are no tribute id
+LONG_KEY = "THE_VERY_LONG_EVENT_NAME_THAT_GOES_ON_AND_ON_AND_ON_AND_ON_AND_ON_"
+
+
+def test_free_text_and_long_prompt_keys_are_looked_up_under_their_sanitised_id(migrated: Path) -> None:
+    """The check looked a prompt up under the key upper-cased ("RUE'S_GIFT", 67 characters) where
+    no tribute is: the reader stores it under the documented sanitised id (RUE_S_GIFT, cut at 64)."""
+    path = migrated / "legacy" / "prompts" / "prompt_info.json"
+    prompts = json.loads(path.read_text())
+    prompts["Rue's gift"] = {"message": "A sponsor sends Rue a gift.", "channel": "5"}
+    prompts[LONG_KEY + "A"] = {"message": "prompt A", "channel": "5"}
+    prompts[LONG_KEY + "B"] = {"message": "prompt B", "channel": "5"}
+    path.write_text(json.dumps(prompts))
+    result = run("copy", "thgbot:///legacy", "sqlite:///keys.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    # The check still looks in that tribute only: the text elsewhere does not count.
+    with sqlite3.connect(migrated / "keys.db") as conn:
+        conn.execute("UPDATE prompts SET message = 'A sponsor sends Rue a gift.' WHERE tribute_id = 'D1F'")
+        conn.execute("UPDATE prompts SET message = 'other' WHERE tribute_id = 'RUE_S_GIFT'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///keys.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert (
+        'prompts/prompt_info.json ["Rue\'s gift"]: prompt text "A sponsor sends Rue a gift." missing'
+        in result.stdout
+    )
+    assert "prompt A" not in result.stdout and "prompt B" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "tid"),
+    [
+        ("d1f", "D1F"),
+        (" Peeta Mellark ", "PEETA_MELLARK"),
+        ("Rue's gift", "RUE_S_GIFT"),
+        ("--event!!", "EVENT"),
+        (LONG_KEY + "A", LONG_KEY[:64]),
+        ("x" * 63 + "-y", "X" * 63),
+    ],
+)
+def test_the_tribute_id_of_a_raw_key(key: str, tid: str) -> None:
+    from tributestore.backends.thgbot_backend.presence import bot_id
+
+    assert bot_id(key) == tid

@@ -9,19 +9,27 @@ random read of the destination per record):
 
 * every item and equipped item of ``inventories/inventories.json``: present
   (as often as the raw entry lists it) among the items, respectively equipped
-  items, of the destination tributes whose id is the key upper-cased with
-  spaces as ``_`` (the bot's own normalisation) in any guild; a key no
-  tribute has must have its text as an item of that slot somewhere;
+  items, of the destination tributes whose id is the key's (:func:`bot_id`) in
+  any guild; a key no tribute has must have its text as an item of that slot
+  somewhere;
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
   ``thgbot.db`` ``prompts`` table (its committed state, as SQLite reads it: a
   leftover ``-journal`` rolled back, a ``-wal`` read, both in a private copy of
-  the three files, so the directory is never written): contained in that tribute's prompt or in
-  one of its files (where a losing version is kept);
+  the three files, so the directory is never written): contained in that
+  tribute's prompt or in one of its files (where a losing version is kept);
 * every file under ``prompt_images/``: a destination file of its name (white
   space around it removed, or tagged ``<stem> (...)<ext>`` as two files of one
   tribute named alike are) whose bytes, read from the destination now, have
   the raw file's sha256: neither the digest the destination records nor the
   same bytes under another name count.
+
+A key's tribute id is the one docs/legacy-format.md documents: upper-cased, spaces as
+``_``, and a free-text or over-long key sanitised and cut at 64 characters
+(:func:`bot_id`).  The rule is written out here, not imported from the reader, so a
+reader that stores a key elsewhere is caught.  A prompt is looked for only in the
+tribute of its key (items of an unknown key fall back to "anywhere"): a text found in
+some other tribute would pass a prompt migrated to the wrong tribute, and long keys
+cut to one id are one tribute, the losing prompt kept in its files.
 
 A text not found where expected is looked for in the tribute's files (a
 text the store could not hold as it was, cut or with U+FFFD, is kept in a
@@ -81,11 +89,22 @@ CREATE INDEX held_prompt_tid ON held_prompt (tid);
 CREATE INDEX held_file_sha ON held_file (sha256);
 """
 _SLOTS = ("items", "equipped")
+_TRIBUTE_ID = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
 
 
 def bot_id(key: str) -> str:
-    """The bot's own normalisation of a tribute key."""
-    return key.strip().upper().replace(" ", "_")
+    """The tribute id a raw key is stored under, by the rule docs/legacy-format.md states.
+
+    Upper-cased with spaces as ``_`` (the bot's own normalisation); a key that is then no
+    valid id (free text such as ``"Rue's gift"``, over 64 characters) is sanitised: each
+    character outside ``A-Z 0-9 _ -`` becomes ``_``, runs of ``_`` one, ``_``/``-`` stripped
+    at both ends, at most 64 characters.
+    """
+    tid = "_".join(key.strip().upper().split(" "))
+    if _TRIBUTE_ID.fullmatch(tid):
+        return tid
+    tid = re.sub(r"_+", "_", re.sub(r"[^A-Z0-9_-]", "_", key.upper())).strip("_-")
+    return tid[:64].rstrip("_-")
 
 
 def _blob(text: str) -> bytes:
