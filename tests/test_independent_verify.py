@@ -321,3 +321,51 @@ def test_the_tribute_id_of_a_raw_key(key: str, tid: str) -> None:
     from tributestore.backends.thgbot_backend.presence import bot_id
 
     assert bot_id(key) == tid
+
+
+# ------------------------------------------------------------------ number items
+def test_number_items_are_checked_as_the_text_the_reader_stores(migrated: Path) -> None:
+    """A whole number beyond 64 bits made ijson fail ("integer overflow"): the copy reported a
+    difference it never found, exit 7.  Number items are now expected as their text."""
+    (migrated / "legacy" / "inventories" / "inventories.json").write_text(
+        '{"D1F": {"items": {"1": "Rope", "2": 12345678901234567890123, "3": 1.5, "4": 1E5, "5": -7},'
+        ' "equipped": {"1": -98765432109876543210}}}'
+    )
+    result = run("copy", "thgbot:///legacy", "sqlite:///numbers.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    with sqlite3.connect(migrated / "numbers.db") as conn:
+        conn.execute("DELETE FROM inventory_items WHERE item IN ('12345678901234567890123', '100000.0')")
+        conn.execute("DELETE FROM inventory_items WHERE slot = 'equipped'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///numbers.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for needle in (
+        '["D1F"]["items"]: item "12345678901234567890123" missing in the destination (0 of 1)',
+        '["D1F"]["items"]: item "100000.0" missing in the destination (0 of 1)',
+        '["D1F"]["equipped"]: item "-98765432109876543210" missing in the destination (0 of 1)',
+    ):
+        assert any(needle in line for line in lines), (needle, lines)
+    assert not any('"1.5"' in line or '"-7"' in line for line in lines), lines
+
+
+def test_a_raw_file_the_check_cannot_parse_is_named_with_the_entry(migrated: Path) -> None:
+    """The raw file changed after the reader read it: one line naming the file and the entry."""
+    from tributestore.errors import StorageError
+
+    with (
+        open_store(f"thgbot:///{migrated / 'legacy'}", mode="read") as legacy,
+        open_store(f"sqlite:///{migrated / 'thg.db'}", mode="read") as copied,
+    ):
+        (migrated / "legacy" / "inventories" / "inventories.json").write_text(
+            '{"D1F": {"items": {"1": "Rope"}}, "D2M": {"items": {"1": tru}}}'
+        )
+        with pytest.raises(StorageError) as raised:
+            legacy.independent_check(copied)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"independent check of {migrated / 'legacy'}: cannot read the raw legacy files: "
+        'inventories/inventories.json, the entry after ["D1F"]: '
+    ), message

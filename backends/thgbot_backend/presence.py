@@ -10,8 +10,9 @@ random read of the destination per record):
 * every item and equipped item of ``inventories/inventories.json``: present
   (as often as the raw entry lists it) among the items, respectively equipped
   items, of the destination tributes whose id is the key's (:func:`bot_id`) in
-  any guild; a key no tribute has must have its text as an item of that slot
-  somewhere;
+  any guild (a number item as its text, as Python's ``json`` gives it: the
+  reader stores that); a key no tribute has must have its text as an item of
+  that slot somewhere;
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
   ``thgbot.db`` ``prompts`` table (its committed state, as SQLite reads it: a
   leftover ``-journal`` rolled back, a ``-wal`` read, both in a private copy of
@@ -42,6 +43,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -50,6 +52,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -197,7 +200,7 @@ class PresenceCheck:
     # ------------------------------------------------------------ the raw files
     def load_inventories(self) -> None:
         def rows() -> Iterator[tuple[int, str, str, int, bytes, int]]:
-            for seq, (key, entry) in enumerate(_stream_object(self.root / INVENTORIES)):
+            for seq, (key, entry) in enumerate(_stream_object(self.root, INVENTORIES)):
                 if not isinstance(entry, dict) or self.deleted(key):
                     continue
                 for slot, field in enumerate(_SLOTS):
@@ -209,7 +212,7 @@ class PresenceCheck:
     def load_prompts(self) -> None:
         def rows() -> Iterator[tuple[int, str, bytes, str]]:
             seq = 0
-            for key, entry in _stream_object(self.root / PROMPTS):
+            for key, entry in _stream_object(self.root, PROMPTS):
                 if isinstance(entry, dict) and isinstance(entry.get("message"), str):
                     where = f"{PROMPTS} [{json.dumps(key, ensure_ascii=False)}]"
                     if entry["message"].strip() and not self.deleted(key):
@@ -381,19 +384,34 @@ def raw_errors(root: Path) -> Iterator[None]:
         ) from None
 
 
-def _stream_object(path: Path) -> Iterator[tuple[str, Any]]:
-    """The top-level (key, value) pairs of a JSON object file, streamed; nothing when absent.
+def _stream_object(root: Path, rel: Path) -> Iterator[tuple[str, Any]]:
+    """The top-level (key, value) pairs of the JSON object file ``root / rel``, streamed;
+    nothing when absent.
 
-    ijson's fast C backend turns an escaped lone surrogate (``\\ud800``) into ``?``; a
-    file holding such an escape is parsed with its exact pure-Python backend instead.
+    Numbers come as ``int`` (any size: with ``use_float`` the C backend refuses one beyond
+    64 bits) or ``Decimal``.  ijson's fast C backend turns an escaped lone surrogate
+    (``\\ud800``) into ``?``; a file holding such an escape is parsed with its exact
+    pure-Python backend instead.  A parse error names the file and the entry it is in.
     """
+    path = root / rel
     if not path.is_file():
         return
     backend = ijson.get_backend("python") if _has_surrogate_escape(path) else ijson
+    key: str | None = None
     with path.open("rb") as handle:
         if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:  # the bot's reader skips one too
             handle.seek(0)
-        yield from backend.kvitems(handle, "", use_float=True)
+        try:
+            for key, value in backend.kvitems(handle, ""):
+                yield key, value
+        except (ijson.JSONError, ValueError) as error:
+            first = " ".join(str(error).split("\n", 1)[0].split()) or type(error).__name__
+            where = (
+                "its first entry"
+                if key is None
+                else f"the entry after [{json.dumps(key, ensure_ascii=False)}]"
+            )
+            raise ijson.JSONError(f"{rel.as_posix()}, {where}: {first}") from None
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -410,11 +428,17 @@ def _has_surrogate_escape(path: Path) -> bool:
 
 
 def _texts(value: object) -> Iterator[str]:
-    """The strings of a raw ``{"1": "text", ...}`` mapping (or list)."""
+    """The items of a raw ``{"1": "text", ...}`` mapping (or list) as the reader stores them:
+    non-blank strings as they are, a number as the text Python's ``json`` gives it
+    (``12345678901234567890123``, ``1.5``, ``100000.0`` for ``1E5``)."""
     values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
     for text in values:
         if isinstance(text, str) and text.strip():
             yield text
+        elif isinstance(text, int) and not isinstance(text, bool):
+            yield str(text)
+        elif isinstance(text, Decimal) and math.isfinite(float(text)):
+            yield str(float(text))
 
 
 def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
