@@ -369,3 +369,36 @@ def test_a_raw_file_the_check_cannot_parse_is_named_with_the_entry(migrated: Pat
         f"independent check of {migrated / 'legacy'}: cannot read the raw legacy files: "
         'inventories/inventories.json, the entry after ["D1F"]: '
     ), message
+
+
+# ------------------------------------------------------------------ symlinks under prompt_images/
+def test_an_image_symlinked_inside_the_directory_is_expected_by_its_link_name(tmp_path: Path) -> None:
+    """The bot's open() followed a symlink to a file inside the directory, so the user saw that
+    image: the check skipped every symlink, and a reader dropping it passed.  Symlinks leading
+    outside the directory, dangling or in a loop stay skipped (the reader does not read them)."""
+    folder = tmp_path / "legacy" / "prompt_images" / str(GUILD)
+    folder.mkdir(parents=True)
+    (folder / "D1F_1700000000.png").write_bytes(PNG)
+    (folder / "D1F_1700000001.png").symlink_to("D1F_1700000000.png")
+    (tmp_path / "outside.png").write_bytes(b"not the bot's")
+    (folder / "D1F_1700000002.png").symlink_to(tmp_path / "outside.png")
+    (folder / "D1F_1700000003.png").symlink_to("D1F_1700000003.png")  # a loop
+    (folder / "D1F_1700000004.png").symlink_to("nothing.png")
+    (tmp_path / "legacy" / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
+    with open_store(f"sqlite:///{tmp_path / 'thg.db'}") as destination:
+        destination.create_tribute(GUILD, "D1F")
+        destination.add_file(GUILD, "D1F", "D1F_1700000000.png", PNG, kind="prompt_image")
+
+    def verify() -> tuple[int, list[str]]:
+        result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+        return result.returncode, [line for line in result.stdout.splitlines() if "prompt_images/" in line]
+
+    code, lines = verify()
+    assert code == 7 and lines == [
+        f"MISMATCH: raw source data: prompt_images/{GUILD}/D1F_1700000001.png: file 'D1F_1700000001.png' "
+        "missing in the destination (its bytes are there only under other names: 'D1F_1700000000.png' "
+        "of tribute D1F)"
+    ], lines
+    with open_store(f"sqlite:///{tmp_path / 'thg.db'}") as destination:
+        destination.add_file(GUILD, "D1F", "D1F_1700000001.png", PNG, kind="prompt_image")
+    assert verify() == (0, [])

@@ -18,7 +18,9 @@ random read of the destination per record):
   leftover ``-journal`` rolled back, a ``-wal`` read, both in a private copy of
   the three files, so the directory is never written): contained in that
   tribute's prompt or in one of its files (where a losing version is kept);
-* every file under ``prompt_images/``: a destination file of its name (white
+* every file under ``prompt_images/`` (a symlink to a file inside the directory
+  included, by its link name: the bot opened it; one leading outside is
+  skipped, as the reader skips it): a destination file of its name (white
   space around it removed, or tagged ``<stem> (...)<ext>`` as two files of one
   tribute named alike are) whose bytes, read from the destination now, have
   the raw file's sha256: neither the digest the destination records nor the
@@ -235,7 +237,7 @@ class PresenceCheck:
             return
 
         def rows() -> Iterator[tuple[int, str, str, str]]:
-            for seq, path in enumerate(_files_under(top)):
+            for seq, path in enumerate(_files_under(top, self.root)):
                 if self.deleted(_named_for(path.name)):  # <ID>_<time>.png of a tribute deleted meanwhile
                     continue
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -464,12 +466,24 @@ def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
             conn.close()
 
 
-def _files_under(top: Path) -> Iterator[Path]:
+def _files_under(top: Path, root: Path) -> Iterator[Path]:
+    """The files under ``top`` the bot's ``open()`` read: regular files, and symlinks to a file
+    inside the data directory ``root`` (by their link name).  A symlink leading outside it,
+    dangling or in a loop is skipped (the reader does not read it either, with a warning);
+    symlinked folders are not entered."""
+    real_root = root.resolve()
     for directory, dirs, names in os.walk(top):
         dirs.sort()
         for name in sorted(names):
             path = Path(directory) / name
-            if path.is_file() and not path.is_symlink():
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling, a loop
+                    continue
+                if target.is_relative_to(real_root) and target.is_file():
+                    yield path
+            elif path.is_file():
                 yield path
 
 
