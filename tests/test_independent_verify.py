@@ -198,3 +198,207 @@ def test_which_destination_names_are_a_raw_images(held: str, raw: str, kept: boo
     from tributestore.backends.thgbot_backend.presence import _kept_as
 
     assert _kept_as(held, raw) is kept
+
+
+# ------------------------------------------------------------------ thgbot.db as SQLite reads it
+def era3(tmp_path: Path) -> tuple[Path, sqlite3.Connection]:
+    """A legacy directory whose prompts live in ``thgbot.db``; the connection is left open."""
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    conn = sqlite3.connect(legacy / "thgbot.db", isolation_level=None)
+    conn.execute("CREATE TABLE tributes (tribute_id TEXT UNIQUE, tribute_name TEXT, guild_id INTEGER)")
+    conn.execute("CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id TEXT)")
+    conn.execute(f"INSERT INTO tributes VALUES ('D1F', 'Katniss', {GUILD}), ('D2M', 'Peeta', {GUILD})")
+    conn.execute("INSERT INTO prompts VALUES ('D1F', 'Committed prompt text.', '5')")
+    return legacy, conn
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``root``: its bytes and modification time."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_a_leftover_hot_journal_is_rolled_back_in_a_private_copy(tmp_path: Path) -> None:
+    """The bot read thgbot.db as SQLite does (a hot journal rolled back): the check did not, read
+    the uncommitted rows, and failed every copy; reading must not write the directory either."""
+    legacy, conn = era3(tmp_path)
+    db = legacy / "thgbot.db"
+    conn.execute("PRAGMA cache_size = 1")  # spill the uncommitted change into thgbot.db itself
+    conn.execute("BEGIN")
+    conn.execute("UPDATE prompts SET message = 'UNCOMMITTED prompt text' WHERE tribute_id = 'D1F'")
+    conn.execute("CREATE TABLE filler (x)")
+    conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 1000,)] * 300)
+    hot = {name: (legacy / name).read_bytes() for name in ("thgbot.db", "thgbot.db-journal")}
+    conn.execute("ROLLBACK")
+    conn.close()
+    for name, content in hot.items():
+        (legacy / name).write_bytes(content)
+    assert b"UNCOMMITTED" in db.read_bytes()
+    before = snapshot(legacy)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    assert snapshot(legacy) == before
+
+    sql(tmp_path, "UPDATE prompts SET message = 'something else'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert 'prompt text "Committed prompt text." missing in the destination' in result.stdout
+    assert "UNCOMMITTED" not in result.stdout
+    assert snapshot(legacy) == before
+
+
+def test_a_wal_not_checkpointed_is_read_in_a_private_copy(tmp_path: Path) -> None:
+    """Rows committed to thgbot.db-wal only: the bot saw them, so the check expects them (it read
+    the stale main file, reported the old text missing and never checked the rows only in the WAL)."""
+    legacy, conn = era3(tmp_path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("UPDATE prompts SET message = 'Changed in the WAL.' WHERE tribute_id = 'D1F'")
+    conn.execute("INSERT INTO prompts VALUES ('D2M', 'Only in the WAL.', '5')")
+    files = {name: (legacy / name).read_bytes() for name in ("thgbot.db", "thgbot.db-wal")}
+    conn.close()  # checkpoints and removes the WAL: put the files back as they were before
+    for name, content in files.items():
+        (legacy / name).write_bytes(content)
+    (legacy / "thgbot.db-shm").unlink(missing_ok=True)
+    assert b"Only in the WAL." not in (legacy / "thgbot.db").read_bytes()
+    before = snapshot(legacy)
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    assert snapshot(legacy) == before
+
+    sql(tmp_path, "DELETE FROM prompts WHERE tribute_id = 'D2M'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert 'thgbot.db table prompts row 2: prompt text "Only in the WAL." missing' in result.stdout
+    assert snapshot(legacy) == before
+
+
+# ------------------------------------------------------------------ keys that are no tribute id
+LONG_KEY = "THE_VERY_LONG_EVENT_NAME_THAT_GOES_ON_AND_ON_AND_ON_AND_ON_AND_ON_"
+
+
+def test_free_text_and_long_prompt_keys_are_looked_up_under_their_sanitised_id(migrated: Path) -> None:
+    """The check looked a prompt up under the key upper-cased ("RUE'S_GIFT", 67 characters) where
+    no tribute is: the reader stores it under the documented sanitised id (RUE_S_GIFT, cut at 64)."""
+    path = migrated / "legacy" / "prompts" / "prompt_info.json"
+    prompts = json.loads(path.read_text())
+    prompts["Rue's gift"] = {"message": "A sponsor sends Rue a gift.", "channel": "5"}
+    prompts[LONG_KEY + "A"] = {"message": "prompt A", "channel": "5"}
+    prompts[LONG_KEY + "B"] = {"message": "prompt B", "channel": "5"}
+    path.write_text(json.dumps(prompts))
+    result = run("copy", "thgbot:///legacy", "sqlite:///keys.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    # The check still looks in that tribute only: the text elsewhere does not count.
+    with sqlite3.connect(migrated / "keys.db") as conn:
+        conn.execute("UPDATE prompts SET message = 'A sponsor sends Rue a gift.' WHERE tribute_id = 'D1F'")
+        conn.execute("UPDATE prompts SET message = 'other' WHERE tribute_id = 'RUE_S_GIFT'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///keys.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert (
+        'prompts/prompt_info.json ["Rue\'s gift"]: prompt text "A sponsor sends Rue a gift." missing'
+        in result.stdout
+    )
+    assert "prompt A" not in result.stdout and "prompt B" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "tid"),
+    [
+        ("d1f", "D1F"),
+        (" Peeta Mellark ", "PEETA_MELLARK"),
+        ("Rue's gift", "RUE_S_GIFT"),
+        ("--event!!", "EVENT"),
+        (LONG_KEY + "A", LONG_KEY[:64]),
+        ("x" * 63 + "-y", "X" * 63),
+    ],
+)
+def test_the_tribute_id_of_a_raw_key(key: str, tid: str) -> None:
+    from tributestore.backends.thgbot_backend.presence import bot_id
+
+    assert bot_id(key) == tid
+
+
+# ------------------------------------------------------------------ number items
+def test_number_items_are_checked_as_the_text_the_reader_stores(migrated: Path) -> None:
+    """A whole number beyond 64 bits made ijson fail ("integer overflow"): the copy reported a
+    difference it never found, exit 7.  Number items are now expected as their text."""
+    (migrated / "legacy" / "inventories" / "inventories.json").write_text(
+        '{"D1F": {"items": {"1": "Rope", "2": 12345678901234567890123, "3": 1.5, "4": 1E5, "5": -7},'
+        ' "equipped": {"1": -98765432109876543210}}}'
+    )
+    result = run("copy", "thgbot:///legacy", "sqlite:///numbers.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    with sqlite3.connect(migrated / "numbers.db") as conn:
+        conn.execute("DELETE FROM inventory_items WHERE item IN ('12345678901234567890123', '100000.0')")
+        conn.execute("DELETE FROM inventory_items WHERE slot = 'equipped'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///numbers.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for needle in (
+        '["D1F"]["items"]: item "12345678901234567890123" missing in the destination (0 of 1)',
+        '["D1F"]["items"]: item "100000.0" missing in the destination (0 of 1)',
+        '["D1F"]["equipped"]: item "-98765432109876543210" missing in the destination (0 of 1)',
+    ):
+        assert any(needle in line for line in lines), (needle, lines)
+    assert not any('"1.5"' in line or '"-7"' in line for line in lines), lines
+
+
+def test_a_raw_file_the_check_cannot_parse_is_named_with_the_entry(migrated: Path) -> None:
+    """The raw file changed after the reader read it: one line naming the file and the entry."""
+    from tributestore.errors import StorageError
+
+    with (
+        open_store(f"thgbot:///{migrated / 'legacy'}", mode="read") as legacy,
+        open_store(f"sqlite:///{migrated / 'thg.db'}", mode="read") as copied,
+    ):
+        (migrated / "legacy" / "inventories" / "inventories.json").write_text(
+            '{"D1F": {"items": {"1": "Rope"}}, "D2M": {"items": {"1": tru}}}'
+        )
+        with pytest.raises(StorageError) as raised:
+            legacy.independent_check(copied)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"independent check of {migrated / 'legacy'}: cannot read the raw legacy files: "
+        'inventories/inventories.json, the entry after ["D1F"]: '
+    ), message
+
+
+# ------------------------------------------------------------------ symlinks under prompt_images/
+def test_an_image_symlinked_inside_the_directory_is_expected_by_its_link_name(tmp_path: Path) -> None:
+    """The bot's open() followed a symlink to a file inside the directory, so the user saw that
+    image: the check skipped every symlink, and a reader dropping it passed.  Symlinks leading
+    outside the directory, dangling or in a loop stay skipped (the reader does not read them)."""
+    folder = tmp_path / "legacy" / "prompt_images" / str(GUILD)
+    folder.mkdir(parents=True)
+    (folder / "D1F_1700000000.png").write_bytes(PNG)
+    (folder / "D1F_1700000001.png").symlink_to("D1F_1700000000.png")
+    (tmp_path / "outside.png").write_bytes(b"not the bot's")
+    (folder / "D1F_1700000002.png").symlink_to(tmp_path / "outside.png")
+    (folder / "D1F_1700000003.png").symlink_to("D1F_1700000003.png")  # a loop
+    (folder / "D1F_1700000004.png").symlink_to("nothing.png")
+    (tmp_path / "legacy" / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
+    with open_store(f"sqlite:///{tmp_path / 'thg.db'}") as destination:
+        destination.create_tribute(GUILD, "D1F")
+        destination.add_file(GUILD, "D1F", "D1F_1700000000.png", PNG, kind="prompt_image")
+
+    def verify() -> tuple[int, list[str]]:
+        result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+        return result.returncode, [line for line in result.stdout.splitlines() if "prompt_images/" in line]
+
+    code, lines = verify()
+    assert code == 7 and lines == [
+        f"MISMATCH: raw source data: prompt_images/{GUILD}/D1F_1700000001.png: file 'D1F_1700000001.png' "
+        "missing in the destination (its bytes are there only under other names: 'D1F_1700000000.png' "
+        "of tribute D1F)"
+    ], lines
+    with open_store(f"sqlite:///{tmp_path / 'thg.db'}") as destination:
+        destination.add_file(GUILD, "D1F", "D1F_1700000001.png", PNG, kind="prompt_image")
+    assert verify() == (0, [])

@@ -9,17 +9,30 @@ random read of the destination per record):
 
 * every item and equipped item of ``inventories/inventories.json``: present
   (as often as the raw entry lists it) among the items, respectively equipped
-  items, of the destination tributes whose id is the key upper-cased with
-  spaces as ``_`` (the bot's own normalisation) in any guild; a key no
-  tribute has must have its text as an item of that slot somewhere;
+  items, of the destination tributes whose id is the key's (:func:`bot_id`) in
+  any guild (a number item as its text, as Python's ``json`` gives it: the
+  reader stores that); a key no tribute has must have its text as an item of
+  that slot somewhere;
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
-  ``thgbot.db`` ``prompts`` table: contained in that tribute's prompt or in
-  one of its files (where a losing version is kept);
-* every file under ``prompt_images/``: a destination file of its name (white
+  ``thgbot.db`` ``prompts`` table (its committed state, as SQLite reads it: a
+  leftover ``-journal`` rolled back, a ``-wal`` read, both in a private copy of
+  the three files, so the directory is never written): contained in that
+  tribute's prompt or in one of its files (where a losing version is kept);
+* every file under ``prompt_images/`` (a symlink to a file inside the directory
+  included, by its link name: the bot opened it; one leading outside is
+  skipped, as the reader skips it): a destination file of its name (white
   space around it removed, or tagged ``<stem> (...)<ext>`` as two files of one
   tribute named alike are) whose bytes, read from the destination now, have
   the raw file's sha256: neither the digest the destination records nor the
   same bytes under another name count.
+
+A key's tribute id is the one docs/legacy-format.md documents: upper-cased, spaces as
+``_``, and a free-text or over-long key sanitised and cut at 64 characters
+(:func:`bot_id`).  The rule is written out here, not imported from the reader, so a
+reader that stores a key elsewhere is caught.  A prompt is looked for only in the
+tribute of its key (items of an unknown key fall back to "anywhere"): a text found in
+some other tribute would pass a prompt migrated to the wrong tribute, and long keys
+cut to one id are one tribute, the losing prompt kept in its files.
 
 A text not found where expected is looked for in the tribute's files (a
 text the store could not hold as it was, cut or with U+FFFD, is kept in a
@@ -32,13 +45,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import math
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -78,11 +94,22 @@ CREATE INDEX held_prompt_tid ON held_prompt (tid);
 CREATE INDEX held_file_sha ON held_file (sha256);
 """
 _SLOTS = ("items", "equipped")
+_TRIBUTE_ID = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
 
 
 def bot_id(key: str) -> str:
-    """The bot's own normalisation of a tribute key."""
-    return key.strip().upper().replace(" ", "_")
+    """The tribute id a raw key is stored under, by the rule docs/legacy-format.md states.
+
+    Upper-cased with spaces as ``_`` (the bot's own normalisation); a key that is then no
+    valid id (free text such as ``"Rue's gift"``, over 64 characters) is sanitised: each
+    character outside ``A-Z 0-9 _ -`` becomes ``_``, runs of ``_`` one, ``_``/``-`` stripped
+    at both ends, at most 64 characters.
+    """
+    tid = "_".join(key.strip().upper().split(" "))
+    if _TRIBUTE_ID.fullmatch(tid):
+        return tid
+    tid = re.sub(r"_+", "_", re.sub(r"[^A-Z0-9_-]", "_", key.upper())).strip("_-")
+    return tid[:64].rstrip("_-")
 
 
 def _blob(text: str) -> bytes:
@@ -175,7 +202,7 @@ class PresenceCheck:
     # ------------------------------------------------------------ the raw files
     def load_inventories(self) -> None:
         def rows() -> Iterator[tuple[int, str, str, int, bytes, int]]:
-            for seq, (key, entry) in enumerate(_stream_object(self.root / INVENTORIES)):
+            for seq, (key, entry) in enumerate(_stream_object(self.root, INVENTORIES)):
                 if not isinstance(entry, dict) or self.deleted(key):
                     continue
                 for slot, field in enumerate(_SLOTS):
@@ -187,7 +214,7 @@ class PresenceCheck:
     def load_prompts(self) -> None:
         def rows() -> Iterator[tuple[int, str, bytes, str]]:
             seq = 0
-            for key, entry in _stream_object(self.root / PROMPTS):
+            for key, entry in _stream_object(self.root, PROMPTS):
                 if isinstance(entry, dict) and isinstance(entry.get("message"), str):
                     where = f"{PROMPTS} [{json.dumps(key, ensure_ascii=False)}]"
                     if entry["message"].strip() and not self.deleted(key):
@@ -210,7 +237,7 @@ class PresenceCheck:
             return
 
         def rows() -> Iterator[tuple[int, str, str, str]]:
-            for seq, path in enumerate(_files_under(top)):
+            for seq, path in enumerate(_files_under(top, self.root)):
                 if self.deleted(_named_for(path.name)):  # <ID>_<time>.png of a tribute deleted meanwhile
                     continue
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -359,19 +386,34 @@ def raw_errors(root: Path) -> Iterator[None]:
         ) from None
 
 
-def _stream_object(path: Path) -> Iterator[tuple[str, Any]]:
-    """The top-level (key, value) pairs of a JSON object file, streamed; nothing when absent.
+def _stream_object(root: Path, rel: Path) -> Iterator[tuple[str, Any]]:
+    """The top-level (key, value) pairs of the JSON object file ``root / rel``, streamed;
+    nothing when absent.
 
-    ijson's fast C backend turns an escaped lone surrogate (``\\ud800``) into ``?``; a
-    file holding such an escape is parsed with its exact pure-Python backend instead.
+    Numbers come as ``int`` (any size: with ``use_float`` the C backend refuses one beyond
+    64 bits) or ``Decimal``.  ijson's fast C backend turns an escaped lone surrogate
+    (``\\ud800``) into ``?``; a file holding such an escape is parsed with its exact
+    pure-Python backend instead.  A parse error names the file and the entry it is in.
     """
+    path = root / rel
     if not path.is_file():
         return
     backend = ijson.get_backend("python") if _has_surrogate_escape(path) else ijson
+    key: str | None = None
     with path.open("rb") as handle:
         if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:  # the bot's reader skips one too
             handle.seek(0)
-        yield from backend.kvitems(handle, "", use_float=True)
+        try:
+            for key, value in backend.kvitems(handle, ""):
+                yield key, value
+        except (ijson.JSONError, ValueError) as error:
+            first = " ".join(str(error).split("\n", 1)[0].split()) or type(error).__name__
+            where = (
+                "its first entry"
+                if key is None
+                else f"the entry after [{json.dumps(key, ensure_ascii=False)}]"
+            )
+            raise ijson.JSONError(f"{rel.as_posix()}, {where}: {first}") from None
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -388,31 +430,60 @@ def _has_surrogate_escape(path: Path) -> bool:
 
 
 def _texts(value: object) -> Iterator[str]:
-    """The strings of a raw ``{"1": "text", ...}`` mapping (or list)."""
+    """The items of a raw ``{"1": "text", ...}`` mapping (or list) as the reader stores them:
+    non-blank strings as they are, a number as the text Python's ``json`` gives it
+    (``12345678901234567890123``, ``1.5``, ``100000.0`` for ``1E5``)."""
     values = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
     for text in values:
         if isinstance(text, str) and text.strip():
             yield text
+        elif isinstance(text, int) and not isinstance(text, bool):
+            yield str(text)
+        elif isinstance(text, Decimal) and math.isfinite(float(text)):
+            yield str(float(text))
 
 
 def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
-    uri = f"file:{path.absolute().as_posix()}?mode=ro&immutable=1"
-    conn = sqlite3.connect(uri, uri=True)
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "prompts" not in tables:
-            return
-        yield from conn.execute("SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid")
-    finally:
-        conn.close()
+    """The ``prompts`` rows of ``thgbot.db`` as SQLite (and so the bot) reads them: committed only.
+
+    The file and its ``-journal`` / ``-wal`` are copied into a private directory and opened
+    there, so SQLite rolls a leftover hot journal back, or reads what the WAL holds, in the
+    copy: the legacy directory itself is never opened by SQLite, never written.
+    """
+    with tempfile.TemporaryDirectory(prefix="tributestore-presence-db-") as scratch:
+        copy = Path(scratch) / DATABASE.name
+        shutil.copyfile(path, copy)
+        for suffix in ("-journal", "-wal"):
+            if Path(f"{path}{suffix}").is_file():
+                shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+        conn = sqlite3.connect(copy)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "prompts" not in tables:
+                return
+            yield from conn.execute("SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid")
+        finally:
+            conn.close()
 
 
-def _files_under(top: Path) -> Iterator[Path]:
+def _files_under(top: Path, root: Path) -> Iterator[Path]:
+    """The files under ``top`` the bot's ``open()`` read: regular files, and symlinks to a file
+    inside the data directory ``root`` (by their link name).  A symlink leading outside it,
+    dangling or in a loop is skipped (the reader does not read it either, with a warning);
+    symlinked folders are not entered."""
+    real_root = root.resolve()
     for directory, dirs, names in os.walk(top):
         dirs.sort()
         for name in sorted(names):
             path = Path(directory) / name
-            if path.is_file() and not path.is_symlink():
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling, a loop
+                    continue
+                if target.is_relative_to(real_root) and target.is_file():
+                    yield path
+            elif path.is_file():
                 yield path
 
 
