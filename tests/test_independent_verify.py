@@ -8,6 +8,7 @@ reader's own interpretation) cannot see a loss the reader itself made.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -218,6 +219,25 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*")}
 
 
+def test_database_text_that_is_not_utf8_is_checked_not_refused(tmp_path: Path) -> None:
+    """A prompt in thgbot.db that is not UTF-8: the reader stores it with U+FFFD and keeps the
+    original as a file; the check could not decode it ('could not run', exit 7). It runs, passes
+    the copy, and still names the text when the destination loses it."""
+    _, conn = era3(tmp_path)
+    conn.execute(
+        "UPDATE prompts SET message = CAST(x'466f6720726f6c6c7320ff' AS TEXT) WHERE tribute_id = 'D1F'"
+    )
+    conn.close()
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    sql(tmp_path, "UPDATE prompts SET message = 'something else'")
+    sql(tmp_path, "DELETE FROM files WHERE kind = 'legacy_original'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "thgbot.db table prompts row 1: prompt text" in result.stdout and "missing" in result.stdout
+
+
 def test_a_leftover_hot_journal_is_rolled_back_in_a_private_copy(tmp_path: Path) -> None:
     """The bot read thgbot.db as SQLite does (a hot journal rolled back): the check did not, read
     the uncommitted rows, and failed every copy; reading must not write the directory either."""
@@ -280,6 +300,11 @@ def test_a_wal_not_checkpointed_is_read_in_a_private_copy(tmp_path: Path) -> Non
 LONG_KEY = "THE_VERY_LONG_EVENT_NAME_THAT_GOES_ON_AND_ON_AND_ON_AND_ON_AND_ON_"
 
 
+def _cut(sanitised: str) -> str:
+    """The documented id of a sanitised key over 64 characters."""
+    return sanitised[:51].rstrip("_-") + "-" + hashlib.sha256(sanitised.encode()).hexdigest()[:12].upper()
+
+
 def test_free_text_and_long_prompt_keys_are_looked_up_under_their_sanitised_id(migrated: Path) -> None:
     """The check looked a prompt up under the key upper-cased ("RUE'S_GIFT", 67 characters) where
     no tribute is: the reader stores it under the documented sanitised id (RUE_S_GIFT, cut at 64)."""
@@ -313,8 +338,10 @@ def test_free_text_and_long_prompt_keys_are_looked_up_under_their_sanitised_id(m
         (" Peeta Mellark ", "PEETA_MELLARK"),
         ("Rue's gift", "RUE_S_GIFT"),
         ("--event!!", "EVENT"),
-        (LONG_KEY + "A", LONG_KEY[:64]),
-        ("x" * 63 + "-y", "X" * 63),
+        (LONG_KEY + "A", _cut(LONG_KEY + "A")),
+        ("x" * 63 + "-y", _cut("X" * 63 + "-Y")),
+        ("x" * 63 + "y", "X" * 63 + "Y"),  # a valid id of 64 characters: as it is
+        ("!!!", "KEY-" + hashlib.sha256(b"!!!").hexdigest()[:12].upper()),
     ],
 )
 def test_the_tribute_id_of_a_raw_key(key: str, tid: str) -> None:

@@ -1018,7 +1018,8 @@ def test_free_text_tribute_keys_get_a_sanitised_id(tmp_path: Path) -> None:
         prompts={"Day 3: feast": {"message": "Feast at dawn"}, "-- old (2) --": {"message": "x"}},
         config=one_guild(),
     )
-    long_id = ("THE_FEAST_AT_THE_CORNUCOPIA_DAY_" + "9" * 60)[:64]
+    sanitised = "THE_FEAST_AT_THE_CORNUCOPIA_DAY_" + "9" * 60  # 92 characters: cut, with a digest
+    long_id = sanitised[:51] + "-" + hashlib.sha256(sanitised.encode()).hexdigest()[:12].upper()
     names = {t.tribute_id: t.name for t in store.iter_tributes()}
     assert names == {
         "DAY_3_FEAST": "Day 3: feast",
@@ -1046,6 +1047,21 @@ def test_free_text_tribute_keys_get_a_sanitised_id(tmp_path: Path) -> None:
         w.startswith('inventories/inventories.json ["RUE_S_GIFT"]: keys \'RUE_S_GIFT\', "Rue\'s gift"')
         for w in store.warnings
     ), store.warnings
+
+
+def test_long_keys_differing_past_the_cut_stay_two_tributes(tmp_path: Path) -> None:
+    """Cut at 64, two long event keys became one tribute (the second prompt only a conflict file);
+    the bot showed two."""
+    long_key = "THE_VERY_LONG_EVENT_NAME_THAT_GOES_ON_AND_ON_AND_ON_AND_ON_AND_ON_"
+    store = legacy(
+        tmp_path,
+        prompts={long_key + "A": {"message": "prompt A"}, long_key.lower() + "b": {"message": "prompt B"}},
+        config=one_guild(),
+    )
+    tributes = list(store.iter_tributes())
+    assert len(tributes) == 2 and all(len(t.tribute_id) == 64 for t in tributes)
+    assert sorted(store.get_prompt(*t.key).message for t in tributes) == ["prompt A", "prompt B"]
+    assert not any(f.kind == "legacy_conflict" for t in tributes for f in store.list_files(*t.key))
 
 
 def test_keys_with_nothing_usable_in_an_id_are_kept_under_a_digest_id(tmp_path: Path) -> None:

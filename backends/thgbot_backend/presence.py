@@ -27,9 +27,10 @@ random read of the destination per record):
   same bytes under another name count.
 
 A key's tribute id is the one docs/legacy-format.md documents: upper-cased, spaces as
-``_``, and a free-text or over-long key sanitised and cut at 64 characters
-(:func:`bot_id`).  The rule is written out here, not imported from the reader, so a
-reader that stores a key elsewhere is caught.  A prompt is looked for only in the
+``_``, and a free-text or over-long key sanitised (over 64 characters: cut, with a
+digest; nothing usable left: ``KEY-`` and a digest; :func:`bot_id`).  The rule is
+written out here, not imported from the reader, so a reader that stores a key
+elsewhere is caught.  A prompt is looked for only in the
 tribute of its key (items of an unknown key fall back to "anywhere"): a text found in
 some other tribute would pass a prompt migrated to the wrong tribute, and long keys
 cut to one id are one tribute, the losing prompt kept in its files.
@@ -103,13 +104,18 @@ def bot_id(key: str) -> str:
     Upper-cased with spaces as ``_`` (the bot's own normalisation); a key that is then no
     valid id (free text such as ``"Rue's gift"``, over 64 characters) is sanitised: each
     character outside ``A-Z 0-9 _ -`` becomes ``_``, runs of ``_`` one, ``_``/``-`` stripped
-    at both ends, at most 64 characters.
+    at both ends; over 64 characters, the first 51, ``-`` and 12 hex digits of the sanitised
+    text's sha256; nothing left, ``KEY-`` and 12 hex digits of the key's sha256.
     """
     tid = "_".join(key.strip().upper().split(" "))
     if _TRIBUTE_ID.fullmatch(tid):
         return tid
     tid = re.sub(r"_+", "_", re.sub(r"[^A-Z0-9_-]", "_", key.upper())).strip("_-")
-    return tid[:64].rstrip("_-")
+    if not tid:  # nothing usable: KEY- and the key's own digest
+        return "KEY-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12].upper()
+    if len(tid) > 64:  # cut, with the digest of the whole: keys differing past the cut differ
+        return tid[:51].rstrip("_-") + "-" + hashlib.sha256(tid.encode()).hexdigest()[:12].upper()
+    return tid
 
 
 def _blob(text: str) -> bytes:
@@ -119,6 +125,11 @@ def _blob(text: str) -> bytes:
 
 def _text(blob: bytes) -> str:
     return blob.decode("utf-8", "surrogatepass")
+
+
+def _undecoded(data: bytes) -> str:
+    """Database text as stored: bytes that are not UTF-8 as lone surrogates (never an error)."""
+    return data.decode("utf-8", "surrogateescape")
 
 
 class PresenceCheck:
@@ -457,6 +468,7 @@ def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
             if Path(f"{path}{suffix}").is_file():
                 shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
         conn = sqlite3.connect(copy)
+        conn.text_factory = _undecoded  # text that is not UTF-8 is checked as written, not refused
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "prompts" not in tables:
@@ -515,4 +527,5 @@ def _named_for(name: str) -> str:
 
 def _short(text: str) -> str:
     shown = text if len(text) <= 60 else text[:57] + "..."
-    return json.dumps(shown, ensure_ascii=False)
+    # a lone surrogate (text that was not UTF-8) shown as its escape, never written raw
+    return json.dumps(shown, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -36,8 +36,10 @@ file of that tribute, and reported.**  Decisions, all deterministic:
 * **Free-text keys** of ``inventories.json`` / ``prompt_info.json`` (``"Rue's
   gift"``) that are no valid id even once normalised get a sanitised id:
   upper-cased, every character outside ``A-Z 0-9 _ -`` becomes ``_``, runs of
-  ``_`` collapsed, leading/trailing ``_``/``-`` stripped, at most 64
-  characters; a warning names the file, key and id, and the key text becomes
+  ``_`` collapsed, leading/trailing ``_``/``-`` stripped; a longer text than
+  64 characters is cut to 51 and ends in ``-`` and 12 hex digits of its
+  sha256 (two keys differing past the cut stay two tributes); a warning names
+  the file, key and id, and the key text becomes
   the tribute's name when it has none.  A sanitised id equal to another key's
   id merges like a case collision.  A key with nothing usable left (``"!!!"``,
   ``"🎉"``) gets the id ``KEY-`` and 12 hex digits of its sha256.  Ids in
@@ -1733,10 +1735,14 @@ def _json_type(value: object) -> str:
 
 
 def _sanitised_id(key: str) -> str:
-    """A free-text key as a tribute id: upper-case, other characters ``_``, at most 64 (maybe '')."""
+    """A free-text key as a tribute id: upper-case, other characters ``_`` (maybe '').  Longer than
+    64: its first 51 characters, ``-`` and 12 hex digits of the whole sanitised text's sha256, so
+    keys differing past the cut stay two tributes (the bot showed them as two)."""
     text = re.sub(r"[^A-Z0-9_-]", "_", key.upper())
     text = re.sub(r"_+", "_", text).strip("_-")
-    return text[:64].rstrip("_-")
+    if len(text) <= 64:
+        return text
+    return text[:51].rstrip("_-") + "-" + hashlib.sha256(text.encode()).hexdigest()[:12].upper()
 
 
 def _entry(path: Path) -> Path:
