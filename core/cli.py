@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .copier import CopyReport
     from .models import Counts
     from .store import OnConflict, TributeStore
-    from .urls import OpenMode
+    from .urls import OpenMode, StoreURL
 
 
 class LazyConsole:
@@ -692,11 +692,15 @@ def finish_window(url: str | None) -> None:
     from .plugins import registry
 
     resolved = resolve_config(url).url
-    if not registry().check_url(resolved).children:  # refused before anything is opened or created
+    spec = registry().check_url(resolved)
+    if not spec.children:  # refused before anything is opened or created
         raise ConfigError(
             f"{resolved.display} is not a transition window (a composite store with a primary and a "
             "fallback); nothing was opened"
         )
+    for option in spec.children:  # those the window would open for writing: the primary
+        if (spec.child_mode(resolved, option) if spec.child_mode else resolved.mode) == "write":
+            _primary_exists(resolved, option)
     with open_for_cli(url, "write") as store:
         window = store.backend
         if not isinstance(window, TransitionWindow):
@@ -715,6 +719,25 @@ def finish_window(url: str | None) -> None:
         f"every record of the fallback {result.fallback} is in the primary or deleted: the fallback is no "
         f'longer needed. Point the configuration at the primary alone (url = "{result.primary}").'
     )
+
+
+def _primary_exists(url: StoreURL, option: str) -> None:
+    """A window ends in the primary the bot has been writing: a mistyped one would be created
+    empty and declared finished.  Opened for reading, it must exist (:class:`StoreNotFoundError`)."""
+    import dataclasses
+
+    from .plugins import registry
+    from .urls import parse_store_url
+
+    value = url.option(option) or ""
+    primary = dataclasses.replace(parse_store_url(value, url.base_dir), mode="read")
+    try:
+        registry().open_backend(primary).close()
+    except StoreNotFoundError as error:
+        raise StoreNotFoundError(
+            f"the window's {option} {primary.display} does not exist ({error}); the window ends in the "
+            f"store the bot has been writing: check the {option} URL"
+        ) from None
 
 
 def _plugin_commands() -> None:

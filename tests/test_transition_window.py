@@ -133,3 +133,16 @@ def test_finish_window_on_a_store_that_is_no_composite_creates_nothing(tmp_path:
     result = run("finish-window", url, cwd=tmp_path)
     assert result.returncode == 2 and "nothing was opened" in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("primary", ["sqlite:///thg_tpyo.db", "json:///typo-dir"])
+def test_finish_window_with_a_mistyped_primary_creates_nothing(tmp_path: Path, primary: str) -> None:
+    """A window ends in the primary the bot has been writing: a mistyped one was created empty,
+    filled from the fallback and declared finished ("point the configuration at the primary
+    alone"), losing every write and deletion of the window."""
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    result = run("finish-window", window_url(primary, "thgbot:///legacy"), cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "the window's primary" in result.stderr and "does not exist" in result.stderr
+    assert "no longer needed" not in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["legacy"]
