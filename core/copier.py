@@ -149,6 +149,8 @@ class CopyPlan:
     identical: set[Key] = field(default_factory=set)
     conflicting: set[Key] = field(default_factory=set)
     tombstoned: set[Key] = field(default_factory=set)
+    #: Tributes planned as new that another writer created during the copy: kept as it wrote them.
+    concurrent: set[Key] = field(default_factory=set)
 
     def guilds_to_write(self, on_conflict: OnConflict) -> list[Guild]:
         if on_conflict == "overwrite" or not self.differing_guilds:
@@ -239,6 +241,7 @@ def write_copy(
     *,
     batch_size: int,
     progress: Progress,
+    respect_tombstones: bool = True,
 ) -> None:
     """Write guild rows, then tributes in batches (one destination transaction each)."""
     guilds = plan.guilds_to_write(report.on_conflict)
@@ -254,22 +257,63 @@ def write_copy(
     # One large import: the destination may build its search index once, at the end.  Its
     # size is what will be written (a re-run that finds its tributes identical writes little).
     overwriting = len(plan.conflicting) if report.on_conflict == "overwrite" else 0
+    # Tombstones are never cleared: while their count is the plan's, no tribute was deleted since.
+    tombstones_seen = destination.tombstone_count() if respect_tombstones else 0
     with destination.bulk_import(report.new + overwriting):
         for batch in _batches(source.iter_bundles(), batch_size):
-            with destination.transaction():
+            with destination.transaction():  # the write lock: no other writer until the batch is in
+                deletions = respect_tombstones and destination.tombstone_count() != tombstones_seen
                 to_write = [
                     bundle
                     for bundle in batch
                     if bundle.tribute.key not in plan.tombstoned
-                    and (bundle.tribute.key not in recheck or _still_to_write(destination, bundle, report))
+                    and _to_write(source, destination, plan, report, bundle, recheck, deletions)
                 ]
-                # A tribute planned as new is written without reading it back first:
-                # it is replaced if another writer created it meanwhile.
                 if to_write:
                     destination.import_many(to_write, source.read_bundle_file)
             if to_write:
                 report.written = _add(report.written, _count(to_write))
             progress.advance(len(batch))
+
+
+def _to_write(
+    source: TributeStore,
+    destination: TributeStore,
+    plan: CopyPlan,
+    report: CopyReport,
+    bundle: TributeBundle,
+    recheck: set[Key],
+    deletions: bool,
+) -> bool:
+    """Whether to write a source tribute, decided again under the batch's write lock: another
+    writer (a bot running during the copy) may have deleted the tribute since the plan (its
+    tombstone, looked up when ``deletions``: never brought back) or created it (not replaced,
+    unless ``overwrite``)."""
+    key = bundle.tribute.key
+    if deletions and _deleted_in(destination, source, key):
+        if key not in plan.tombstoned:
+            plan.tombstoned.add(key)
+            report.tombstoned += 1
+            report.warnings.append(
+                f"{_describe(key)}: deleted in the destination during the copy: not copied"
+            )
+        return False
+    if key in recheck:
+        return _still_to_write(destination, bundle, report)
+    if not destination.has_tribute(*key):
+        return True
+    # Planned as new, created meanwhile by another writer.
+    state = _state(destination, bundle)
+    if state == "identical":
+        return False
+    if report.on_conflict == "overwrite":
+        return True
+    plan.concurrent.add(key)
+    report.conflicts.append(
+        f"{_describe(key)}: created in the destination by another writer during the copy; "
+        "kept as the destination has it"
+    )
+    return False
 
 
 def _still_to_write(destination: TributeStore, bundle: TributeBundle, report: CopyReport) -> bool:
@@ -321,7 +365,15 @@ def copy_store(
         from .backup import backup_store  # local: backups open a store through the plugins
 
         report.backup = backup_store(destination, backup_dir)
-    write_copy(source, destination, plan, report, batch_size=batch_size, progress=progress)
+    write_copy(
+        source,
+        destination,
+        plan,
+        report,
+        batch_size=batch_size,
+        progress=progress,
+        respect_tombstones=respect_tombstones,
+    )
     return _verified(source, destination, plan, report, verify=verify, progress=progress)
 
 
@@ -347,6 +399,8 @@ def _verified(
     if not verify or destination is None:
         return report
     skipped: set[Key] = set(plan.tombstoned)
+    if plan.concurrent:  # said in report.conflicts; with --on-conflict fail, a difference too
+        skipped |= plan.concurrent if report.on_conflict == "skip" else set()
     if report.on_conflict == "skip":
         skipped |= plan.conflicting | {(g.guild_id, GUILD_ROW) for g in plan.differing_guilds}
     checker = source.independent_checker(destination)

@@ -146,3 +146,53 @@ def test_finish_window_with_a_mistyped_primary_creates_nothing(tmp_path: Path, p
     assert "the window's primary" in result.stderr and "does not exist" in result.stderr
     assert "no longer needed" not in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["legacy"]
+
+
+@pytest.mark.parametrize("on_conflict", ["skip", "fail"])
+def test_a_copy_into_the_primary_while_the_bot_writes_loses_none_of_its_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], on_conflict: str
+) -> None:
+    """The bot runs during the copy of the legacy directory into its primary: after the first
+    tributes landed it deletes a tribute the copy planned as new (a tombstone) and adds an item to
+    another (copied up whole into the primary). The copy wrote both anyway, from the plan: the
+    deleted one came back, the bot's item was lost. Decided again under each batch's write lock:
+    the deleted one stays deleted, the bot's version is kept (said as a conflict)."""
+    from tributestore.cli import main
+    from tributestore_memory.hooks import recording
+
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    legacy, db = tmp_path / "legacy", tmp_path / "thg.db"
+    open_store(f"sqlite:///{db}").close()
+    with open_store(f"thgbot:///{legacy}", mode="read") as source:
+        keys = [t.key for t in source.iter_tributes()]
+    deleted, changed = keys[-1], keys[-2]
+    bot_url = window_url(f"sqlite:///{db}", f"thgbot:///{legacy}")
+    done: list[bool] = []
+
+    class BotAfterTwoCommits(list):  # type: ignore[type-arg]
+        def append(self, event: object) -> None:
+            super().append(event)
+            commits = [e for e in self if e.hook == "transaction_committed" and e.store.url.startswith("sql")]
+            if len(commits) == 2 and not done:  # the guild rows, then the first tribute
+                done.append(True)
+                with open_store(bot_url) as bot:
+                    bot.delete_tribute(*deleted)
+                    bot.add_item(*changed, "Given by the bot", force=True)
+
+    copy = ["copy", f"thgbot:///{legacy}", f"sqlite:///{db}", "--no-backup", "--batch-size", "1"]
+    with recording() as recorder:
+        recorder.events = BotAfterTwoCommits()
+        with pytest.raises(SystemExit) as finished:
+            main([*copy, "--on-conflict", on_conflict])
+    out = capsys.readouterr().out
+    assert done
+    assert deleted not in tributes_in(db)
+    with sqlite3.connect(db) as conn:
+        items = [
+            row[0]
+            for row in conn.execute("SELECT item FROM inventory_items WHERE tribute_id = ?", (changed[1],))
+        ]
+    assert "Given by the bot" in items
+    assert f"tribute {changed[1]} in guild {changed[0]}: created in the destination by another writer" in out
+    assert f"tribute {deleted[1]} in guild {deleted[0]}: deleted in the destination during the copy" in out
+    assert finished.value.code == (0 if on_conflict == "skip" else 7), out
