@@ -224,6 +224,19 @@ class Tombstones(Protocol):
     def count_tombstones(self) -> int: ...
 
 
+#: A tombstone: (guild_id, tribute_id, origin_key).
+Tombstone = tuple[int, str, str | None]
+
+
+@runtime_checkable
+class TombstoneListing(Protocol):
+    """A :class:`Tombstones` backend that can list them, so a copy of the store carries them (a
+    primary moved to another store mid-window must not let the fallback's deleted tributes back)."""
+
+    def iter_tombstones(self) -> Iterator[Tombstone]:
+        """Every tombstone as (guild_id, tribute_id, origin_key), by (guild_id, tribute_id)."""
+
+
 @runtime_checkable
 class ForeignSource(Protocol):
     """A read-only backend over another program's raw files (a legacy THGBot directory)."""

@@ -381,6 +381,11 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
             f"not copied: {report.tombstoned} tribute(s) deleted from the destination during the "
             "transition window (its tombstones; --ignore-tombstones brings them back)"
         )
+    if report.tombstones_carried:
+        out.print(
+            f"tombstones: {report.tombstones_carried} carried (tributes deleted during the transition "
+            "window stay deleted behind the destination too)"
+        )
     for line in report.conflicts:
         out.print(f"conflict: {line}")
     if not report.dry_run and report.written == Counts():

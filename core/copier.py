@@ -76,6 +76,8 @@ class CopyReport:
     #: first few named ("D1F in guild 0").
     destination_only: int = 0
     destination_only_named: list[str] = field(default_factory=list)
+    #: Tombstones of the source recorded in the destination by this copy (a primary moved mid-window).
+    tombstones_carried: int = 0
 
     @property
     def ok(self) -> bool:
@@ -167,7 +169,12 @@ def _has_tombstones(destination: TributeStore | None) -> bool:
 
 
 def _deleted_in(destination: TributeStore | None, source: TributeStore, key: Key) -> bool:
-    return destination is not None and destination.is_tombstoned(*key, source.origin_key(*key))
+    """Whether the destination records the source tribute as deleted.  A tombstone the source
+    holds too (one carried by an earlier copy) does not count: the source's tribute was created
+    again after that deletion, and lives on."""
+    if destination is None or not destination.is_tombstoned(*key, source.origin_key(*key)):
+        return False
+    return not source.is_tombstoned(*key)
 
 
 def _classify(plan: CopyPlan, report: CopyReport, key: Key, state: str) -> None:
@@ -360,6 +367,8 @@ def copy_store(
     if report.conflicts and on_conflict == "fail":
         _refuse_conflicts(report, destination_url)
     if dry_run or destination is None or not plan.writes_anything(report):
+        if destination is not None and not dry_run:
+            _carry_tombstones(source, destination, report)
         return _verified(source, destination, plan, report, verify=verify and not dry_run, progress=progress)
     if backup_dir is not None and destination.counts() != Counts():
         from .backup import backup_store  # local: backups open a store through the plugins
@@ -374,7 +383,25 @@ def copy_store(
         progress=progress,
         respect_tombstones=respect_tombstones,
     )
+    _carry_tombstones(source, destination, report)
     return _verified(source, destination, plan, report, verify=verify, progress=progress)
+
+
+def _carry_tombstones(source: TributeStore, destination: TributeStore, report: CopyReport) -> None:
+    """The source's tombstones recorded in the destination, after its tributes (a tombstone first
+    would hold back a tribute the source created again after deleting it)."""
+    held = source.tombstone_count()
+    if not held:
+        return
+    listed = source.list_tombstones()
+    if listed is None or not destination.supports_tombstones:
+        why = "the source cannot list them" if listed is None else "the destination cannot record them"
+        report.warnings.append(
+            f"the source's {held} tombstone(s) were not carried ({why}): a composite with this "
+            "destination as its primary would show those deleted fallback tributes again"
+        )
+        return
+    report.tombstones_carried = destination.carry_tombstones(listed)
 
 
 def _check_writable(destination: TributeStore) -> None:
@@ -420,11 +447,26 @@ def _verified(
             raw = held.finish() if held is not None else source.independent_check(destination)
         except StorageError as error:  # the copy is written and verified: report it, not verified
             raw = [f"the independent check could not run: {error}"]
+    report.differences += _tombstone_differences(source, destination)
     report.verified = True
     if raw is not None:
         report.independent = True
         report.differences += [f"raw source data: {line}" for line in raw]
     return report
+
+
+def _tombstone_differences(source: TributeStore, destination: TributeStore) -> list[str]:
+    """Tombstones of the source the destination lacks (when both list them)."""
+    listed = source.list_tombstones() if source.tombstone_count() else None
+    if not listed or not destination.supports_tombstones:
+        return []
+    return [
+        f"tombstone of tribute {tid} in guild {gid} missing in the destination (a deleted tribute "
+        "could come back)"
+        for gid, tid, origin in listed
+        if not destination.is_tombstoned(gid, tid)
+        or (origin is not None and not destination.has_origin_tombstone(origin))
+    ]
 
 
 def _destination_only(report: CopyReport, key: Key) -> None:

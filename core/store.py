@@ -39,6 +39,8 @@ from .backend import (
     HeldDocuments,
     PagedSearch,
     SharedStreamCheck,
+    Tombstone,
+    TombstoneListing,
     Tombstones,
 )
 from .errors import (
@@ -47,6 +49,7 @@ from .errors import (
     InvalidInputError,
     NotFoundError,
     ReadOnlyStoreError,
+    StorageError,
 )
 from .hookspecs import Changes, TributeChange
 from .models import (
@@ -251,6 +254,33 @@ class TributeStore:
         if backend.has_tombstone(guild_id, tribute_id):
             return True
         return origin_key is not None and backend.has_origin_tombstone(origin_key)
+
+    def list_tombstones(self) -> list[Tombstone] | None:
+        """Every tombstone, (guild_id, tribute_id, origin_key), by key; ``None`` when the backend
+        records none it can list (then :meth:`tombstone_count` says whether it holds some)."""
+        backend = self.backend
+        if not isinstance(backend, TombstoneListing) or not isinstance(backend, Tombstones):
+            return None
+        return list(backend.iter_tombstones())
+
+    def carry_tombstones(self, tombstones: Sequence[Tombstone]) -> int:
+        """Record tombstones another store holds (the copier carries them), in one transaction;
+        how many were new here.  :class:`StorageError` when the backend records none."""
+        backend = self.backend
+        if not isinstance(backend, Tombstones):
+            raise StorageError(f"store {self.url} cannot record tombstones")
+        self._writable()
+        added = 0
+        with self.transaction():
+            for guild_id, tribute_id, origin_key in tombstones:
+                gid, tid = check_guild_id(guild_id), check_tribute_id(tribute_id)
+                known = backend.has_tombstone(gid, tid) and (
+                    origin_key is None or backend.has_origin_tombstone(origin_key)
+                )
+                if not known:
+                    backend.put_tombstone(gid, tid, origin_key)
+                    added += 1
+        return added
 
     def has_origin_tombstone(self, origin_key: str) -> bool:
         """Whether a tombstone names the fallback record ``origin_key`` (whatever guild it had)."""

@@ -196,3 +196,35 @@ def test_a_copy_into_the_primary_while_the_bot_writes_loses_none_of_its_writes(
     assert f"tribute {changed[1]} in guild {changed[0]}: created in the destination by another writer" in out
     assert f"tribute {deleted[1]} in guild {deleted[0]}: deleted in the destination during the copy" in out
     assert finished.value.code == (0 if on_conflict == "skip" else 7), out
+
+
+@pytest.mark.parametrize("new_primary", ["json:///moved", "sqlite:///moved.db"])
+def test_moving_the_primary_mid_window_carries_its_tombstones(tmp_path: Path, new_primary: str) -> None:
+    """A copy of the primary to another store dropped its tombstones: a composite of the new
+    primary and the same fallback showed the deleted tribute again, and finish-window brought it
+    back. A tribute deleted and created again keeps living (its tombstone does not hold it back)."""
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    with open_store(window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{tmp_path}/legacy")) as w:
+        tributes = list(w.iter_tributes())
+        gone, again = tributes[0].key, tributes[1].key
+        w.delete_tribute(*gone)
+        w.delete_tribute(*again)
+        w.create_tribute(*again, name="Back again")
+    result = run("copy", "sqlite:///thg.db", new_primary, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tombstones: 2 carried" in result.stdout
+    moved = window_url(new_primary, "thgbot:///legacy")
+    with open_store(
+        window_url(new_primary.replace(":///", f":///{tmp_path}/"), f"thgbot:///{tmp_path}/legacy")
+    ) as w:
+        keys = {t.key for t in w.iter_tributes()}
+        assert gone not in keys and again in keys
+        assert w.get_tribute(*again).name == "Back again"
+    finish = run("finish-window", moved, cwd=tmp_path)
+    assert finish.returncode == 0, finish.stdout + finish.stderr
+    with open_store(new_primary.replace(":///", f":///{tmp_path}/"), mode="read") as primary:
+        keys = {t.key for t in primary.iter_tributes()}
+    assert gone not in keys and again in keys
+    rerun = run("copy", "sqlite:///thg.db", new_primary, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "nothing to write" in rerun.stdout or "already identical" in rerun.stdout

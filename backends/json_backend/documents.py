@@ -147,3 +147,16 @@ def ref_bytes(info: FileInfo) -> bytes:
 
 def tombstone_bytes(deleted_at: str, origin_key: str | None) -> bytes:
     return encode({"deleted_at": deleted_at, "origin_key": origin_key})
+
+
+def tombstone_origin(path: Path, raw: bytes) -> str | None:
+    """The origin key a tombstone record names (``None``: none); :class:`CorruptDataError` naming
+    the file when the record is not one."""
+    try:
+        record = json.loads(raw)
+    except ValueError as error:
+        raise CorruptDataError(f"{path}: not a tombstone record ({error})") from None
+    origin = record.get("origin_key") if isinstance(record, dict) else None
+    if origin is not None and not isinstance(origin, str):
+        raise CorruptDataError(f"{path}: origin_key must be text or null (got {origin!r})")
+    return origin

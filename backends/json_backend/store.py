@@ -682,6 +682,22 @@ class JsonBackend:
     def has_origin_tombstone(self, origin_key: str) -> bool:
         return self._exists(self._layout.origin_tombstone_file(origin_key))
 
+    def iter_tombstones(self) -> Iterator[tuple[int, str, str | None]]:
+        return iter(self._consistent(self._list_tombstones))
+
+    def _list_tombstones(self) -> list[tuple[int, str, str | None]]:
+        top = self._layout.root / TOMBSTONES_DIR
+        found: list[tuple[int, str, str | None]] = []
+        for guild in self._list_names(top):
+            if guild == ORIGINS_DIR or not guild.isdecimal():
+                continue
+            for tribute_id in self._list_names(top / guild):
+                path = self._layout.tombstone_file(int(guild), tribute_id)
+                raw = self._read(path)
+                if raw is not None:
+                    found.append((int(guild), tribute_id, documents.tombstone_origin(path, raw)))
+        return sorted(found, key=lambda entry: (entry[0], entry[1]))
+
     def count_tombstones(self) -> int:
         """Tombstones by (guild, tribute) as this thread sees them (its transaction's included;
         hidden names, such as another commit's temporaries, are not tombstones)."""

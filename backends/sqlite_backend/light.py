@@ -292,6 +292,9 @@ class LightSqlBackend:
     def has_origin_tombstone(self, origin_key: str) -> bool:
         return self.full().has_origin_tombstone(origin_key)
 
+    def iter_tombstones(self) -> Iterator[tuple[int, str, str | None]]:
+        return self.full().iter_tombstones()
+
     def count_tombstones(self) -> int:
         return self.full().count_tombstones()
 

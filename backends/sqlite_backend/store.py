@@ -450,6 +450,14 @@ class SqlBackend:
         with self.db.reading() as conn:
             return conn.execute(query).first() is not None
 
+    def iter_tombstones(self) -> Iterator[tuple[int, str, str | None]]:
+        query = select(tombstones.c.guild_id, tombstones.c.tribute_id, tombstones.c.origin_key).order_by(
+            tombstones.c.guild_id, tombstones.c.tribute_id
+        )
+        with self.db.reading() as conn:
+            rows = [(int(g), str(t), None if o is None else str(o)) for g, t, o in conn.execute(query)]
+        yield from rows
+
     def count_tombstones(self) -> int:
         with self.db.reading() as conn:
             return int(conn.execute(select(func.count()).select_from(tombstones)).scalar_one())

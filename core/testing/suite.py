@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .. import hookspecs
-from ..backend import Backend, Tombstones
+from ..backend import Backend, TombstoneListing, Tombstones
 from ..config import open_store
 from ..errors import (
     AlreadyExistsError,
@@ -882,6 +882,10 @@ class ContractTests(StoreFixtures):
             backend.put_tombstone(GUILD, "D2F", None)
         again = reopen()
         assert again.tombstone_count() == 2
+        if isinstance(again.backend, TombstoneListing):  # listed, so a copy carries them
+            assert again.list_tombstones() == [(GUILD, "D1F", "legacy-1"), (GUILD, "D2F", None)]
+        else:
+            assert again.list_tombstones() is None
         assert again.is_tombstoned(GUILD, "D1F") and again.is_tombstoned(GUILD, "D2F")
         assert again.is_tombstoned(OTHER_GUILD, "X", origin_key="legacy-1")
         assert not again.is_tombstoned(GUILD, "D3F") and not again.has_origin_tombstone("legacy-2")
