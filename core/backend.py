@@ -21,7 +21,8 @@ backend does not offer them:
 - :class:`DeferredIndex`: build the search index once, after a large bulk import;
 - :class:`PagedSearch`: one page of search hits, answered by an index (a bot shows one page);
 - :class:`Tombstones`: record deletions of a fallback's tributes (needed to
-  serve as a composite's primary);
+  serve as a composite's primary); :class:`TombstoneListing`: list them, so a
+  copy of the store carries them;
 - :class:`ForeignSource`: a read-only view of another program's files (a
   legacy THGBot directory) with its own record keys and an independent check;
 - :class:`SharedStreamCheck`: a foreign source whose independent check takes the
@@ -31,6 +32,14 @@ backend does not offer them:
 
 Everything here is public: a backend never needs an ``_``-prefixed name of
 tributestore.
+
+Rules every method keeps (the shipped conformance suite, ``tributestore.testing``,
+tests each): every model returned is the caller's own (a fresh object: changing it
+changes nothing stored); text comes back exactly as given (no Unicode
+normalisation); ids and names are ordered by code point (Python's ``str`` order);
+a transaction's writes are all undone when it fails, a guild row it created
+included; writers of every thread and process wait for each other; after
+:meth:`Backend.close` every call raises :class:`~tributestore.errors.StorageError`.
 """
 
 from __future__ import annotations

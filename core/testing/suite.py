@@ -16,8 +16,10 @@ plugin manager, so it needs no plugin installed.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import pluggy
 import pytest
@@ -39,6 +41,7 @@ from ..hookspecs import PROJECT_NAME, Changes, hookimpl
 from ..models import MAX_ITEM_LENGTH, Counts, FileInfo, ItemHit
 from ..plugins import PluginHooks
 from ..store import TributeStore
+from ..urls import parse_store_url
 
 GUILD = 111111111111111111
 OTHER_GUILD = 222222222222222222
@@ -527,13 +530,15 @@ class SearchTests(StoreFixtures):
         whole = filled.search_items(query, guild_id)
         pages: list[list[ItemHit]] = []
         after = None
-        while True:
+        for _ in range(len(whole) + 2):  # hits out of order could page forever: bounded
             page = filled.search_items(query, guild_id, limit=limit, after=after)
             assert len(page) <= limit
             if not page:
                 break
             pages.append(page)
             after = page[-1]
+        else:
+            pytest.fail(f"pages of {query!r} never end: hits not in the order of search_items()")
         assert [hit for page in pages for hit in page] == whole
         assert all(len(page) == limit for page in pages[:-1])
 
@@ -583,6 +588,43 @@ class TransactionTests(StoreFixtures):
             assert not handle.has_tribute(GUILD, "D2F")
             assert handle.list_files(GUILD, "D1F") == []
             assert handle.counts() == Counts(guilds=1, tributes=1)
+
+    def test_a_failed_transaction_leaves_no_guild_it_created(
+        self, store: TributeStore, reopen: Reopen
+    ) -> None:
+        store.create_tribute(GUILD, "D1F")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.create_tribute(OTHER_GUILD, "D2F")  # creates guild OTHER_GUILD in passing
+            raise RuntimeError("boom")
+        for handle in (store, reopen()):
+            assert [g.guild_id for g in handle.list_guilds()] == [GUILD]
+            assert handle.counts() == Counts(guilds=1, tributes=1)
+
+    def test_writers_of_threads_and_handles_wait_for_each_other(
+        self, store: TributeStore, reopen: Reopen
+    ) -> None:
+        """The contract's "writers of other threads and processes wait": read-modify-writes of
+        four threads on two handles lose nothing (a backend that lets them overlap loses items)."""
+        store.create_tribute(GUILD, "D1F")
+        handles = [store, reopen()]
+        errors: list[BaseException] = []
+
+        def add(handle: TributeStore, worker: int) -> None:
+            try:
+                for n in range(25):
+                    handle.add_item(GUILD, "D1F", f"w{worker}-{n}", force=True)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=add, args=(handles[w % 2], w)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        expected = sorted(f"w{w}-{n}" for w in range(4) for n in range(25))
+        for handle in (store, reopen()):
+            assert sorted(handle.get_inventory(GUILD, "D1F").items) == expected
 
     def test_a_caught_nested_failure_is_undone_alone(self, store: TributeStore, reopen: Reopen) -> None:
         store.create_tribute(GUILD, "D1F")
@@ -844,6 +886,35 @@ class ContractTests(StoreFixtures):
         assert store.check() == []
         assert reopen().check() == []
 
+    def test_what_a_read_returns_is_the_callers_own(self, store: TributeStore, reopen: Reopen) -> None:
+        """Changing a returned model changes nothing stored (a backend handing out its own
+        objects let a caller add items past every check)."""
+        store.create_tribute(GUILD, "D1F", name="Glimmer")
+        store.add_item(GUILD, "D1F", "Rope")
+        store.get_inventory(GUILD, "D1F").items.append("Stolen sword")
+        store.export_tribute(GUILD, "D1F").inventory.items.append("Stolen bow")
+        next(iter(store.iter_bundles())).inventory.equipped.append("Stolen shield")
+        for handle in (store, reopen()):
+            assert handle.get_inventory(GUILD, "D1F").items == ["Rope"]
+            assert handle.get_inventory(GUILD, "D1F").equipped == []
+            assert handle.search_items("stolen") == []
+
+    @pytest.mark.parametrize(
+        "text", ["Ame\u0301lie", "cafe\u0301", "\u212b", "\ufb01re", "e\u0301\u0301", "\u1e9b\u0323"]
+    )
+    def test_text_is_kept_exactly_as_given(self, store: TributeStore, reopen: Reopen, text: str) -> None:
+        """No Unicode normalisation: decomposed and compatibility characters come back as given."""
+        store.create_tribute(GUILD, "D1F", name=text)
+        store.add_item(GUILD, "D1F", text)
+        store.set_prompt(GUILD, "D1F", text)
+        store.add_file(GUILD, "D1F", text + ".png", PNG)
+        for handle in (store, reopen()):
+            assert handle.get_tribute(GUILD, "D1F").name == text
+            assert handle.get_inventory(GUILD, "D1F").items == [text]
+            assert handle.get_prompt(GUILD, "D1F").message == text
+            assert [f.name for f in handle.list_files(GUILD, "D1F")] == [text + ".png"]
+            assert [hit.item for hit in handle.search_items(text)] == [text]
+
     def test_close_is_idempotent(self, reopen: Reopen) -> None:
         handle = reopen()
         handle.close()
@@ -1031,14 +1102,31 @@ class PropertyTests(StoreFixtures):
             store.delete_tribute(guild_id, tribute_id)
 
 
+def _files_near(store_url: str) -> list[str] | None:
+    """Every path under the nearest existing folder of a URL naming a local path (``None``
+    for one that names none, a server's database)."""
+    try:
+        path = parse_store_url(store_url).local_path()
+    except Exception:  # noqa: BLE001 - a URL of no local path
+        return None
+    if not Path(parse_store_url(store_url).path).is_absolute():  # never a walk of the working directory
+        return None
+    top = path if path.is_dir() else path.parent
+    while not top.exists() and top != top.parent:
+        top = top.parent
+    return sorted(str(p) for p in top.rglob("*")) if top != top.parent else None
+
+
 class OpenModeTests(StoreFixtures):
     """Reading never creates: ``mode="read"`` refuses a store that does not exist yet."""
 
     def test_read_mode_refuses_a_store_that_does_not_exist(self, store_url: str) -> None:
+        before = _files_near(store_url)
         with pytest.raises(StoreNotFoundError):
             open_store(store_url, mode="read")
         with pytest.raises(StoreNotFoundError):  # and the refusal created nothing
             open_store(store_url, mode="read")
+        assert _files_near(store_url) == before, "a refused read-mode open created files"
 
     def test_write_mode_creates_then_read_mode_opens(self, store_url: str) -> None:
         with open_store(store_url) as created:
