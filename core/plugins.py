@@ -14,6 +14,7 @@ backends costs its own backends and hooks only: the failure is kept in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, cast
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, TributeStoreError, UnknownBackendError
+from .errors import ConfigError, StorageError, TributeStoreError, UnknownBackendError
 from .hookspecs import PROJECT_NAME, BackendSpec, Changes, Opener
 
 if TYPE_CHECKING:
@@ -83,8 +84,28 @@ class PluginHooks:
         self._hook.tributestore_register_commands(cli=cli)
 
     def extra_checks(self, store: TributeStore) -> list[str]:
-        found: list[list[str]] = self._hook.tributestore_check(store=store)
-        return [problem for problems in found for problem in problems]
+        """Every plugin's problems; a plugin whose check fails, or returns no list of texts, is
+        one problem naming it (the others, and the store's own problems, are still reported)."""
+        problems: list[str] = []
+        arguments = {"store": store}
+        for impl in reversed(self._hook.tributestore_check.get_hookimpls()):
+            try:
+                found = impl.function(**{name: arguments[name] for name in impl.argnames})
+            except Exception as error:  # noqa: BLE001 - one plugin's failure hides nothing else
+                problems.append(
+                    f"plugin {impl.plugin_name}: its check failed: {type(error).__name__}: {error}"
+                )
+                continue
+            if found is None:
+                continue
+            if isinstance(found, str | bytes) or not isinstance(found, list | tuple):
+                problems.append(
+                    f"plugin {impl.plugin_name}: its check returned {type(found).__name__}, "
+                    "not a list of problems"
+                )
+                continue
+            problems.extend(str(problem) for problem in found)
+        return problems
 
 
 @dataclass
@@ -159,6 +180,19 @@ class BackendRegistry:
             if hint is None or hint in str(error):
                 raise
             raise type(error)(f"{error}; {hint}") from None
+        from .backend import Backend as BackendProtocol  # local: the models load with it
+
+        opened: object = backend  # what a plugin's opener gave, whatever its annotation says
+        if not isinstance(opened, BackendProtocol):  # a plugin's bug, said as its own (never ours)
+            close = getattr(opened, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
+            raise StorageError(
+                f"backend {spec.name!r} (plugin {self.plugin_of.get(spec.name, '?')}): its opener returned "
+                f"{type(opened).__name__}, not a tributestore Backend (a bug of that plugin: report it "
+                "there)"
+            )
         if backend.created and not spec.children:  # a composite's children said it themselves
             log.warning("created a new %s store at %s (%s)", spec.name, backend.created, url.display)
         return backend

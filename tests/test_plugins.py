@@ -11,18 +11,21 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import click
 import pytest
+from helpers import run_cli
 
 import tributestore.plugins as plugins
 from tributestore import (
     CapacityError,
     Guild,
     NotFoundError,
+    StorageError,
     TributeStore,
     open_store,
 )
@@ -297,6 +300,31 @@ def test_check_includes_the_plugins_problems(url: str, monkeypatch: pytest.Monke
         assert store.check() == []
 
 
+def test_a_plugin_whose_check_breaks_is_one_problem_and_hides_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing tributestore_check made 'check' an internal error (exit 70) hiding the store's own
+    problems; one returning a string was one problem per character."""
+    url = f"sqlite:///{tmp_path}/thg.db"
+    with open_store(url) as store:
+        store.create_tribute(GUILD, "D1F")
+        store.add_file(GUILD, "D1F", "a.png", b"png bytes")
+    with sqlite3.connect(tmp_path / "thg.db") as conn:
+        conn.execute("UPDATE files SET sha256 = ? WHERE name = 'a.png'", ("0" * 64,))  # damage
+    monkeypatch.setenv(MAX_ITEMS_ENV, "raise")
+    result = run_cli("check", url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "plugin memory_hooks: its check failed: RuntimeError: the house rules cannot be read" in result.stdout
+    )
+    assert "a.png" in result.stdout  # the store's own problem, still reported
+    monkeypatch.setenv(MAX_ITEMS_ENV, "text")
+    with open_store(url, mode="read") as store:
+        found = store.check()
+    assert "plugin memory_hooks: its check returned str, not a list of problems" in found
+    assert "n" not in found
+
+
 # ---------------------------------------------------------------- commands
 def test_a_plugin_adds_a_command_to_the_cli(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     with open_store(url) as store:
@@ -402,6 +430,29 @@ def test_a_plugin_command_cannot_replace_a_built_in_one_nor_break_the_cli(
 # ------------------------------------------------------------ broken third-party plugins
 def _plugin_module(where: Path, name: str, body: str) -> None:
     (where / f"{name}.py").write_text("from tributestore import hookimpl\n\n" + body)
+
+
+@pytest.mark.parametrize("returned", ["object()", "None", "{'a': 1}"])
+def test_an_opener_returning_no_backend_is_named_as_the_plugins_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None, returned: str
+) -> None:
+    """It was an 'internal error ... (in tributestore.plugins.open_backend)': a bug of ours to
+    report, by the message; it names the plugin now, one line, exit 5."""
+    _plugin_module(
+        tmp_path,
+        "probe_garbage",
+        "from tributestore import BackendSpec\n\n"
+        f"def opener(url):\n    return {returned}\n\n"
+        "@hookimpl\ndef tributestore_register_backends(register):\n"
+        "    register(BackendSpec(name='garbage', schemes=('garbage',), opener=opener))\n",
+    )
+    declare_entry_point(tmp_path / "ep", monkeypatch, "garbage_plugin", "probe_garbage")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(StorageError) as raised:
+        open_store("garbage:///x")
+    message = str(raised.value)
+    assert "backend 'garbage' (plugin garbage_plugin): its opener returned" in message
+    assert "not a tributestore Backend (a bug of that plugin" in message
 
 
 def test_a_failing_committed_hook_does_not_keep_the_change_from_other_plugins(

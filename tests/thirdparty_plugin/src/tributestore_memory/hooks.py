@@ -128,6 +128,10 @@ def tributestore_check(store: TributeStore) -> list[str]:
     limit = os.environ.get(MAX_ITEMS_ENV, "").strip()
     if not limit:
         return []
+    if limit == "raise":  # a plugin whose check breaks (the tests see that the others are heard)
+        raise RuntimeError("the house rules cannot be read")
+    if limit == "text":  # a plugin returning one string instead of a list
+        return "not a list"  # type: ignore[return-value]
     if not limit.isdigit():
         return [f"{MAX_ITEMS_ENV}={limit!r} is not a number of items"]
     return [f"{problem} ({MAX_ITEMS_ENV})" for problem in over_limit(store, int(limit))]
