@@ -429,3 +429,36 @@ def test_an_image_symlinked_inside_the_directory_is_expected_by_its_link_name(tm
     with open_store(f"sqlite:///{tmp_path / 'thg.db'}") as destination:
         destination.add_file(GUILD, "D1F", "D1F_1700000001.png", PNG, kind="prompt_image")
     assert verify() == (0, [])
+
+
+def test_keys_holding_a_lone_surrogate_are_checked_and_shown_escaped(migrated: Path) -> None:
+    """A key spelled with a ``"\\ud800"`` escape: the reader migrates it (as ``KEY-<digest>``), but
+    the check wrote the key into its scratch database as text and stopped with an internal error
+    (UnicodeEncodeError), so the copy could not be verified.  It is checked now, and a miss shows
+    the key as the file spells it."""
+    legacy = migrated / "legacy"
+    (legacy / "inventories" / "inventories.json").write_text(
+        '{"D1F": {"items": {"1": "Rope"}}, "\\ud800": {"items": {"1": "Flint", "2": "Salt"}}}'
+    )
+    (legacy / "prompts" / "prompt_info.json").write_text(
+        '{"D13\\udfff": {"message": "A surrogate prompt.", "channel": "5"}}'
+    )
+    result = run("copy", "thgbot:///legacy", "sqlite:///sur.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    with sqlite3.connect(migrated / "sur.db") as conn:
+        conn.execute("DELETE FROM inventory_items WHERE item = 'Flint'")
+        conn.execute("UPDATE prompts SET message = 'other' WHERE tribute_id = 'D13'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///sur.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        'MISMATCH: raw source data: inventories/inventories.json ["\\ud800"]["items"]: item "Flint" '
+        "missing in the destination (0 of 1)"
+    ) in lines, lines
+    assert (
+        'MISMATCH: raw source data: prompts/prompt_info.json ["D13\\udfff"]: prompt text '
+        '"A surrogate prompt." missing in the destination'
+    ) in lines, lines
+    assert "internal error" not in result.stderr

@@ -218,7 +218,7 @@ class PresenceCheck:
                     continue
                 for slot, field in enumerate(_SLOTS):
                     for text, count in Counter(_texts(entry.get(field))).items():
-                        yield seq, bot_id(key), key, slot, _blob(text), count
+                        yield seq, bot_id(key), _shown_key(key), slot, _blob(text), count
 
         self.insert("raw_item", rows())
 
@@ -227,7 +227,7 @@ class PresenceCheck:
             seq = 0
             for key, entry in _stream_object(self.root, PROMPTS):
                 if isinstance(entry, dict) and isinstance(entry.get("message"), str):
-                    where = f"{PROMPTS} [{json.dumps(key, ensure_ascii=False)}]"
+                    where = f"{PROMPTS} [{_shown_key(key)}]"
                     if entry["message"].strip() and not self.deleted(key):
                         yield seq, bot_id(key), _blob(entry["message"]), where
                     seq += 1
@@ -276,7 +276,7 @@ class PresenceCheck:
         )
         for _, tid, key, slot, blob, count, known, held, anywhere in shortfalls:
             text = _text(blob)
-            where = f"{INVENTORIES} [{json.dumps(key, ensure_ascii=False)}][{json.dumps(_SLOTS[slot])}]"
+            where = f"{INVENTORIES} [{key}][{json.dumps(_SLOTS[slot])}]"
             if not known:
                 if not anywhere:
                     self.miss(f"{where}: item {_short(text)} missing in the destination (no tribute {tid})")
@@ -419,11 +419,7 @@ def _stream_object(root: Path, rel: Path) -> Iterator[tuple[str, Any]]:
                 yield key, value
         except (ijson.JSONError, ValueError) as error:
             first = " ".join(str(error).split("\n", 1)[0].split()) or type(error).__name__
-            where = (
-                "its first entry"
-                if key is None
-                else f"the entry after [{json.dumps(key, ensure_ascii=False)}]"
-            )
+            where = "its first entry" if key is None else f"the entry after [{_shown_key(key)}]"
             raise ijson.JSONError(f"{rel.as_posix()}, {where}: {first}") from None
 
 
@@ -523,6 +519,12 @@ def _named_for(name: str) -> str:
     """The tribute key a file name starts with, by the bot's naming (``[SPOILER_]<ID>_<time>.png``)."""
     stem = name.removeprefix("SPOILER_")
     return re.split(r"[_ .]", stem, maxsplit=1)[0]
+
+
+def _shown_key(key: str) -> str:
+    """A raw JSON key as the file spells it, quoted; a lone surrogate (from a ``"\\ud800"`` escape)
+    as that escape: text SQLite and a terminal take."""
+    return json.dumps(key, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _short(text: str) -> str:
