@@ -583,3 +583,49 @@ def test_every_raw_key_form_is_the_tribute_the_reader_makes(tmp_path: Path) -> N
     with sqlite3.connect(tmp_path / "keys.db") as conn:
         made = {row[0] for row in conn.execute("SELECT tribute_id FROM tributes")}
     assert made == {bot_id(key) for key in keys}
+
+
+# ------------------------------------------------------------------ many misses
+def test_misses_past_the_listed_ones_are_counted_and_the_total_is_true(tmp_path: Path) -> None:
+    """Misses were capped at 200 lines and the copy or verify then said "200 difference(s)" however
+    many there were.  The list stays short; a last line says how many more, and the count is true."""
+    legacy = tmp_path / "legacy"
+    (legacy / "inventories").mkdir(parents=True)
+    inventories = {f"D{number}F": {"items": {"1": "Bow", "2": "Water"}} for number in range(1, 261)}
+    (legacy / "inventories" / "inventories.json").write_text(json.dumps(inventories))
+    (legacy / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # verify --independent: 250 tributes lost, 10 left
+    sql(tmp_path, "DELETE FROM tributes WHERE tribute_id NOT IN ('D1F', 'D2F', 'D3F', 'D4F', 'D5F', "
+        "'D6F', 'D7F', 'D8F', 'D9F', 'D10F')")  # fmt: skip
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 201, lines[-3:]
+    assert all(" missing in the destination" in line for line in lines[:200])
+    assert lines[0] == (
+        'MISMATCH: raw source data: inventories/inventories.json ["D11F"]: tribute D11F missing in the '
+        "destination"
+    )
+    assert lines[-1] == (
+        "MISMATCH: raw source data: ... and 50 more missing in the destination (the first 200 listed, "
+        "250 in all)"
+    )
+    assert "250 difference(s) between" in result.stderr, result.stderr
+
+    # copy: every tribute conflicts (its items lost) and is skipped; the check counts every item
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg2.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(tmp_path / "thg2.db") as conn:
+        conn.execute("DELETE FROM inventory_items")
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg2.db", "--on-conflict", "skip", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    raw = [line for line in result.stdout.splitlines() if "raw source data" in line]
+    assert len(raw) == 201, raw[-3:]
+    assert raw[-1] == (
+        "MISMATCH: raw source data: ... and 320 more missing in the destination (the first 200 listed, "
+        "520 in all)"
+    )
+    assert "520 difference(s) found after the copy" in result.stderr, result.stderr

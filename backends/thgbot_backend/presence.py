@@ -50,7 +50,9 @@ A text not found where expected is looked for in the tribute's files (a
 text the store could not hold as it was, cut or with U+FFFD, is kept in a
 file).  Records of a tribute the destination has tombstoned (deleted during
 the transition window) are skipped, their tribute not expected.  Each miss is
-one line naming file and key.
+one line naming file and key; past the first :data:`MAX_REPORTED` misses are
+counted, not listed: a last line ``... and N more missing in the destination
+(...)`` says how many (the CLI counts it as N differences: the total is true).
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ class PresenceCheck:
         self.destination = destination
         self.db = scratch
         self.missing: list[str] = []
+        #: Misses past the first MAX_REPORTED: counted, not listed.
+        self.unlisted = 0
         self.tombstones = destination.tombstone_count() > 0
         #: (tribute id, where) of each raw key not yet written to the scratch database.
         self._keys: list[tuple[str, str]] = []
@@ -181,11 +185,19 @@ class PresenceCheck:
             self.check_items()
             self.check_prompts()
             self.check_images()
+        if self.unlisted:
+            self.missing.append(
+                f"... and {self.unlisted} more missing in the destination (the first {MAX_REPORTED} "
+                f"listed, {MAX_REPORTED + self.unlisted} in all)"
+            )
         return self.missing
 
     def miss(self, line: str) -> None:
+        """One miss: listed while fewer than MAX_REPORTED are, else counted (the last line says how many)."""
         if len(self.missing) < MAX_REPORTED:
             self.missing.append(line)
+        else:
+            self.unlisted += 1
 
     def deleted(self, key: str) -> bool:
         return self.tombstones and self.destination.has_origin_tombstone(ORIGIN_PREFIX + bot_id(key))
