@@ -430,6 +430,13 @@ def print_report(report: CopyReport, source_counts: Counts) -> None:
                 out.print(f"MISMATCH: {line}")
 
 
+def count_differences(lines: list[str]) -> int:
+    """The differences ``lines`` report: a capped independent check's last line
+    ("raw source data: ... and N more missing ...") stands for the N it does not list."""
+    unlisted = "raw source data: ... and "
+    return sum(int(line[len(unlisted) :].split()[0]) if line.startswith(unlisted) else 1 for line in lines)
+
+
 ON_CONFLICT = click.Choice(["fail", "skip", "overwrite"])
 
 
@@ -532,7 +539,7 @@ def copy(
         raise click.exceptions.Exit(error.exit_code) from None
     print_report(report, source_counts)
     if not report.ok:
-        raise VerificationError(f"{len(report.differences)} difference(s) found after the copy")
+        raise VerificationError(f"{count_differences(report.differences)} difference(s) found after the copy")
 
 
 def refuse_one_store(source: str, destination: str, *, source_is: str = "source", job: str = "copy") -> None:
@@ -602,7 +609,9 @@ def verify(source: str, destination: str, subset: bool, independent: bool) -> No
     for line in differences:
         out.print(f"MISMATCH: {line}")
     if differences:
-        raise VerificationError(f"{len(differences)} difference(s) between {source} and {destination}")
+        raise VerificationError(
+            f"{count_differences(differences)} difference(s) between {source} and {destination}"
+        )
     if independent:
         out.print(
             f"verified independently: every item, equipped item, prompt text and image of the raw "

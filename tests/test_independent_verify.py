@@ -429,3 +429,203 @@ def test_an_image_symlinked_inside_the_directory_is_expected_by_its_link_name(tm
     with open_store(f"sqlite:///{tmp_path / 'thg.db'}") as destination:
         destination.add_file(GUILD, "D1F", "D1F_1700000001.png", PNG, kind="prompt_image")
     assert verify() == (0, [])
+
+
+def test_keys_holding_a_lone_surrogate_are_checked_and_shown_escaped(migrated: Path) -> None:
+    """A key spelled with a ``"\\ud800"`` escape: the reader migrates it (as ``KEY-<digest>``), but
+    the check wrote the key into its scratch database as text and stopped with an internal error
+    (UnicodeEncodeError), so the copy could not be verified.  It is checked now, and a miss shows
+    the key as the file spells it."""
+    legacy = migrated / "legacy"
+    (legacy / "inventories" / "inventories.json").write_text(
+        '{"D1F": {"items": {"1": "Rope"}}, "\\ud800": {"items": {"1": "Flint", "2": "Salt"}}}'
+    )
+    (legacy / "prompts" / "prompt_info.json").write_text(
+        '{"D13\\udfff": {"message": "A surrogate prompt.", "channel": "5"}}'
+    )
+    result = run("copy", "thgbot:///legacy", "sqlite:///sur.db", cwd=migrated)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    with sqlite3.connect(migrated / "sur.db") as conn:
+        conn.execute("DELETE FROM inventory_items WHERE item = 'Flint'")
+        conn.execute("UPDATE prompts SET message = 'other' WHERE tribute_id = 'D13'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///sur.db", cwd=migrated)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        'MISMATCH: raw source data: inventories/inventories.json ["\\ud800"]["items"]: item "Flint" '
+        "missing in the destination (0 of 1)"
+    ) in lines, lines
+    assert (
+        'MISMATCH: raw source data: prompts/prompt_info.json ["D13\\udfff"]: prompt text '
+        '"A surrogate prompt." missing in the destination'
+    ) in lines, lines
+    assert "internal error" not in result.stderr
+
+
+# ------------------------------------------------------------------ whole tributes
+def test_a_tribute_missing_in_the_destination_is_one_line_naming_file_key_and_id(tmp_path: Path) -> None:
+    """Tributes deleted from the destination passed ``verify --independent``: an item of a key
+    with no tribute was reported only when its text was nowhere in the destination, and "Rope"
+    or "Bread" always is.  Each raw key's tribute (by the documented key -> id rule) must be
+    there: one line per absent tribute, naming where its key first is; its records not listed."""
+    legacy = tmp_path / "legacy"
+    (legacy / "inventories").mkdir(parents=True)
+    (legacy / "inventories" / "inventories.json").write_text(
+        json.dumps(
+            {
+                "D1F": {"items": {"1": "Rope", "2": "Bread"}},
+                "d3m": {"items": {"1": "Rope"}, "equipped": {"1": "Bread"}},
+                "Rue's gift": {"items": {"1": "Bread"}},
+                "D6F": {},
+            }
+        )
+    )
+    (legacy / "prompts").mkdir()
+    (legacy / "prompts" / "prompt_info.json").write_text(
+        json.dumps({"D1F": {"message": "Run.", "channel": "5"}, "D4F": {"message": "", "channel": "5"}})
+    )
+    conn = sqlite3.connect(legacy / "thgbot.db")
+    conn.execute("CREATE TABLE tributes (tribute_id TEXT UNIQUE, tribute_name TEXT, guild_id INTEGER)")
+    conn.execute("CREATE TABLE prompts (tribute_id TEXT UNIQUE, message TEXT, channel_id TEXT)")
+    conn.execute(f"INSERT INTO tributes VALUES ('D1F', 'Katniss', {GUILD}), ('D5M', 'Cato', {GUILD})")
+    conn.execute(f"INSERT INTO tributes VALUES ('D3M', 'Thresh', {GUILD})")
+    conn.execute("INSERT INTO prompts VALUES ('D1F', 'Run.', '5')")
+    conn.commit()
+    conn.close()
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+
+    for tid in ("D3M", "RUE_S_GIFT", "D4F", "D5M", "D6F"):
+        sql(tmp_path, f"DELETE FROM tributes WHERE tribute_id = '{tid}'")
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        'MISMATCH: raw source data: inventories/inventories.json ["d3m"]: tribute D3M missing in the '
+        "destination (its key also in 1 other place(s) of the raw files)",
+        'MISMATCH: raw source data: inventories/inventories.json ["Rue\'s gift"]: tribute RUE_S_GIFT '
+        "missing in the destination",
+        'MISMATCH: raw source data: inventories/inventories.json ["D6F"]: tribute D6F missing in the '
+        "destination",
+        'MISMATCH: raw source data: prompts/prompt_info.json ["D4F"]: tribute D4F missing in the destination',
+        "MISMATCH: raw source data: thgbot.db table tributes row 2: tribute D5M missing in the destination",
+    ]
+    assert "5 difference(s)" in result.stderr
+
+    # The ordinary comparison agrees on what is lost, tribute for tribute.
+    result = run("verify", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7 and "5 difference(s)" in result.stderr, result.stdout + result.stderr
+
+
+def test_a_tribute_deleted_during_the_transition_window_is_not_expected(tmp_path: Path) -> None:
+    """A tombstoned tribute (deleted through the composite) is not missing: its records are skipped."""
+    from urllib.parse import quote
+
+    legacy = tmp_path / "legacy"
+    (legacy / "inventories").mkdir(parents=True)
+    (legacy / "inventories" / "inventories.json").write_text(
+        json.dumps({"D1F": {"items": {"1": "Rope"}}, "d2m": {"items": {"1": "Rope"}}})
+    )
+    (legacy / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
+    window = (
+        f"composite:?primary={quote(f'sqlite:///{tmp_path}/thg.db', safe='')}"
+        f"&fallback={quote(f'thgbot:///{legacy}', safe='')}"
+    )
+    with open_store(window) as store:
+        store.delete_tribute(GUILD, "D2M")
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Every form of key the reader sanitises: case, spaces, free text, long, nothing usable, white space
+# the bot's strip() removes, characters upper() expands, a NUL, a key spelled with a JSON escape.
+KEY_FORMS = [
+    "d1f", "D1F", " Peeta Mellark ", "a  b", "Rue's gift", "--event!!", "D1.F", "x" * 63 + "y",
+    "x" * 64 + "y", "x" * 63 + "-y", "A" * 200, "!!!", "🎉", "\uff24\uff29\uff26", "ß", "ﬁre",
+    "D4F\t", "\nD5\n", "D6\u00a0", "_D7", "-D8-", "a\u0130b", "ǅ", "X\u3000Y", "", " ", "ŉ",
+    "K" + "ü" * 70, "1", "__", "—", "ﬀ" * 40, "D11\x00", "D12/..",
+]  # fmt: skip
+
+
+def test_every_raw_key_form_is_the_tribute_the_reader_makes(tmp_path: Path) -> None:
+    """The check's key -> id rule (bot_id) against the reader's, for every key form in each file
+    the check reads: the tributes the copy writes are exactly the ids bot_id gives."""
+    from tributestore.backends.thgbot_backend.presence import bot_id
+
+    legacy = tmp_path / "legacy"
+    (legacy / "inventories").mkdir(parents=True)
+    (legacy / "prompts").mkdir()
+    inventories = {key: {"items": {"1": "Bow"}} for key in KEY_FORMS}
+    text = json.dumps(inventories)[:-1] + ', "\\ud800": {"items": {"1": "Bow"}}}'
+    (legacy / "inventories" / "inventories.json").write_text(text)
+    prompts = {"p" + key: {"message": "m"} for key in KEY_FORMS}
+    (legacy / "prompts" / "prompt_info.json").write_text(json.dumps(prompts))
+    conn = sqlite3.connect(legacy / "thgbot.db")
+    conn.execute("CREATE TABLE tributes (tribute_id TEXT, tribute_name TEXT, guild_id INTEGER)")
+    conn.execute("CREATE TABLE prompts (tribute_id TEXT, message TEXT, channel_id TEXT)")
+    db_keys = ["t" + key for key in KEY_FORMS]
+    conn.executemany("INSERT INTO tributes VALUES (?, NULL, NULL)", [(key,) for key in db_keys])
+    conn.execute("INSERT INTO tributes VALUES (CAST(x'4431ff46' AS TEXT), NULL, NULL)")  # not UTF-8
+    conn.executemany("INSERT INTO prompts VALUES (?, 'm', '5')", [("q" + key,) for key in KEY_FORMS])
+    conn.commit()
+    conn.close()
+    keys = [*KEY_FORMS, "\ud800", *prompts, *db_keys, b"D1\xffF".decode("utf-8", "surrogateescape")]
+    keys += ["q" + key for key in KEY_FORMS]
+
+    result = run("copy", "thgbot:///legacy", "sqlite:///keys.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified independently" in result.stdout
+    with sqlite3.connect(tmp_path / "keys.db") as conn:
+        made = {row[0] for row in conn.execute("SELECT tribute_id FROM tributes")}
+    assert made == {bot_id(key) for key in keys}
+
+
+# ------------------------------------------------------------------ many misses
+def test_misses_past_the_listed_ones_are_counted_and_the_total_is_true(tmp_path: Path) -> None:
+    """Misses were capped at 200 lines and the copy or verify then said "200 difference(s)" however
+    many there were.  The list stays short; a last line says how many more, and the count is true."""
+    legacy = tmp_path / "legacy"
+    (legacy / "inventories").mkdir(parents=True)
+    inventories = {f"D{number}F": {"items": {"1": "Bow", "2": "Water"}} for number in range(1, 261)}
+    (legacy / "inventories" / "inventories.json").write_text(json.dumps(inventories))
+    (legacy / "config.json").write_text(json.dumps({str(GUILD): {"log_channel_id": None}}))
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # verify --independent: 250 tributes lost, 10 left
+    sql(tmp_path, "DELETE FROM tributes WHERE tribute_id NOT IN ('D1F', 'D2F', 'D3F', 'D4F', 'D5F', "
+        "'D6F', 'D7F', 'D8F', 'D9F', 'D10F')")  # fmt: skip
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 201, lines[-3:]
+    assert all(" missing in the destination" in line for line in lines[:200])
+    assert lines[0] == (
+        'MISMATCH: raw source data: inventories/inventories.json ["D11F"]: tribute D11F missing in the '
+        "destination"
+    )
+    assert lines[-1] == (
+        "MISMATCH: raw source data: ... and 50 more missing in the destination (the first 200 listed, "
+        "250 in all)"
+    )
+    assert "250 difference(s) between" in result.stderr, result.stderr
+
+    # copy: every tribute conflicts (its items lost) and is skipped; the check counts every item
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg2.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(tmp_path / "thg2.db") as conn:
+        conn.execute("DELETE FROM inventory_items")
+    result = run("copy", "thgbot:///legacy", "sqlite:///thg2.db", "--on-conflict", "skip", cwd=tmp_path)
+    assert result.returncode == 7, result.stdout + result.stderr
+    raw = [line for line in result.stdout.splitlines() if "raw source data" in line]
+    assert len(raw) == 201, raw[-3:]
+    assert raw[-1] == (
+        "MISMATCH: raw source data: ... and 320 more missing in the destination (the first 200 listed, "
+        "520 in all)"
+    )
+    assert "520 difference(s) found after the copy" in result.stderr, result.stderr

@@ -7,12 +7,17 @@ JSON, plain ``sqlite3`` over ``thgbot.db``) and the destination's documents
 scratch SQLite file, and compares them there in bulk (bounded memory, no
 random read of the destination per record):
 
+* every key of ``inventories/inventories.json`` and ``prompts/prompt_info.json``
+  and every ``tribute_id`` of the ``thgbot.db`` ``tributes`` and ``prompts``
+  tables: a destination tribute (any guild) of the id :func:`bot_id` gives it;
+  an absent one is one line naming where its key first is, the file, key and
+  id (``tribute D3M missing in the destination``), and its records are not
+  listed one by one;
 * every item and equipped item of ``inventories/inventories.json``: present
   (as often as the raw entry lists it) among the items, respectively equipped
   items, of the destination tributes whose id is the key's (:func:`bot_id`) in
   any guild (a number item as its text, as Python's ``json`` gives it: the
-  reader stores that); a key no tribute has must have its text as an item of
-  that slot somewhere;
+  reader stores that);
 * every non-blank prompt message of ``prompts/prompt_info.json`` and of the
   ``thgbot.db`` ``prompts`` table (its committed state, as SQLite reads it: a
   leftover ``-journal`` rolled back, a ``-wal`` read, both in a private copy of
@@ -30,15 +35,24 @@ A key's tribute id is the one docs/legacy-format.md documents: upper-cased, spac
 ``_``, and a free-text or over-long key sanitised (over 64 characters: cut, with a
 digest; nothing usable left: ``KEY-`` and a digest; :func:`bot_id`).  The rule is
 written out here, not imported from the reader, so a reader that stores a key
-elsewhere is caught.  A prompt is looked for only in the
-tribute of its key (items of an unknown key fall back to "anywhere"): a text found in
-some other tribute would pass a prompt migrated to the wrong tribute, and long keys
-cut to one id are one tribute, the losing prompt kept in its files.
+elsewhere is caught (tests check the two rules give the same tributes for every key
+form: case, spaces, free text, long keys, nothing usable, white space, a NUL, a lone
+surrogate, database text that is not UTF-8).  Items and prompts are looked for only
+in the tribute of their key: a text found in some other tribute would pass a record
+migrated to the wrong tribute, and keys of one id are one tribute (its losing
+versions kept in its files).  Items of a key whose tribute is absent were once passed
+when their text was an item "anywhere" in the destination; nothing legitimate needs
+that (the reader stores every key's records under that id, a tribute deleted during
+the transition window is tombstoned and skipped) and generic items ("Bow",
+"Water") are always somewhere, so whole lost tributes passed: the fallback is gone.
 
 A text not found where expected is looked for in the tribute's files (a
 text the store could not hold as it was, cut or with U+FFFD, is kept in a
 file).  Records of a tribute the destination has tombstoned (deleted during
-the transition window) are skipped.  Each miss is one line naming file and key.
+the transition window) are skipped, their tribute not expected.  Each miss is
+one line naming file and key; past the first :data:`MAX_REPORTED` misses are
+counted, not listed: a last line ``... and N more missing in the destination
+(...)`` says how many (the CLI counts it as N differences: the total is true).
 """
 
 from __future__ import annotations
@@ -80,6 +94,7 @@ CREATE TABLE held_item (tid TEXT NOT NULL, slot INTEGER NOT NULL, text BLOB NOT 
 CREATE TABLE held_prompt (tid TEXT NOT NULL, message BLOB NOT NULL);
 CREATE TABLE held_file (guild INTEGER NOT NULL, tid TEXT NOT NULL, name TEXT NOT NULL,
                         sha256 TEXT NOT NULL);
+CREATE TABLE raw_key (ord INTEGER PRIMARY KEY, tid TEXT NOT NULL, place TEXT NOT NULL);
 CREATE TABLE raw_item (seq INTEGER NOT NULL, tid TEXT NOT NULL, key TEXT NOT NULL,
                        slot INTEGER NOT NULL, text BLOB NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE raw_prompt (seq INTEGER NOT NULL, tid TEXT NOT NULL, message BLOB NOT NULL,
@@ -140,7 +155,11 @@ class PresenceCheck:
         self.destination = destination
         self.db = scratch
         self.missing: list[str] = []
+        #: Misses past the first MAX_REPORTED: counted, not listed.
+        self.unlisted = 0
         self.tombstones = destination.tombstone_count() > 0
+        #: (tribute id, where) of each raw key not yet written to the scratch database.
+        self._keys: list[tuple[str, str]] = []
         #: The destination's rows not yet written to the scratch database.
         self._held: tuple[list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [])
         self.db.executescript(_SCHEMA)
@@ -159,19 +178,39 @@ class PresenceCheck:
             self.load_inventories()
             self.load_prompts()
             self.load_images()
+            self.flush_keys()
             self.db.execute("COMMIT")
             self.db.executescript(_INDEXES)
+            self.check_tributes()
             self.check_items()
             self.check_prompts()
             self.check_images()
+        if self.unlisted:
+            self.missing.append(
+                f"... and {self.unlisted} more missing in the destination (the first {MAX_REPORTED} "
+                f"listed, {MAX_REPORTED + self.unlisted} in all)"
+            )
         return self.missing
 
     def miss(self, line: str) -> None:
+        """One miss: listed while fewer than MAX_REPORTED are, else counted (the last line says how many)."""
         if len(self.missing) < MAX_REPORTED:
             self.missing.append(line)
+        else:
+            self.unlisted += 1
 
     def deleted(self, key: str) -> bool:
         return self.tombstones and self.destination.has_origin_tombstone(ORIGIN_PREFIX + bot_id(key))
+
+    def key(self, key: str, place: str) -> None:
+        """A raw key (or ``thgbot.db`` id) found at ``place``: its tribute must be in the destination."""
+        self._keys.append((bot_id(key), place))
+        if len(self._keys) >= _BATCH:
+            self.flush_keys()
+
+    def flush_keys(self) -> None:
+        self.db.executemany("INSERT INTO raw_key (tid, place) VALUES (?, ?)", self._keys)
+        self._keys.clear()
 
     def insert(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
         batch: list[tuple[Any, ...]] = []
@@ -216,9 +255,10 @@ class PresenceCheck:
             for seq, (key, entry) in enumerate(_stream_object(self.root, INVENTORIES)):
                 if not isinstance(entry, dict) or self.deleted(key):
                     continue
+                self.key(key, f"{INVENTORIES} [{_shown_key(key)}]")
                 for slot, field in enumerate(_SLOTS):
                     for text, count in Counter(_texts(entry.get(field))).items():
-                        yield seq, bot_id(key), key, slot, _blob(text), count
+                        yield seq, bot_id(key), _shown_key(key), slot, _blob(text), count
 
         self.insert("raw_item", rows())
 
@@ -226,17 +266,23 @@ class PresenceCheck:
         def rows() -> Iterator[tuple[int, str, bytes, str]]:
             seq = 0
             for key, entry in _stream_object(self.root, PROMPTS):
-                if isinstance(entry, dict) and isinstance(entry.get("message"), str):
-                    where = f"{PROMPTS} [{json.dumps(key, ensure_ascii=False)}]"
-                    if entry["message"].strip() and not self.deleted(key):
+                if not isinstance(entry, dict) or self.deleted(key):
+                    continue
+                where = f"{PROMPTS} [{_shown_key(key)}]"
+                self.key(key, where)
+                if isinstance(entry.get("message"), str):
+                    if entry["message"].strip():
                         yield seq, bot_id(key), _blob(entry["message"]), where
                     seq += 1
             path = self.root / DATABASE
             if path.is_file():
-                for rowid, raw_key, message in _db_prompts(path):
-                    if isinstance(raw_key, str) and isinstance(message, str):
-                        if message.strip() and not self.deleted(raw_key):
-                            where = f"{DATABASE} table prompts row {rowid}"
+                for table, row, raw_key, message in _db_rows(path):
+                    if not isinstance(raw_key, str) or self.deleted(raw_key):
+                        continue
+                    where = f"{DATABASE} table {table} row {row}"
+                    self.key(raw_key, where)
+                    if isinstance(message, str):
+                        if message.strip():
                             yield seq, bot_id(raw_key), _blob(message), where
                         seq += 1
 
@@ -260,27 +306,38 @@ class PresenceCheck:
     def guilds(self, tid: str) -> list[int]:
         return [row[0] for row in self.db.execute("SELECT guild FROM held_tribute WHERE tid = ?", (tid,))]
 
+    def check_tributes(self) -> None:
+        """Each tribute id a raw key maps to: a tribute of the destination (any guild).  One line
+        per absent tribute, naming where its key first appears; its records are not listed."""
+        # SQLite: the bare column ``place`` comes from the row of min(ord), the key's first place.
+        lost = self.db.execute(
+            """
+            SELECT tid, place, min(ord), count(*) FROM raw_key r
+             WHERE NOT EXISTS (SELECT 1 FROM held_tribute t WHERE t.tid = r.tid)
+             GROUP BY tid ORDER BY min(ord)
+            """
+        )
+        for tid, place, _, places in lost:
+            also = f" (its key also in {places - 1} other place(s) of the raw files)" if places > 1 else ""
+            self.miss(f"{place}: tribute {tid} missing in the destination{also}")
+
     def check_items(self) -> None:
-        # Each raw (key, slot, text) held fewer times than listed, in raw file order.
+        # Each raw (key, slot, text) of a tribute the destination has, held fewer times than
+        # listed, in raw file order (a tribute it lacks is one line of check_tributes).
         shortfalls = self.db.execute(
             """
             SELECT r.seq, r.tid, r.key, r.slot, r.text, r.count,
-                   EXISTS (SELECT 1 FROM held_tribute t WHERE t.tid = r.tid) AS known,
                    (SELECT count(*) FROM held_item h
-                     WHERE h.tid = r.tid AND h.slot = r.slot AND h.text = r.text) AS held,
-                   EXISTS (SELECT 1 FROM held_item h WHERE h.slot = r.slot AND h.text = r.text) AS anywhere
+                     WHERE h.tid = r.tid AND h.slot = r.slot AND h.text = r.text) AS held
               FROM raw_item r
-             WHERE held < r.count
+             WHERE held < r.count AND EXISTS (SELECT 1 FROM held_tribute t WHERE t.tid = r.tid)
              ORDER BY r.seq, r.slot, r.text
             """
         )
-        for _, tid, key, slot, blob, count, known, held, anywhere in shortfalls:
+        for _, tid, key, slot, blob, count, held in shortfalls:
             text = _text(blob)
-            where = f"{INVENTORIES} [{json.dumps(key, ensure_ascii=False)}][{json.dumps(_SLOTS[slot])}]"
-            if not known:
-                if not anywhere:
-                    self.miss(f"{where}: item {_short(text)} missing in the destination (no tribute {tid})")
-            elif not any(self.text_in_files(guild, tid, text) for guild in self.guilds(tid)):
+            where = f"{INVENTORIES} [{key}][{json.dumps(_SLOTS[slot])}]"
+            if not any(self.text_in_files(guild, tid, text) for guild in self.guilds(tid)):
                 self.miss(f"{where}: item {_short(text)} missing in the destination ({held} of {count})")
 
     def check_prompts(self) -> None:
@@ -301,7 +358,8 @@ class PresenceCheck:
 
     def prompt_missing(self, tid: str, message: bytes, place: str) -> None:
         text = _text(message)
-        if not any(self.text_in_files(guild, tid, text) for guild in self.guilds(tid)):
+        guilds = self.guilds(tid)
+        if guilds and not any(self.text_in_files(guild, tid, text) for guild in guilds):
             self.miss(f"{place}: prompt text {_short(text)} missing in the destination")
 
     def text_in_files(self, guild_id: int, tribute_id: str, text: str) -> bool:
@@ -419,11 +477,7 @@ def _stream_object(root: Path, rel: Path) -> Iterator[tuple[str, Any]]:
                 yield key, value
         except (ijson.JSONError, ValueError) as error:
             first = " ".join(str(error).split("\n", 1)[0].split()) or type(error).__name__
-            where = (
-                "its first entry"
-                if key is None
-                else f"the entry after [{json.dumps(key, ensure_ascii=False)}]"
-            )
+            where = "its first entry" if key is None else f"the entry after [{_shown_key(key)}]"
             raise ijson.JSONError(f"{rel.as_posix()}, {where}: {first}") from None
 
 
@@ -454,8 +508,10 @@ def _texts(value: object) -> Iterator[str]:
             yield str(float(text))
 
 
-def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
-    """The ``prompts`` rows of ``thgbot.db`` as SQLite (and so the bot) reads them: committed only.
+def _db_rows(path: Path) -> Iterator[tuple[str, int, object, object]]:
+    """The ``tributes`` rows (table, row number, tribute id, ``None``), then the ``prompts`` rows
+    (table, rowid, tribute id, message), of ``thgbot.db`` as SQLite (and so the bot) reads them:
+    committed only.
 
     The file and its ``-journal`` / ``-wal`` are copied into a private directory and opened
     there, so SQLite rolls a leftover hot journal back, or reads what the WAL holds, in the
@@ -471,9 +527,23 @@ def _db_prompts(path: Path) -> Iterator[tuple[int, object, object]]:
         conn.text_factory = _undecoded  # text that is not UTF-8 is checked as written, not refused
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "tributes" in tables and "tribute_id" in {
+                row[1] for row in conn.execute("PRAGMA table_info(tributes)")
+            }:
+                # numbered as the reader numbers them: from 1, in rowid order (a table without
+                # rowids in its own order)
+                try:
+                    rows = conn.execute("SELECT tribute_id FROM tributes ORDER BY rowid")
+                except sqlite3.OperationalError:
+                    rows = conn.execute("SELECT tribute_id FROM tributes")
+                for number, (tid,) in enumerate(rows, 1):
+                    yield "tributes", number, tid, None
             if "prompts" not in tables:
                 return
-            yield from conn.execute("SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid")
+            for rowid, tid, message in conn.execute(
+                "SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid"
+            ):
+                yield "prompts", rowid, tid, message
         finally:
             conn.close()
 
@@ -523,6 +593,12 @@ def _named_for(name: str) -> str:
     """The tribute key a file name starts with, by the bot's naming (``[SPOILER_]<ID>_<time>.png``)."""
     stem = name.removeprefix("SPOILER_")
     return re.split(r"[_ .]", stem, maxsplit=1)[0]
+
+
+def _shown_key(key: str) -> str:
+    """A raw JSON key as the file spells it, quoted; a lone surrogate (from a ``"\\ud800"`` escape)
+    as that escape: text SQLite and a terminal take."""
+    return json.dumps(key, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _short(text: str) -> str:
