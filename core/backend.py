@@ -23,6 +23,8 @@ backend does not offer them:
 - :class:`Tombstones`: record deletions of a fallback's tributes (needed to
   serve as a composite's primary); :class:`TombstoneListing`: list them, so a
   copy of the store carries them;
+- :class:`WholeSnapshot`: a backend whose snapshots are per document can also
+  hold one state of the whole store (the JSON backend, by holding its writers off);
 - :class:`ForeignSource`: a read-only view of another program's files (a
   legacy THGBot directory) with its own record keys and an independent check;
 - :class:`SharedStreamCheck`: a foreign source whose independent check takes the
@@ -231,6 +233,16 @@ class Tombstones(Protocol):
         """Whether a tombstone names the fallback record ``origin_key`` (whatever guild it had)."""
 
     def count_tombstones(self) -> int: ...
+
+
+@runtime_checkable
+class WholeSnapshot(Protocol):
+    """A backend whose plain :meth:`Backend.snapshot` is per document, and that can also hold
+    one committed state of the whole store (what ``store.snapshot()`` gives its caller)."""
+
+    def whole_snapshot(self) -> AbstractContextManager[None]:
+        """Reads of this thread inside the block see one committed state of the whole store:
+        no commit of any writer lands inside it (keep it short).  Re-entrant; joins a transaction."""
 
 
 #: A tombstone: (guild_id, tribute_id, origin_key).

@@ -42,6 +42,7 @@ from .backend import (
     Tombstone,
     TombstoneListing,
     Tombstones,
+    WholeSnapshot,
 )
 from .errors import (
     AlreadyExistsError,
@@ -187,17 +188,21 @@ class TributeStore:
                 self._report(Changes(tributes, guilds))
 
     def snapshot(self) -> AbstractContextManager[None]:
-        """Reads of this thread inside the block see one committed state of each tribute.
+        """Reads of this thread inside the block see one committed state of the whole store.
 
         SQL backends hold one read transaction (the whole store as of its start);
-        the JSON backend reads each tribute document once.  Re-entrant; inside a
-        transaction it joins the transaction.  Keep it short: it is for one
-        multi-part read, not for holding a view open.
+        the JSON backend holds its writers off for the block (no commit lands inside
+        it).  Re-entrant; inside a transaction it joins the transaction.  Keep it
+        short: it is for one multi-part read, not for holding a view open.
         """
-        return self.backend.snapshot()
+        backend = self.backend
+        if isinstance(backend, WholeSnapshot):
+            return backend.whole_snapshot()
+        return backend.snapshot()
 
     def _consistent(self, read: Callable[[], T]) -> T:
-        with self.snapshot():
+        """One read of several parts of one tribute: the backend's own (per document) snapshot."""
+        with self.backend.snapshot():
             return read()
 
     # ---------------------------------------------------------- change hooks
@@ -646,7 +651,7 @@ class TributeStore:
 
     def read_file(self, guild_id: int, tribute_id: str, name: str) -> bytes:
         name = check_file_name(name)
-        with self.snapshot():
+        with self.backend.snapshot():
             return self.backend.read_file(_require_file(self._load(guild_id, tribute_id), name))
 
     def list_files(self, guild_id: int, tribute_id: str) -> list[FileInfo]:

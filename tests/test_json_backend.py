@@ -649,8 +649,10 @@ def test_tombstones_are_counted_as_the_transaction_sees_them(tmp_path: Path) -> 
 
 # ------------------------------------------------------------------ snapshots
 def test_a_snapshot_shows_each_tribute_in_one_state_to_every_read(tmp_path: Path) -> None:
-    """Inside a snapshot, searches, counts and listings show the document the snapshot already
-    read, not a newer one, and what they read first the snapshot keeps."""
+    """Inside the backend's own (per document) snapshot, which each multi-part read of the store
+    uses, searches, counts and listings show the document the snapshot already read, not a newer
+    one, and what they read first the snapshot keeps. (``store.snapshot()`` holds writers off
+    instead: the next test.)"""
     root = tmp_path / "store"
     a, b = open_json(root), open_json(root)
     a.create_tribute(1, "A")
@@ -658,7 +660,7 @@ def test_a_snapshot_shows_each_tribute_in_one_state_to_every_read(tmp_path: Path
     a.create_tribute(1, "B")
     a.add_item(1, "B", "shield")
     sword = [ItemHit(guild_id=1, tribute_id="A", slot="items", number=1, item="sword")]
-    with a.snapshot():
+    with a.backend.snapshot():
         assert a.get_inventory(1, "A").items == ["sword"]
         b.remove_item(1, "A", 1)
         assert a.search_items("sword") == sword
@@ -676,6 +678,30 @@ def test_a_snapshot_shows_each_tribute_in_one_state_to_every_read(tmp_path: Path
     assert a.search_items("sword") == [] and a.search_items("shield") == []
     assert [t.tribute_id for t in a.list_tributes(1)] == ["B"]
     assert a.counts().items == 0
+
+
+def test_a_store_snapshot_holds_other_writers_until_it_ends(tmp_path: Path) -> None:
+    """``store.snapshot()`` on JSON: another handle's write waits for the block to end (no commit
+    lands inside it); a write of the snapshot's own thread joins it."""
+    root = tmp_path / "store"
+    a, b = open_json(root), open_json(root)
+    a.create_tribute(1, "A")
+    landed = threading.Event()
+
+    def write() -> None:
+        b.add_item(1, "A", "from b")
+        landed.set()
+
+    with a.snapshot():
+        assert a.get_inventory(1, "A").items == []
+        other = threading.Thread(target=write)
+        other.start()
+        assert not landed.wait(0.5)  # held off
+        assert a.get_inventory(1, "A").items == []
+        a.add_item(1, "A", "from a")  # the snapshot's own thread: joins it, no deadlock
+    other.join(30)
+    assert landed.is_set()
+    assert sorted(a.get_inventory(1, "A").items) == ["from a", "from b"]
 
 
 # ------------------------------------------------------------------ permission errors

@@ -36,10 +36,17 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from tributestore.backend import Backend, ForeignSource, Tombstones, TransitionWindow, WindowReport
+from tributestore.backend import (
+    Backend,
+    ForeignSource,
+    Tombstones,
+    TransitionWindow,
+    WholeSnapshot,
+    WindowReport,
+)
 from tributestore.errors import ConfigError
 from tributestore.models import Counts, FileInfo, Guild, ItemHit, Tribute, TributeBundle
 from tributestore.store import file_bytes
@@ -103,6 +110,12 @@ class CompositeBackend:
     def snapshot(self) -> Iterator[None]:
         """One committed state of the primary and one of the fallback for the block's reads."""
         with self.primary.snapshot(), self.fallback.snapshot():
+            yield
+
+    @contextmanager
+    def whole_snapshot(self) -> Iterator[None]:
+        """The whole-store snapshot of each child that offers one, else its own snapshot."""
+        with _whole(self.primary), _whole(self.fallback):
             yield
 
     # ------------------------------------------------------------ transactions
@@ -382,3 +395,7 @@ def open_composite(url: StoreURL, children: Mapping[str, Backend]) -> CompositeB
 if TYPE_CHECKING:  # mypy checks that the composite meets the contract and offers its capability
     _contract: type[Backend] = CompositeBackend
     _capability: type[TransitionWindow] = CompositeBackend
+
+
+def _whole(backend: Backend) -> AbstractContextManager[None]:
+    return backend.whole_snapshot() if isinstance(backend, WholeSnapshot) else backend.snapshot()

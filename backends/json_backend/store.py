@@ -35,7 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import TypeVar
@@ -106,6 +106,8 @@ class _SnapState(threading.local):
     def __init__(self) -> None:
         self.depth = 0
         self.docs: dict[Path, TributeBundle | None] = {}
+        #: Inside a whole-store snapshot that holds the writers' lock (no commit can land).
+        self.locked = False
         #: Inside a validated multi-tribute read (nested ones just run).
         self.validating = False
 
@@ -259,7 +261,7 @@ class JsonBackend:
             finally:
                 state.reset(0)
             return
-        with self._locked():
+        with nullcontext() if self._snap.locked else self._locked():  # a whole snapshot holds it
             self._journal.replay()
             state.reset(1)
             try:
@@ -309,6 +311,36 @@ class JsonBackend:
                 snap.docs = {}
 
     @contextmanager
+    def whole_snapshot(self) -> Iterator[None]:
+        """One committed state of the whole store for the block: it holds the writers' lock
+        (in their queue), so no commit lands inside it; a transaction of this thread joins it.
+        A store whose lock cannot be taken (read-only files) is read per document, as before."""
+        self._check_open()
+        snap = self._snap
+        if self._tx.depth or snap.locked:
+            with self.snapshot():
+                yield
+            return
+        try:
+            lock = self._locked()
+            lock.__enter__()
+        except LockTimeoutError:
+            raise
+        except StorageError:  # the lock cannot be taken here (read-only files): per document
+            with self.snapshot():
+                yield
+            return
+        snap.locked = True
+        try:
+            if not self.read_only:
+                self._journal.replay()  # a commit a crash interrupted
+            with self.snapshot():
+                yield
+        finally:
+            snap.locked = False
+            lock.__exit__(None, None, None)
+
+    @contextmanager
     def _fresh_view(self, *, inherit: bool = False) -> Iterator[dict[Path, TributeBundle | None]]:
         """A snapshot of its own: every document read again from disk.
 
@@ -340,7 +372,7 @@ class JsonBackend:
         """Run ``read`` on one committed state of the whole store (seqlock, then the lock)."""
         self._check_open()
         snap = self._snap
-        if self._tx.depth or snap.validating:  # the lock is held, or an outer read validates
+        if self._tx.depth or snap.validating or snap.locked:  # the lock is held, or an outer read validates
             return read()
         snap.validating = True
         try:
