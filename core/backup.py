@@ -21,13 +21,13 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .defaults import BACKUP_SCHEME, BACKUP_STORE_ENTRIES
-from .digest import bundle_digest, file_problems
+from .digest import bundle_digest, file_problems, same_content
 from .errors import CorruptDataError, StorageError, VerificationError
 from .models import Guild
 from .store import TributeStore
@@ -97,6 +97,16 @@ def _in_progress(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def store_identity(store: TributeStore) -> dict[str, object] | None:
+    """An absolute identity of the store (a file's resolved path; a PostgreSQL host, database and
+    schema; a composite's children), recorded in a backup's manifest so that ``restore`` can
+    tell the store a backup was taken of; ``None`` when it is not known (a store built directly,
+    or of a plugin's backend)."""
+    from .plugins import registry  # local: the plugins import the store
+
+    return registry().identity(store.opened_url) if store.opened_url is not None else None
+
+
 def _write_manifest(
     target: Path, store: TributeStore, guilds: dict[str, str], tributes: dict[str, str]
 ) -> None:
@@ -104,6 +114,8 @@ def _write_manifest(
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
         "source": store.url,
+        #: Where the store is, however its URL was spelled (``source`` is as it was given).
+        "store": store_identity(store),
         "created_at": datetime.now(UTC).isoformat(),
         "guilds": guilds,
         "tributes": tributes,
@@ -133,6 +145,8 @@ class BackupCheck:
     verified: bool
     problems: list[str]
     notes: list[str]
+    #: The backup's manifest (``None``: it has none).
+    manifest: dict[str, Any] | None = None
 
 
 def read_manifest(root: Path) -> dict[str, Any] | None:
@@ -168,8 +182,8 @@ def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: 
             return BackupCheck(
                 False,
                 [
-                    f"backup {where} has no {MANIFEST_NAME}: it is incomplete (a copy was interrupted "
-                    "while backing up) or was made by an older tributestore "
+                    f"backup {where} has no {MANIFEST_NAME}: it is incomplete (a copy or restore was "
+                    "interrupted while backing up) or was made by an older tributestore "
                     "(--accept-unverified restores an old backup after an integrity check)"
                 ],
                 [],
@@ -183,7 +197,7 @@ def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: 
         problems.extend(file_problems(backup, bundle))
         if len(problems) > 20:
             break
-    return BackupCheck(True, problems, [])
+    return BackupCheck(True, problems, [], manifest)
 
 
 def _manifest_differences(
@@ -286,11 +300,57 @@ def remove_incomplete_backup(backup: IncompleteBackup) -> None:
         raise StorageError(f"cannot remove {backup.path}: {error.strerror}") from None
 
 
-def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]:
+@dataclass
+class RestoreCounts:
+    """What a restore does (or did) to the destination's tributes."""
+
+    deleted: int = 0
+    replaced: int = 0
+    added: int = 0
+    unchanged: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.deleted} tribute(s) deleted, {self.replaced} replaced, {self.added} added, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+@dataclass
+class RestoreReport(RestoreCounts):
+    """What :func:`restore_backup` did; ``differences`` left (empty on success)."""
+
+    differences: list[str] = field(default_factory=list)
+
+
+def plan_restore(backup: TributeStore, destination: TributeStore | None) -> RestoreCounts:
+    """What restoring ``backup`` into ``destination`` would do (``None``: a store not created
+    yet), tribute by tribute: one merge of both stores' streams, nothing written."""
+    counts = RestoreCounts()
+    theirs = destination.iter_bundles() if destination is not None else iter(())
+    mine = backup.iter_bundles()
+    left, right = next(mine, None), next(theirs, None)
+    while left is not None or right is not None:
+        if right is None or (left is not None and left.tribute.key < right.tribute.key):
+            counts.added += 1
+            left = next(mine, None)
+        elif left is None or right.tribute.key < left.tribute.key:
+            counts.deleted += 1
+            right = next(theirs, None)
+        else:
+            if same_content(left, right):
+                counts.unchanged += 1
+            else:
+                counts.replaced += 1
+            left, right = next(mine, None), next(theirs, None)
+    return counts
+
+
+def restore_backup(backup: TributeStore, destination: TributeStore) -> RestoreReport:
     """Make ``destination`` equal to ``backup``: tributes not in it are deleted, others overwritten.
 
-    Returns the differences left (empty on success).  Check the backup first
-    with :func:`check_backup`.
+    Returns what it did and the differences left (empty on success).  Check the
+    backup first with :func:`check_backup`.
     """
     from .copier import copy_store, verify_stores
 
@@ -299,13 +359,20 @@ def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]
     with destination.transaction():
         for guild_id, tribute_id in extra:
             destination.delete_tribute(guild_id, tribute_id)
-    copy_store(backup, destination, on_conflict="overwrite", verify=False)
+    copied = copy_store(backup, destination, on_conflict="overwrite", verify=False)
     # Guild rows have no delete operation: a guild the failed copy added stays, empty.
-    return [
+    differences = [
         line
         for line in verify_stores(backup, destination, subset=False)
         if not line.endswith("guild only in destination")
     ]
+    return RestoreReport(
+        deleted=len(extra),
+        replaced=copied.conflicting,
+        added=copied.new,
+        unchanged=copied.identical,
+        differences=differences,
+    )
 
 
 __all__ = [
@@ -314,12 +381,16 @@ __all__ = [
     "MANIFEST_NAME",
     "BackupCheck",
     "IncompleteBackup",
+    "RestoreCounts",
+    "RestoreReport",
     "backup_dirs_for",
     "backup_root",
     "backup_store",
     "check_backup",
     "find_incomplete_backups",
+    "plan_restore",
     "read_manifest",
     "remove_incomplete_backup",
     "restore_backup",
+    "store_identity",
 ]

@@ -73,6 +73,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from .plugins import PluginHooks
+    from .urls import StoreURL
 
 T = TypeVar("T")
 OnConflict = Literal["fail", "skip", "overwrite"]
@@ -105,6 +106,9 @@ class TributeStore:
         self.hooks = hooks
         self._pending = _Pending()
         self._hook_warnings: list[str] = []
+        #: The parsed URL the store was opened from (set by the registry; ``None`` when built
+        #: directly): where it is, for a backup's manifest.
+        self.opened_url: StoreURL | None = None
 
     # ------------------------------------------------------------------ life
     @property

@@ -96,7 +96,9 @@ def test_backup_and_restore(tmp_path: Path) -> None:
         assert report.backup is not None and report.backup.parent == (tmp_path / "backups").resolve()
         assert dst.get_tribute(1, "D1F").name == "from source"
         with open_store(f"json:///{report.backup}") as backup:
-            assert restore_backup(backup, dst) == []
+            done = restore_backup(backup, dst)
+        assert done.differences == []
+        assert (done.deleted, done.replaced, done.added, done.unchanged) == (1, 1, 0, 0)
         assert dst.get_tribute(1, "D1F").name == "original" and not dst.has_tribute(1, "D3F")
         assert dst.get_inventory(1, "D1F").items == ["Original knife"]
 
