@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .copier import Progress, SilentProgress
 from .defaults import BACKUP_SCHEME, BACKUP_STORE_ENTRIES
 from .digest import bundle_digest, file_problems, same_content
 from .errors import CorruptDataError, StorageError, VerificationError
@@ -52,17 +53,34 @@ def guild_digest(guild: Guild) -> str:
     return json.dumps(guild.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def _digests(store: TributeStore) -> tuple[dict[str, str], dict[str, str]]:
+def _digests(store: TributeStore, progress: Progress | None = None) -> tuple[dict[str, str], dict[str, str]]:
     guilds = {str(guild.guild_id): guild_digest(guild) for guild in store.list_guilds()}
-    tributes = {
-        f"{bundle.tribute.guild_id}/{bundle.tribute.tribute_id}": bundle_digest(bundle)
-        for bundle in store.iter_bundles()
-    }
+    tributes = {}
+    for bundle in store.iter_bundles():
+        tributes[f"{bundle.tribute.guild_id}/{bundle.tribute.tribute_id}"] = bundle_digest(bundle)
+        if progress is not None:
+            progress.advance()
     return guilds, tributes
 
 
-def backup_store(store: TributeStore, backup_dir: Path) -> Path:
-    """Export ``store`` whole into a new backup directory under ``backup_dir``; return its path."""
+class _Phases:
+    """A progress whose phases are named ``<prefix> <phase>`` (a backup's own copy and verification)."""
+
+    def __init__(self, progress: Progress, prefix: str) -> None:
+        self._progress, self._prefix = progress, prefix
+
+    def start(self, phase: str, total: int | None) -> None:
+        self._progress.start(f"{self._prefix} {phase}", total)
+
+    def advance(self, amount: int = 1) -> None:
+        self._progress.advance(amount)
+
+
+def backup_store(store: TributeStore, backup_dir: Path, *, progress: Progress | None = None) -> Path:
+    """Export ``store`` whole into a new backup directory under ``backup_dir``; return its path.
+
+    ``progress`` hears of the export's phases as ``backup checking``, ``backup copying`` and
+    ``backup verifying``."""
     from .config import open_url  # local: config imports the plugins
     from .copier import copy_store
 
@@ -71,7 +89,13 @@ def backup_store(store: TributeStore, backup_dir: Path) -> Path:
     # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
     url = StoreURL(raw=path_url(BACKUP_SCHEME, target), scheme=BACKUP_SCHEME, path=str(target))
     with _in_progress(target), open_url(url, "write") as backup:
-        report = copy_store(store, backup, on_conflict="fail", verify=True)
+        report = copy_store(
+            store,
+            backup,
+            on_conflict="fail",
+            verify=True,
+            progress=_Phases(progress, "backup") if progress is not None else None,
+        )
         if not report.ok:
             raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")
         guilds, tributes = _digests(backup)
@@ -169,12 +193,17 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: bool) -> BackupCheck:
+def check_backup(
+    backup: TributeStore, root: Path | None, *, accept_unverified: bool, progress: Progress | None = None
+) -> BackupCheck:
     """Whether ``backup`` (a directory at ``root``) is whole and unchanged, before any restore.
 
     Without a manifest the backup is incomplete or older than manifests: it is
     refused unless ``accept_unverified``, and then only when ``check()`` passes.
+    ``progress`` hears of two passes over the backup's tributes: ``checking backup`` (their
+    digests), then ``checking files`` (their bytes).
     """
+    progress = progress or SilentProgress()
     manifest = read_manifest(root) if root is not None else None
     if manifest is None:
         where = root if root is not None else backup.url
@@ -191,10 +220,14 @@ def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: 
         problems = backup.check()
         note = f"backup {where} has no manifest: its completeness cannot be verified"
         return BackupCheck(False, problems, [note] if not problems else [])
-    guilds, tributes = _digests(backup)
+    total = backup.counts().tributes
+    progress.start("checking backup", total)
+    guilds, tributes = _digests(backup, progress)
     problems = _manifest_differences(manifest, guilds, tributes, root)
+    progress.start("checking files", total)
     for bundle in backup.iter_bundles():
         problems.extend(file_problems(backup, bundle))
+        progress.advance()
         if len(problems) > 20:
             break
     return BackupCheck(True, problems, [], manifest)
@@ -323,9 +356,14 @@ class RestoreReport(RestoreCounts):
     differences: list[str] = field(default_factory=list)
 
 
-def plan_restore(backup: TributeStore, destination: TributeStore | None) -> RestoreCounts:
+def plan_restore(
+    backup: TributeStore, destination: TributeStore | None, *, progress: Progress | None = None
+) -> RestoreCounts:
     """What restoring ``backup`` into ``destination`` would do (``None``: a store not created
-    yet), tribute by tribute: one merge of both stores' streams, nothing written."""
+    yet), tribute by tribute: one merge of both stores' streams, nothing written.  ``progress``
+    hears of one phase, ``comparing``, advancing per tribute of the backup."""
+    progress = progress or SilentProgress()
+    progress.start("comparing", backup.counts().tributes)
     counts = RestoreCounts()
     theirs = destination.iter_bundles() if destination is not None else iter(())
     mine = backup.iter_bundles()
@@ -334,6 +372,7 @@ def plan_restore(backup: TributeStore, destination: TributeStore | None) -> Rest
         if right is None or (left is not None and left.tribute.key < right.tribute.key):
             counts.added += 1
             left = next(mine, None)
+            progress.advance()
         elif left is None or right.tribute.key < left.tribute.key:
             counts.deleted += 1
             right = next(theirs, None)
@@ -343,27 +382,35 @@ def plan_restore(backup: TributeStore, destination: TributeStore | None) -> Rest
             else:
                 counts.replaced += 1
             left, right = next(mine, None), next(theirs, None)
+            progress.advance()
     return counts
 
 
-def restore_backup(backup: TributeStore, destination: TributeStore) -> RestoreReport:
+def restore_backup(
+    backup: TributeStore, destination: TributeStore, *, progress: Progress | None = None
+) -> RestoreReport:
     """Make ``destination`` equal to ``backup``: tributes not in it are deleted, others overwritten.
 
     Returns what it did and the differences left (empty on success).  Check the
-    backup first with :func:`check_backup`.
+    backup first with :func:`check_backup`.  ``progress`` (default silent) hears of each
+    phase and its total: ``deleting``, then the copy's ``checking`` and ``copying``, then
+    ``verifying``.
     """
     from .copier import copy_store, verify_stores
 
+    progress = progress or SilentProgress()
     keep = {t.key for t in backup.iter_tributes()}
     extra = [t.key for t in destination.iter_tributes() if t.key not in keep]
+    progress.start("deleting", len(extra))
     with destination.transaction():
         for guild_id, tribute_id in extra:
             destination.delete_tribute(guild_id, tribute_id)
-    copied = copy_store(backup, destination, on_conflict="overwrite", verify=False)
+            progress.advance()
+    copied = copy_store(backup, destination, on_conflict="overwrite", verify=False, progress=progress)
     # Guild rows have no delete operation: a guild the failed copy added stays, empty.
     differences = [
         line
-        for line in verify_stores(backup, destination, subset=False)
+        for line in verify_stores(backup, destination, subset=False, progress=progress)
         if not line.endswith("guild only in destination")
     ]
     return RestoreReport(

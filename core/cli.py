@@ -664,39 +664,56 @@ def restore(
     registry().check_url(target)  # a bad destination URL: before any question
     resolved = resolve_config(backup).url
     root = backup_root(resolved)
-    with open_url(resolved, "read") as src:
-        try:
-            found = check_backup(src, root, accept_unverified=accept_unverified)
-        except CorruptDataError as error:  # a damaged part of the backup, met while checking it
-            raise VerificationError(f"backup {backup} is damaged: {error}; nothing was changed") from None
-        if found.problems:
-            raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
-        for note in found.notes:
-            err.print(f"tributestore: note: {note}")
-        _refuse_another_store(found.manifest, backup, destination, target, into_other_store)
-        planned, empty = _restore_plan(src, destination)
-        where = (
-            None
-            if no_backup
-            else backup_dir or (root.parent if root is not None else Path(DEFAULT_BACKUP_DIR))
-        )
-        if empty:
-            safety = f"{destination} is empty: nothing to back up first"
-        elif where is None:
-            safety = f"{destination} is NOT backed up first (--no-backup)"
-        else:
-            safety = f"{destination} is backed up first into {where.resolve()}"
-        what = f"restore {destination} from {backup}: {planned.describe()}; {safety}"
-        if yes:
-            out.print(what)
-        elif not _confirmed(f"{what[0].upper()}{what[1:]}. Go ahead?"):
-            err.print("tributestore: restore cancelled; nothing was changed")
-            raise click.exceptions.Exit(1)
-        with open_for_cli(destination, "write") as dst:
-            if where is not None and dst.counts() != _no_counts():
-                _print_undo(backup_store(dst, where), dst.url)
-            done = restore_backup(src, dst)
-            kept = sorted({g.guild_id for g in dst.list_guilds()} - {g.guild_id for g in src.list_guilds()})
+    stage, saved = "checking", None
+    try:
+        with ctrl_c_remembered() as interrupted, open_url(resolved, "read") as src:
+            try:
+                with BarProgress(interrupted) as bar:
+                    found = check_backup(src, root, accept_unverified=accept_unverified, progress=bar)
+            except CorruptDataError as error:  # a damaged part of the backup, met while checking it
+                raise VerificationError(f"backup {backup} is damaged: {error}; nothing was changed") from None
+            if found.problems:
+                raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
+            for note in found.notes:
+                err.print(f"tributestore: note: {note}")
+            _refuse_another_store(found.manifest, backup, destination, target, into_other_store)
+            with BarProgress(interrupted) as bar:
+                planned, empty = _restore_plan(src, destination, bar)
+            where = None if no_backup else backup_dir or (root.parent if root else Path(DEFAULT_BACKUP_DIR))
+            if empty:
+                safety = f"{destination} is empty: nothing to back up first"
+            elif where is None:
+                safety = f"{destination} is NOT backed up first (--no-backup)"
+            else:
+                safety = f"{destination} is backed up first into {where.resolve()}"
+            what = f"restore {destination} from {backup}: {planned.describe()}; {safety}"
+            if yes:
+                out.print(what)
+            elif not _confirmed(f"{what[0].upper()}{what[1:]}. Go ahead?"):
+                err.print("tributestore: restore cancelled; nothing was changed")
+                raise click.exceptions.Exit(1)
+            with open_for_cli(destination, "write") as dst:
+                if where is not None and dst.counts() != _no_counts():
+                    stage = "backing up"
+                    with BarProgress(interrupted) as bar:
+                        saved = backup_store(dst, where, progress=bar)
+                    _print_undo(saved, dst.url)
+                stage = "restoring"
+                with BarProgress(interrupted) as bar:
+                    done = restore_backup(src, dst, progress=bar)
+                kept = sorted(
+                    {g.guild_id for g in dst.list_guilds()} - {g.guild_id for g in src.list_guilds()}
+                )
+    except KeyboardInterrupt:
+        err.print(f"tributestore: interrupted; {_restore_left(stage, destination, saved)}")
+        raise click.exceptions.Exit(130) from None
+    except TributeStoreError as error:
+        if stage != "restoring":
+            raise
+        # Stopped part-way through the writes (a lost connection, a full disk, a lock held too long).
+        err.print(f"tributestore: error: {error}")
+        err.print(f"tributestore: the restore stopped part-way; {_restore_left(stage, destination, saved)}")
+        raise click.exceptions.Exit(error.exit_code) from None
     if done.differences:
         raise VerificationError(f"restore incomplete: {done.differences[0]}")
     for guild_id in kept:  # said, never passed over in silence
@@ -707,6 +724,17 @@ def restore(
     out.print(
         f"restored {destination} from {backup}: {done.describe()}"
         + (" (verified against its manifest)" if found.verified else " (verified against the backup)")
+    )
+
+
+def _restore_left(stage: str, destination: str, saved: Path | None) -> str:
+    """What an interrupted restore left, by the stage it stopped in."""
+    if stage != "restoring":
+        return f"{destination} was not changed"
+    before = f"; its backup from before the restore is {saved}" if saved is not None else ""
+    return (
+        f"{destination} is partly restored (whole tributes only); re-running the same command finishes "
+        f"the restore{before}"
     )
 
 
@@ -750,7 +778,9 @@ def _refuse_another_store(
     )
 
 
-def _restore_plan(backup: TributeStore, destination: str) -> tuple[RestoreCounts, bool]:
+def _restore_plan(
+    backup: TributeStore, destination: str, progress: BarProgress
+) -> tuple[RestoreCounts, bool]:
     """What restoring ``backup`` into ``destination`` will do, and whether the destination is empty
     (or does not exist yet): read only, nothing is created."""
     from .backup import plan_restore
@@ -758,9 +788,9 @@ def _restore_plan(backup: TributeStore, destination: str) -> tuple[RestoreCounts
     try:
         dst = open_for_cli(destination, "read")
     except StoreNotFoundError:
-        return plan_restore(backup, None), True
+        return plan_restore(backup, None, progress=progress), True
     with dst:
-        return plan_restore(backup, dst), dst.counts() == _no_counts()
+        return plan_restore(backup, dst, progress=progress), dst.counts() == _no_counts()
 
 
 def _print_undo(saved: Path, destination: str) -> None:
@@ -811,13 +841,22 @@ def finish_window(url: str | None) -> None:
     for option in spec.children:  # those the window would open for writing: the primary
         if (spec.child_mode(resolved, option) if spec.child_mode else resolved.mode) == "write":
             _primary_exists(resolved, option)
-    with open_for_cli(url, "write") as store:
-        window = store.backend
-        if not isinstance(window, TransitionWindow):
-            raise ConfigError(
-                f"{store.url} is not a transition window (a composite store with a primary and a fallback)"
-            )
-        result = window.finish_window()
+    try:
+        with ctrl_c_remembered() as interrupted, open_for_cli(url, "write") as store:
+            window = store.backend
+            if not isinstance(window, TransitionWindow):
+                raise ConfigError(
+                    f"{store.url} is not a transition window "
+                    "(a composite store with a primary and a fallback)"
+                )
+            with BarProgress(interrupted) as bar:
+                result = window.finish_window(progress=bar)
+    except KeyboardInterrupt:
+        err.print(
+            "tributestore: interrupted; every tribute moved so far is whole in the primary, the others "
+            "are still read from the fallback. Re-running finish-window resumes."
+        )
+        raise click.exceptions.Exit(130) from None
     out.print(f"copied into the primary: {result.promoted} tribute(s) that lived only in the fallback")
     out.print(f"deleted during the window and kept deleted: {result.deleted} tribute(s)")
     if result.left:
