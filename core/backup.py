@@ -88,19 +88,36 @@ def backup_store(store: TributeStore, backup_dir: Path, *, progress: Progress | 
     target = backup_dir.resolve() / f"backup-{stamp}"
     # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
     url = StoreURL(raw=path_url(BACKUP_SCHEME, target), scheme=BACKUP_SCHEME, path=str(target))
-    with _in_progress(target), open_url(url, "write") as backup:
-        report = copy_store(
-            store,
-            backup,
-            on_conflict="fail",
-            verify=True,
-            progress=_Phases(progress, "backup") if progress is not None else None,
-        )
+    with _in_progress(target):
+        with open_url(url, "write") as backup:
+            report = copy_store(
+                store,
+                backup,
+                on_conflict="fail",
+                verify=True,
+                progress=_Phases(progress, "backup") if progress is not None else None,
+            )
+            if report.ok:
+                guilds, tributes = _digests(backup)
+                _write_manifest(target, store, guilds, tributes)
         if not report.ok:
-            raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")
-        guilds, tributes = _digests(backup)
-        _write_manifest(target, store, guilds, tributes)
+            # Not a backup, and not an interrupted one either (which ``check`` would call it): gone.
+            raise VerificationError(
+                f"{store.url} changed while it was being backed up (another process wrote it: is a bot "
+                f"running on it?): {report.differences[0]}; nothing was written to it, and "
+                f"{_discarded(target)}. Stop what writes to it and run the command again, or pass "
+                "--no-backup to go without a backup"
+            )
     return target
+
+
+def _discarded(target: Path) -> str:
+    """Remove a backup that failed its verification; what became of it, for the error."""
+    try:
+        shutil.rmtree(target)
+    except OSError as error:
+        return f"the failed backup {target} could not be removed ({error.strerror}): remove it by hand"
+    return f"the backup that failed its verification ({target}) was removed"
 
 
 @contextmanager

@@ -271,8 +271,8 @@ def check(url: str | None, remove_incomplete_backups: bool) -> None:
             out.print(f"removed incomplete backup {backup.path}")
         else:
             problems.append(
-                f"incomplete backup {backup.path} (no {MANIFEST_NAME}: a copy was interrupted while "
-                "backing up; restore refuses it); remove it with --remove-incomplete-backups"
+                f"incomplete backup {backup.path} (no {MANIFEST_NAME}: a copy or restore was interrupted "
+                "while backing up; restore refuses it); remove it with --remove-incomplete-backups"
             )
     if not problems:
         out.print(f"no problems found in {store.url}")
