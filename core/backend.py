@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from .models import Counts, FileInfo, Guild, HitPosition, ItemHit, Tribute, TributeBundle
 
 if TYPE_CHECKING:
+    from .copier import Progress
     from .store import TributeStore
 
 #: The bytes of files being written, by file name, or a callable giving them for a file's metadata.
@@ -309,5 +310,6 @@ class WindowReport:
 class TransitionWindow(Protocol):
     """A backend in front of a fallback (the composite) whose window can be closed."""
 
-    def finish_window(self) -> WindowReport:
-        """Copy every fallback-only tribute into the primary; report what is left."""
+    def finish_window(self, progress: Progress | None = None) -> WindowReport:
+        """Copy every fallback-only tribute into the primary; report what is left.  ``progress``
+        (default silent) hears of each phase and its total, and advances per tribute."""

@@ -21,13 +21,14 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .copier import Progress, SilentProgress
 from .defaults import BACKUP_SCHEME, BACKUP_STORE_ENTRIES
-from .digest import bundle_digest, file_problems
+from .digest import bundle_digest, file_problems, same_content
 from .errors import CorruptDataError, StorageError, VerificationError
 from .models import Guild
 from .store import TributeStore
@@ -52,17 +53,34 @@ def guild_digest(guild: Guild) -> str:
     return json.dumps(guild.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def _digests(store: TributeStore) -> tuple[dict[str, str], dict[str, str]]:
+def _digests(store: TributeStore, progress: Progress | None = None) -> tuple[dict[str, str], dict[str, str]]:
     guilds = {str(guild.guild_id): guild_digest(guild) for guild in store.list_guilds()}
-    tributes = {
-        f"{bundle.tribute.guild_id}/{bundle.tribute.tribute_id}": bundle_digest(bundle)
-        for bundle in store.iter_bundles()
-    }
+    tributes = {}
+    for bundle in store.iter_bundles():
+        tributes[f"{bundle.tribute.guild_id}/{bundle.tribute.tribute_id}"] = bundle_digest(bundle)
+        if progress is not None:
+            progress.advance()
     return guilds, tributes
 
 
-def backup_store(store: TributeStore, backup_dir: Path) -> Path:
-    """Export ``store`` whole into a new backup directory under ``backup_dir``; return its path."""
+class _Phases:
+    """A progress whose phases are named ``<prefix> <phase>`` (a backup's own copy and verification)."""
+
+    def __init__(self, progress: Progress, prefix: str) -> None:
+        self._progress, self._prefix = progress, prefix
+
+    def start(self, phase: str, total: int | None) -> None:
+        self._progress.start(f"{self._prefix} {phase}", total)
+
+    def advance(self, amount: int = 1) -> None:
+        self._progress.advance(amount)
+
+
+def backup_store(store: TributeStore, backup_dir: Path, *, progress: Progress | None = None) -> Path:
+    """Export ``store`` whole into a new backup directory under ``backup_dir``; return its path.
+
+    ``progress`` hears of the export's phases as ``backup checking``, ``backup copying`` and
+    ``backup verifying``."""
     from .config import open_url  # local: config imports the plugins
     from .copier import copy_store
 
@@ -70,13 +88,36 @@ def backup_store(store: TributeStore, backup_dir: Path) -> Path:
     target = backup_dir.resolve() / f"backup-{stamp}"
     # A StoreURL built directly: the directory name may hold '?' or '%', which a URL would misread.
     url = StoreURL(raw=path_url(BACKUP_SCHEME, target), scheme=BACKUP_SCHEME, path=str(target))
-    with _in_progress(target), open_url(url, "write") as backup:
-        report = copy_store(store, backup, on_conflict="fail", verify=True)
+    with _in_progress(target):
+        with open_url(url, "write") as backup:
+            report = copy_store(
+                store,
+                backup,
+                on_conflict="fail",
+                verify=True,
+                progress=_Phases(progress, "backup") if progress is not None else None,
+            )
+            if report.ok:
+                guilds, tributes = _digests(backup)
+                _write_manifest(target, store, guilds, tributes)
         if not report.ok:
-            raise VerificationError(f"backup {target} differs from {store.url}: {report.differences[0]}")
-        guilds, tributes = _digests(backup)
-        _write_manifest(target, store, guilds, tributes)
+            # Not a backup, and not an interrupted one either (which ``check`` would call it): gone.
+            raise VerificationError(
+                f"{store.url} changed while it was being backed up (another process wrote it: is a bot "
+                f"running on it?): {report.differences[0]}; nothing was written to it, and "
+                f"{_discarded(target)}. Stop what writes to it and run the command again, or pass "
+                "--no-backup to go without a backup"
+            )
     return target
+
+
+def _discarded(target: Path) -> str:
+    """Remove a backup that failed its verification; what became of it, for the error."""
+    try:
+        shutil.rmtree(target)
+    except OSError as error:
+        return f"the failed backup {target} could not be removed ({error.strerror}): remove it by hand"
+    return f"the backup that failed its verification ({target}) was removed"
 
 
 @contextmanager
@@ -97,6 +138,16 @@ def _in_progress(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def store_identity(store: TributeStore) -> dict[str, object] | None:
+    """An absolute identity of the store (a file's resolved path; a PostgreSQL host, database and
+    schema; a composite's children), recorded in a backup's manifest so that ``restore`` can
+    tell the store a backup was taken of; ``None`` when it is not known (a store built directly,
+    or of a plugin's backend)."""
+    from .plugins import registry  # local: the plugins import the store
+
+    return registry().identity(store.opened_url) if store.opened_url is not None else None
+
+
 def _write_manifest(
     target: Path, store: TributeStore, guilds: dict[str, str], tributes: dict[str, str]
 ) -> None:
@@ -104,6 +155,8 @@ def _write_manifest(
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
         "source": store.url,
+        #: Where the store is, however its URL was spelled (``source`` is as it was given).
+        "store": store_identity(store),
         "created_at": datetime.now(UTC).isoformat(),
         "guilds": guilds,
         "tributes": tributes,
@@ -133,6 +186,8 @@ class BackupCheck:
     verified: bool
     problems: list[str]
     notes: list[str]
+    #: The backup's manifest (``None``: it has none).
+    manifest: dict[str, Any] | None = None
 
 
 def read_manifest(root: Path) -> dict[str, Any] | None:
@@ -155,12 +210,17 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: bool) -> BackupCheck:
+def check_backup(
+    backup: TributeStore, root: Path | None, *, accept_unverified: bool, progress: Progress | None = None
+) -> BackupCheck:
     """Whether ``backup`` (a directory at ``root``) is whole and unchanged, before any restore.
 
     Without a manifest the backup is incomplete or older than manifests: it is
     refused unless ``accept_unverified``, and then only when ``check()`` passes.
+    ``progress`` hears of two passes over the backup's tributes: ``checking backup`` (their
+    digests), then ``checking files`` (their bytes).
     """
+    progress = progress or SilentProgress()
     manifest = read_manifest(root) if root is not None else None
     if manifest is None:
         where = root if root is not None else backup.url
@@ -168,8 +228,8 @@ def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: 
             return BackupCheck(
                 False,
                 [
-                    f"backup {where} has no {MANIFEST_NAME}: it is incomplete (a copy was interrupted "
-                    "while backing up) or was made by an older tributestore "
+                    f"backup {where} has no {MANIFEST_NAME}: it is incomplete (a copy or restore was "
+                    "interrupted while backing up) or was made by an older tributestore "
                     "(--accept-unverified restores an old backup after an integrity check)"
                 ],
                 [],
@@ -177,13 +237,17 @@ def check_backup(backup: TributeStore, root: Path | None, *, accept_unverified: 
         problems = backup.check()
         note = f"backup {where} has no manifest: its completeness cannot be verified"
         return BackupCheck(False, problems, [note] if not problems else [])
-    guilds, tributes = _digests(backup)
+    total = backup.counts().tributes
+    progress.start("checking backup", total)
+    guilds, tributes = _digests(backup, progress)
     problems = _manifest_differences(manifest, guilds, tributes, root)
+    progress.start("checking files", total)
     for bundle in backup.iter_bundles():
         problems.extend(file_problems(backup, bundle))
+        progress.advance()
         if len(problems) > 20:
             break
-    return BackupCheck(True, problems, [])
+    return BackupCheck(True, problems, [], manifest)
 
 
 def _manifest_differences(
@@ -286,26 +350,93 @@ def remove_incomplete_backup(backup: IncompleteBackup) -> None:
         raise StorageError(f"cannot remove {backup.path}: {error.strerror}") from None
 
 
-def restore_backup(backup: TributeStore, destination: TributeStore) -> list[str]:
+@dataclass
+class RestoreCounts:
+    """What a restore does (or did) to the destination's tributes."""
+
+    deleted: int = 0
+    replaced: int = 0
+    added: int = 0
+    unchanged: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.deleted} tribute(s) deleted, {self.replaced} replaced, {self.added} added, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+@dataclass
+class RestoreReport(RestoreCounts):
+    """What :func:`restore_backup` did; ``differences`` left (empty on success)."""
+
+    differences: list[str] = field(default_factory=list)
+
+
+def plan_restore(
+    backup: TributeStore, destination: TributeStore | None, *, progress: Progress | None = None
+) -> RestoreCounts:
+    """What restoring ``backup`` into ``destination`` would do (``None``: a store not created
+    yet), tribute by tribute: one merge of both stores' streams, nothing written.  ``progress``
+    hears of one phase, ``comparing``, advancing per tribute of the backup."""
+    progress = progress or SilentProgress()
+    progress.start("comparing", backup.counts().tributes)
+    counts = RestoreCounts()
+    theirs = destination.iter_bundles() if destination is not None else iter(())
+    mine = backup.iter_bundles()
+    left, right = next(mine, None), next(theirs, None)
+    while left is not None or right is not None:
+        if right is None or (left is not None and left.tribute.key < right.tribute.key):
+            counts.added += 1
+            left = next(mine, None)
+            progress.advance()
+        elif left is None or right.tribute.key < left.tribute.key:
+            counts.deleted += 1
+            right = next(theirs, None)
+        else:
+            if same_content(left, right):
+                counts.unchanged += 1
+            else:
+                counts.replaced += 1
+            left, right = next(mine, None), next(theirs, None)
+            progress.advance()
+    return counts
+
+
+def restore_backup(
+    backup: TributeStore, destination: TributeStore, *, progress: Progress | None = None
+) -> RestoreReport:
     """Make ``destination`` equal to ``backup``: tributes not in it are deleted, others overwritten.
 
-    Returns the differences left (empty on success).  Check the backup first
-    with :func:`check_backup`.
+    Returns what it did and the differences left (empty on success).  Check the
+    backup first with :func:`check_backup`.  ``progress`` (default silent) hears of each
+    phase and its total: ``deleting``, then the copy's ``checking`` and ``copying``, then
+    ``verifying``.
     """
     from .copier import copy_store, verify_stores
 
+    progress = progress or SilentProgress()
     keep = {t.key for t in backup.iter_tributes()}
     extra = [t.key for t in destination.iter_tributes() if t.key not in keep]
+    progress.start("deleting", len(extra))
     with destination.transaction():
         for guild_id, tribute_id in extra:
             destination.delete_tribute(guild_id, tribute_id)
-    copy_store(backup, destination, on_conflict="overwrite", verify=False)
+            progress.advance()
+    copied = copy_store(backup, destination, on_conflict="overwrite", verify=False, progress=progress)
     # Guild rows have no delete operation: a guild the failed copy added stays, empty.
-    return [
+    differences = [
         line
-        for line in verify_stores(backup, destination, subset=False)
+        for line in verify_stores(backup, destination, subset=False, progress=progress)
         if not line.endswith("guild only in destination")
     ]
+    return RestoreReport(
+        deleted=len(extra),
+        replaced=copied.conflicting,
+        added=copied.new,
+        unchanged=copied.identical,
+        differences=differences,
+    )
 
 
 __all__ = [
@@ -314,12 +445,16 @@ __all__ = [
     "MANIFEST_NAME",
     "BackupCheck",
     "IncompleteBackup",
+    "RestoreCounts",
+    "RestoreReport",
     "backup_dirs_for",
     "backup_root",
     "backup_store",
     "check_backup",
     "find_incomplete_backups",
+    "plan_restore",
     "read_manifest",
     "remove_incomplete_backup",
     "restore_backup",
+    "store_identity",
 ]

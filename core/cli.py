@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
 
+    from .backup import RestoreCounts
     from .copier import CopyReport
     from .models import Counts
     from .store import OnConflict, TributeStore
@@ -270,8 +271,8 @@ def check(url: str | None, remove_incomplete_backups: bool) -> None:
             out.print(f"removed incomplete backup {backup.path}")
         else:
             problems.append(
-                f"incomplete backup {backup.path} (no {MANIFEST_NAME}: a copy was interrupted while "
-                "backing up; restore refuses it); remove it with --remove-incomplete-backups"
+                f"incomplete backup {backup.path} (no {MANIFEST_NAME}: a copy or restore was interrupted "
+                "while backing up; restore refuses it); remove it with --remove-incomplete-backups"
             )
     if not problems:
         out.print(f"no problems found in {store.url}")
@@ -631,51 +632,190 @@ def verify(source: str, destination: str, subset: bool, independent: bool) -> No
     help="Restore a backup that has no manifest (made by an older tributestore), "
     "after an integrity check; its completeness cannot be verified.",
 )
-def restore(backup: str, destination: str, yes: bool, accept_unverified: bool) -> None:
-    """Roll DESTINATION back to BACKUP (a backup directory written by 'copy').
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where DESTINATION is exported (as a JSON store) before it is changed, when it holds data "
+    "[default: the directory BACKUP is in, else tributestore-backups].",
+)
+@click.option("--no-backup", is_flag=True, help="Do not back up DESTINATION before changing it.")
+@click.option(
+    "--into-other-store",
+    is_flag=True,
+    help="Restore the backup into a store other than the one it was taken of (refused otherwise).",
+)
+def restore(
+    backup: str,
+    destination: str,
+    yes: bool,
+    accept_unverified: bool,
+    backup_dir: Path | None,
+    no_backup: bool,
+    into_other_store: bool,
+) -> None:
+    """Roll DESTINATION back to BACKUP (a backup directory written by 'copy' or 'restore').
 
-    BACKUP must exist and be whole: its manifest, written last when the backup
-    was made, must match its content. Otherwise nothing is changed. Tributes
-    not in the backup are deleted from DESTINATION, the others replaced.
+    BACKUP must exist, be whole (its manifest, written last when the backup was
+    made, must match its content) and be a backup of DESTINATION itself (its
+    manifest records which store it was taken of; --into-other-store restores
+    it elsewhere). Otherwise nothing is changed. Tributes not in the backup are
+    deleted from DESTINATION, the others replaced; the question (or, with --yes,
+    a line) says how many. DESTINATION, when it holds data, is first backed up
+    as 'copy' does (--backup-dir, --no-backup), and the command that undoes the
+    restore is printed.
 
     \b
     Example (the copy report prints the exact command; absolute paths take four slashes):
       tributestore restore json:////srv/bot/tributestore-backups/backup-20261127-101500-000000 sqlite:///thg.db
     """
-    from .backup import backup_root, check_backup, restore_backup
+    from .backup import DEFAULT_BACKUP_DIR, backup_root, backup_store, check_backup, restore_backup
     from .config import open_url, resolve_config
     from .plugins import registry
 
     refuse_one_store(backup, destination, source_is="backup", job="restore")
-    registry().check_url(resolve_config(destination).url)  # a bad destination URL: before any question
+    target = resolve_config(destination).url
+    registry().check_url(target)  # a bad destination URL: before any question
     resolved = resolve_config(backup).url
     root = backup_root(resolved)
-    with open_url(resolved, "read") as src:
-        try:
-            found = check_backup(src, root, accept_unverified=accept_unverified)
-        except CorruptDataError as error:  # a damaged part of the backup, met while checking it
-            raise VerificationError(f"backup {backup} is damaged: {error}; nothing was changed") from None
-        if found.problems:
-            raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
-        for note in found.notes:
-            err.print(f"tributestore: note: {note}")
-        if not yes and not _confirmed(f"Replace the content of {destination} with {backup}?"):
-            err.print("tributestore: restore cancelled; nothing was changed")
-            raise click.exceptions.Exit(1)
-        with open_for_cli(destination, "write") as dst:
-            differences = restore_backup(src, dst)
-            kept = sorted({g.guild_id for g in dst.list_guilds()} - {g.guild_id for g in src.list_guilds()})
-    if differences:
-        raise VerificationError(f"restore incomplete: {differences[0]}")
+    stage, saved = "checking", None
+    try:
+        with ctrl_c_remembered() as interrupted, open_url(resolved, "read") as src:
+            try:
+                with BarProgress(interrupted) as bar:
+                    found = check_backup(src, root, accept_unverified=accept_unverified, progress=bar)
+            except CorruptDataError as error:  # a damaged part of the backup, met while checking it
+                raise VerificationError(f"backup {backup} is damaged: {error}; nothing was changed") from None
+            if found.problems:
+                raise VerificationError(f"{found.problems[0]}; nothing was changed" + _more(found.problems))
+            for note in found.notes:
+                err.print(f"tributestore: note: {note}")
+            _refuse_another_store(found.manifest, backup, destination, target, into_other_store)
+            with BarProgress(interrupted) as bar:
+                planned, empty = _restore_plan(src, destination, bar)
+            where = None if no_backup else backup_dir or (root.parent if root else Path(DEFAULT_BACKUP_DIR))
+            if empty:
+                safety = f"{destination} is empty: nothing to back up first"
+            elif where is None:
+                safety = f"{destination} is NOT backed up first (--no-backup)"
+            else:
+                safety = f"{destination} is backed up first into {where.resolve()}"
+            what = f"restore {destination} from {backup}: {planned.describe()}; {safety}"
+            if yes:
+                out.print(what)
+            elif not _confirmed(f"{what[0].upper()}{what[1:]}. Go ahead?"):
+                err.print("tributestore: restore cancelled; nothing was changed")
+                raise click.exceptions.Exit(1)
+            with open_for_cli(destination, "write") as dst:
+                if where is not None and dst.counts() != _no_counts():
+                    stage = "backing up"
+                    with BarProgress(interrupted) as bar:
+                        saved = backup_store(dst, where, progress=bar)
+                    _print_undo(saved, dst.url)
+                stage = "restoring"
+                with BarProgress(interrupted) as bar:
+                    done = restore_backup(src, dst, progress=bar)
+                kept = sorted(
+                    {g.guild_id for g in dst.list_guilds()} - {g.guild_id for g in src.list_guilds()}
+                )
+    except KeyboardInterrupt:
+        err.print(f"tributestore: interrupted; {_restore_left(stage, destination, saved)}")
+        raise click.exceptions.Exit(130) from None
+    except TributeStoreError as error:
+        if stage != "restoring":
+            raise
+        # Stopped part-way through the writes (a lost connection, a full disk, a lock held too long).
+        err.print(f"tributestore: error: {error}")
+        err.print(f"tributestore: the restore stopped part-way; {_restore_left(stage, destination, saved)}")
+        raise click.exceptions.Exit(error.exit_code) from None
+    if done.differences:
+        raise VerificationError(f"restore incomplete: {done.differences[0]}")
     for guild_id in kept:  # said, never passed over in silence
         err.print(
             f"tributestore: note: guild {guild_id} was added to {destination} after the backup; its row "
             "(settings only, no tributes) is kept: guild rows are never deleted"
         )
     out.print(
-        f"restored {destination} from {backup}"
-        + (" (verified against its manifest)" if found.verified else "")
+        f"restored {destination} from {backup}: {done.describe()}"
+        + (" (verified against its manifest)" if found.verified else " (verified against the backup)")
     )
+
+
+def _restore_left(stage: str, destination: str, saved: Path | None) -> str:
+    """What an interrupted restore left, by the stage it stopped in."""
+    if stage != "restoring":
+        return f"{destination} was not changed"
+    before = f"; its backup from before the restore is {saved}" if saved is not None else ""
+    return (
+        f"{destination} is partly restored (whole tributes only); re-running the same command finishes "
+        f"the restore{before}"
+    )
+
+
+def _no_counts() -> Counts:
+    from .models import Counts
+
+    return Counts()
+
+
+def _refuse_another_store(
+    manifest: dict[str, Any] | None, backup: str, destination: str, target: StoreURL, allowed: bool
+) -> None:
+    """A backup restored into another store than the one it was taken of (its manifest's ``store``)
+    would silently replace that store's content: refused unless ``allowed``."""
+    from .plugins import registry
+    from .urls import describe_identity, same_identity
+
+    taken_of = manifest.get("store") if manifest is not None else None
+    if not isinstance(taken_of, dict):
+        named = (
+            f" (it names {manifest['source']!r})" if manifest is not None and manifest.get("source") else ""
+        )
+        err.print(
+            f"tributestore: note: backup {backup} does not record which store it was taken of{named}: it "
+            f"was made by an older tributestore, so it is not checked that it is a backup of {destination}"
+        )
+        return
+    here = registry().identity(target)
+    if here is not None and same_identity(taken_of, here):
+        return
+    shown = f"{destination} ({describe_identity(here)})" if here is not None else destination
+    if allowed:
+        err.print(
+            f"tributestore: note: backup {backup} was taken of {describe_identity(taken_of)}; restoring it "
+            f"into {shown} as --into-other-store asks"
+        )
+        return
+    raise ConfigError(
+        f"backup {backup} was taken of {describe_identity(taken_of)}, not of {shown}; nothing was changed "
+        "(--into-other-store restores it there anyway)"
+    )
+
+
+def _restore_plan(
+    backup: TributeStore, destination: str, progress: BarProgress
+) -> tuple[RestoreCounts, bool]:
+    """What restoring ``backup`` into ``destination`` will do, and whether the destination is empty
+    (or does not exist yet): read only, nothing is created."""
+    from .backup import plan_restore
+
+    try:
+        dst = open_for_cli(destination, "read")
+    except StoreNotFoundError:
+        return plan_restore(backup, None, progress=progress), True
+    with dst:
+        return plan_restore(backup, dst, progress=progress), dst.counts() == _no_counts()
+
+
+def _print_undo(saved: Path, destination: str) -> None:
+    """Where the destination was backed up, and the command (quoted for the shell) that restores it."""
+    from .urls import path_url
+
+    out.print(f"backup of the destination: {saved}")
+    backup_url = shlex.quote(path_url(BACKUP_SCHEME, saved))
+    out.print(f"  undo with: tributestore restore {backup_url} {shlex.quote(destination)}")
+    if "***" in destination:
+        out.print("  (the destination's password is shown as ***: write it there before running this)")
 
 
 def _confirmed(question: str) -> bool:
@@ -715,13 +855,22 @@ def finish_window(url: str | None) -> None:
     for option in spec.children:  # those the window would open for writing: the primary
         if (spec.child_mode(resolved, option) if spec.child_mode else resolved.mode) == "write":
             _primary_exists(resolved, option)
-    with open_for_cli(url, "write") as store:
-        window = store.backend
-        if not isinstance(window, TransitionWindow):
-            raise ConfigError(
-                f"{store.url} is not a transition window (a composite store with a primary and a fallback)"
-            )
-        result = window.finish_window()
+    try:
+        with ctrl_c_remembered() as interrupted, open_for_cli(url, "write") as store:
+            window = store.backend
+            if not isinstance(window, TransitionWindow):
+                raise ConfigError(
+                    f"{store.url} is not a transition window "
+                    "(a composite store with a primary and a fallback)"
+                )
+            with BarProgress(interrupted) as bar:
+                result = window.finish_window(progress=bar)
+    except KeyboardInterrupt:
+        err.print(
+            "tributestore: interrupted; every tribute moved so far is whole in the primary, the others "
+            "are still read from the fallback. Re-running finish-window resumes."
+        )
+        raise click.exceptions.Exit(130) from None
     out.print(f"copied into the primary: {result.promoted} tribute(s) that lived only in the fallback")
     out.print(f"deleted during the window and kept deleted: {result.deleted} tribute(s)")
     if result.left:

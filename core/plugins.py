@@ -157,6 +157,7 @@ class BackendRegistry:
 
         backend = self.open_backend(url, mode)
         store = TributeStore(backend, hooks=self.hooks)
+        store.opened_url = url
         if self.hooks is not None:
             try:
                 self.hooks.store_opened(store)
@@ -212,6 +213,23 @@ class BackendRegistry:
         for option in spec.children:
             self.check_url(_child_url(spec, url, option))
         return spec
+
+    def identity(self, url: StoreURL) -> dict[str, object] | None:
+        """An absolute identity of the store ``url`` names (see :func:`~tributestore.urls.place_of`);
+        a store with children (a composite) is its children's; ``None`` when it has none known."""
+        from .urls import place_of
+
+        place = place_of(url)
+        if place is not None:
+            return dict(place)
+        try:
+            spec = self.for_url(url)
+            children = {option: self.identity(_child_url(spec, url, option)) for option in spec.children}
+        except TributeStoreError:
+            return None
+        if not children or any(child is None for child in children.values()):
+            return None
+        return {"kind": url.backend, "children": children}
 
     def _open_with_children(self, spec: BackendSpec, url: StoreURL, opener: Opener) -> Backend:
         children: dict[str, Backend] = {}

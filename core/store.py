@@ -77,6 +77,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from .plugins import PluginHooks
+    from .urls import StoreURL
 
 T = TypeVar("T")
 OnConflict = Literal["fail", "skip", "overwrite"]
@@ -109,6 +110,9 @@ class TributeStore:
         self.hooks = hooks
         self._pending = _Pending()
         self._hook_warnings: list[str] = []
+        #: The parsed URL the store was opened from (set by the registry; ``None`` when built
+        #: directly): where it is, for a backup's manifest.
+        self.opened_url: StoreURL | None = None
 
     # ------------------------------------------------------------------ life
     @property

@@ -256,3 +256,51 @@ def _server_place(url: StoreURL) -> tuple[str, str, str]:
     if ":" not in host.rpartition("]")[2]:
         host += f":{url.options.get('port', '5432')}"
     return (host, url.path, url.options.get("schema", "public"))
+
+
+def place_of(url: StoreURL) -> dict[str, str] | None:
+    """An absolute identity of the store ``url`` names, however it is spelled (what
+    :func:`same_place` compares): a file store's resolved path (symlinks followed), a
+    PostgreSQL store's host and port, database and schema.  ``None`` for any other store
+    (in memory, a plugin's, a composite: see :meth:`BackendRegistry.identity`)."""
+    if url.backend in SERVER_SCHEMES:
+        host, database, schema = _server_place(url)
+        return {"kind": "postgresql", "host": host, "database": database, "schema": schema}
+    if url.backend in FILE_SCHEMES and not url.netloc and url.path and url.path != ":memory:":
+        return {"kind": "file", "path": os.path.realpath(url.local_path())}
+    return None
+
+
+def same_identity(first: dict[str, object], second: dict[str, object]) -> bool:
+    """Whether two identities (:func:`place_of`, a composite's) name one store; two names of
+    one file (a hard link) are one store."""
+    if first == second:
+        return True
+    if first.get("kind") != second.get("kind"):
+        return False
+    if first.get("kind") == "file":
+        try:
+            return os.path.samefile(str(first.get("path")), str(second.get("path")))
+        except OSError:
+            return False
+    children, others = first.get("children"), second.get("children")
+    if isinstance(children, dict) and isinstance(others, dict) and set(children) == set(others):
+        return all(same_identity(children[name], others[name]) for name in children)
+    return False
+
+
+def describe_identity(identity: dict[str, object]) -> str:
+    """An identity for messages: a path, a database, a composite's children."""
+    kind = identity.get("kind")
+    if kind == "file":
+        return str(identity.get("path"))
+    if kind == "postgresql":
+        return (
+            f"PostgreSQL database {identity.get('database')!s} on {identity.get('host')!s}, "
+            f"schema {identity.get('schema')!s}"
+        )
+    children = identity.get("children")
+    if isinstance(children, dict):
+        parts = ", ".join(f"{name} {describe_identity(child)}" for name, child in children.items())
+        return f"{kind} store ({parts})"
+    return str(kind)

@@ -106,3 +106,55 @@ def test_a_directory_holding_other_files_is_never_removed(tmp_path: Path) -> Non
     result = run("check", url, "--remove-incomplete-backups", cwd=tmp_path)
     assert result.returncode == 1 and "inspect and remove it by hand" in result.stdout
     assert (odd / "notes.txt").exists()
+
+
+def test_a_backup_the_destination_changed_under_is_removed_and_the_copy_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bot writing the destination while a copy backs it up: the backup fails its own
+    verification.  It is removed (``check`` called it "interrupted" though nothing was), and the
+    copy's one-line error says the destination changed while it was backed up, that nothing was
+    written, and what to do.  The bot's write lands (a second connection to the file) after the
+    backup's copy and before its verification, deterministically."""
+    from tributestore import copier
+    from tributestore.cli import main
+
+    url = make_store(tmp_path / "thg.db")
+    with open_store(f"json:///{tmp_path}/src") as source:
+        source.create_tribute(GUILD, "D2M", name="Peeta")
+    real = copier.verify_stores
+    bot_wrote: list[bool] = []
+
+    def bot_writes_first(*args: object, **kwargs: object) -> list[str]:
+        if not bot_wrote:  # the backup's verification: the first one of the copy
+            with open_store(url) as bot:
+                bot.add_item(GUILD, "D1F", "written by the bot meanwhile")
+            bot_wrote.append(True)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copier, "verify_stores", bot_writes_first)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["copy", f"json:///{tmp_path}/src", url])
+    assert stopped.value.code == 7 and bot_wrote
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    (message,) = [line for line in stderr.splitlines() if not line.startswith("tributestore: note: ")]
+    assert message.startswith("tributestore: error: "), stderr
+    for needle in (
+        "changed while it was being backed up",
+        "a bot running on it",
+        "tribute D1F",
+        "nothing was written to it",
+        "was removed",
+        "Stop what writes to it",
+        "--no-backup",
+    ):
+        assert needle in message, (needle, message)
+    assert list((tmp_path / "tributestore-backups").glob("backup-*")) == []
+    with open_store(url, mode="read") as destination:
+        assert not destination.has_tribute(GUILD, "D2M")  # nothing written
+        assert "written by the bot meanwhile" in destination.get_inventory(GUILD, "D1F").items
+    monkeypatch.undo()
+    result = run("check", url, cwd=tmp_path)
+    assert result.returncode == 0 and "incomplete backup" not in result.stdout, result.stdout

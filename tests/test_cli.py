@@ -91,6 +91,41 @@ def test_which_urls_name_the_same_store(tmp_path: Path, first: str, second: str,
     assert same_place(parse_store_url(first, tmp_path), parse_store_url(second, tmp_path)) is same
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("sqlite:///thg.db", "sqlite:///sub/../thg.db", True),
+        ("sqlite:///thg.db", "sqlite:///other.db", False),
+        ("postgresql://a@H/thg", "postgresql://b:pw@h:5432/thg?schema=public", True),
+        ("postgresql://a@h/thg", "postgresql://a@h/thg?schema=bot", False),
+        (
+            "composite:?primary=sqlite:///p.db&fallback=json:///f",
+            "composite:?primary=sqlite:///./p.db&fallback=json:///f/",
+            True,
+        ),
+        (
+            "composite:?primary=sqlite:///p.db&fallback=json:///f",
+            "composite:?primary=sqlite:///q.db&fallback=json:///f",
+            False,
+        ),
+        ("composite:?primary=sqlite:///p.db&fallback=json:///f", "sqlite:///p.db", False),
+    ],
+)
+def test_the_identity_a_backup_records_of_its_store(
+    tmp_path: Path, first: str, second: str, same: bool
+) -> None:
+    """What a backup's manifest records of the store it was taken of (restore compares it with the
+    destination): absolute, however the URL was spelled; a password never enters it."""
+    from tributestore.plugins import registry
+    from tributestore.urls import parse_store_url, same_identity
+
+    one, other = (registry().identity(parse_store_url(url, tmp_path)) for url in (first, second))
+    assert one is not None and other is not None
+    assert same_identity(one, other) is same
+    assert "b:pw" not in str(other)
+    assert registry().identity(parse_store_url("sqlite:///:memory:", tmp_path)) is None
+
+
 def test_unknown_backend_is_one_clean_line(tmp_path: Path) -> None:
     result = run("stats", "mongodb://x/y", cwd=tmp_path)
     assert result.returncode == 2

@@ -16,7 +16,7 @@ import pytest
 from helpers import run_cli
 
 from tributestore import AlreadyExistsError, CorruptDataError, TributeStore, open_store
-from tributestore.backup import restore_backup
+from tributestore.backup import backup_store, check_backup, plan_restore, restore_backup
 from tributestore.copier import copy_store, verify_stores
 from tributestore.models import Counts
 
@@ -96,9 +96,61 @@ def test_backup_and_restore(tmp_path: Path) -> None:
         assert report.backup is not None and report.backup.parent == (tmp_path / "backups").resolve()
         assert dst.get_tribute(1, "D1F").name == "from source"
         with open_store(f"json:///{report.backup}") as backup:
-            assert restore_backup(backup, dst) == []
+            done = restore_backup(backup, dst)
+        assert done.differences == []
+        assert (done.deleted, done.replaced, done.added, done.unchanged) == (1, 1, 0, 0)
         assert dst.get_tribute(1, "D1F").name == "original" and not dst.has_tribute(1, "D3F")
         assert dst.get_inventory(1, "D1F").items == ["Original knife"]
+
+
+class PhaseRecorder:
+    """A progress object (the copier's ``Progress``) recording each phase, its total and its advances."""
+
+    def __init__(self) -> None:
+        self.phases: list[list[object]] = []
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.phases.append([phase, total, 0])
+
+    def advance(self, amount: int = 1) -> None:
+        self.phases[-1][2] += amount  # type: ignore[operator]
+
+
+def test_backup_check_plan_and_restore_report_their_progress(tmp_path: Path) -> None:
+    """A restore of 20,000 tributes ran silent for half a minute: each step of it reports its
+    phases and totals (the CLI draws them as a bar on a terminal's stderr)."""
+    with open_store(f"json:///{tmp_path}/src") as src, open_store(f"sqlite:///{tmp_path}/dst.db") as dst:
+        for number in range(3):
+            src.create_tribute(1, f"S{number}")
+            dst.create_tribute(1, f"S{number}", name="original")
+        dst.create_tribute(1, "D9F")
+        made = PhaseRecorder()
+        saved = backup_store(dst, tmp_path / "backups", progress=made)
+        assert made.phases == [
+            ["backup checking", 4, 4],
+            ["backup copying", 4, 4],
+            ["backup verifying", 4, 4],
+        ]
+        copy_store(src, dst, on_conflict="overwrite", verify=False)  # 3 replaced; D9F kept
+        dst.delete_tribute(1, "D9F")
+        dst.create_tribute(1, "NEW", name="after the backup")
+        with open_store(f"json:///{saved}", mode="read") as backup:
+            checked = PhaseRecorder()
+            assert check_backup(backup, saved, accept_unverified=False, progress=checked).problems == []
+            assert checked.phases == [["checking backup", 4, 4], ["checking files", 4, 4]]
+            planned = PhaseRecorder()
+            counts = plan_restore(backup, dst, progress=planned)
+            assert (counts.deleted, counts.replaced, counts.added, counts.unchanged) == (1, 3, 1, 0)
+            assert planned.phases == [["comparing", 4, 4]]
+            restored = PhaseRecorder()
+            done = restore_backup(backup, dst, progress=restored)
+        assert done.differences == [] and (done.deleted, done.replaced, done.added) == (1, 3, 1)
+        assert restored.phases == [
+            ["deleting", 1, 1],
+            ["checking", 4, 4],
+            ["copying", 4, 4],
+            ["verifying", 4, 4],
+        ]
 
 
 def test_restoring_a_backup_with_a_damaged_file_is_refused_and_changes_nothing(tmp_path: Path) -> None:

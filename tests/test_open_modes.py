@@ -7,8 +7,10 @@ byte-for-byte unchanged where it must be, and that no file was created.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -142,6 +144,129 @@ def test_restore_of_a_whole_backup_is_verified(work: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "verified against its manifest" in result.stdout
     assert tribute_count(work / "thg.db") == SAMPLE_TRIBUTES
+
+
+def other_store(work: Path) -> Path:
+    """Another store beside thg.db: the sample and three tributes of its own."""
+    assert run("copy", "thgbot:///legacy", "sqlite:///other.db", cwd=work).returncode == 0
+    with open_store(f"sqlite:///{work}/other.db") as store:
+        for number in range(3):
+            store.create_tribute(GUILD, f"OWN{number}", name="only in other")
+    return work / "other.db"
+
+
+def test_a_backup_records_where_its_store_is_and_is_not_restored_into_another(work: Path) -> None:
+    """The manifest names the store by its resolved path (the URL was relative); restoring the
+    backup into another store would replace that store's content: refused, exit 2, one line
+    naming the store the backup is of, unless --into-other-store."""
+    backup = make_backup(work)
+    manifest = json.loads((backup / MANIFEST_NAME).read_text())
+    assert manifest["source"] == "sqlite:///thg.db"  # as given
+    assert manifest["store"] == {"kind": "file", "path": str((work / "thg.db").resolve())}
+    other = other_store(work)
+    before = snapshot(work)
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///other.db", cwd=work)
+    one_line_error(result, 2, f"was taken of {(work / 'thg.db').resolve()}", "not of sqlite:///other.db")
+    assert "--into-other-store" in result.stderr and "nothing was changed" in result.stderr
+    assert snapshot(work) == before
+    # Another spelling of the store it was taken of (absolute, through a symlink) is that store.
+    (work / "link").symlink_to(work)
+    result = run("restore", "--yes", f"json:///{backup}", f"sqlite:///{work}/link/thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    # Asked for, it is restored there, with a note.
+    result = run(
+        "restore", "--yes", "--into-other-store", f"json:///{backup}", "sqlite:///other.db", cwd=work
+    )
+    assert result.returncode == 0, result.stderr
+    assert "restoring it into sqlite:///other.db" in " ".join(result.stderr.split())
+    assert tribute_count(other) == SAMPLE_TRIBUTES
+
+
+def test_a_backup_made_before_manifests_named_their_store_is_restored_with_a_note(work: Path) -> None:
+    backup = make_backup(work)
+    manifest = json.loads((backup / MANIFEST_NAME).read_text())
+    del manifest["store"]
+    (backup / MANIFEST_NAME).write_text(json.dumps(manifest))
+    other = other_store(work)
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///other.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "does not record which store it was taken of (it names 'sqlite:///thg.db')" in " ".join(
+        result.stderr.split()
+    )
+    assert tribute_count(other) == SAMPLE_TRIBUTES
+
+
+def test_restore_says_in_numbers_what_it_will_do(work: Path) -> None:
+    """The question (and the line printed with --yes) counts the tributes deleted, replaced, added."""
+    backup = make_backup(work)  # thg.db now holds NEW1, which the backup lacks
+    with open_store(f"sqlite:///{work}/thg.db") as store:
+        store.add_item(GUILD, "D1F", "changed since the backup")
+        store.delete_tribute(GUILD, "D1M")
+    expected = "1 tribute(s) deleted, 1 replaced, 1 added, 19 unchanged"
+    before = snapshot(work)
+    result = run("restore", f"json:///{backup}", "sqlite:///thg.db", cwd=work, stdin="n\n")
+    assert result.returncode == 1, result.stderr
+    question = " ".join(result.stdout.split())
+    assert expected in question and "is backed up first into" in question, question
+    assert snapshot(work) == before
+    result = run("restore", "--yes", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert f"restore sqlite:///thg.db from json:///{backup}: {expected}" in said
+    assert (
+        f"restored sqlite:///thg.db from json:///{backup}: {expected} (verified against its manifest)" in said
+    )
+
+
+def test_restore_backs_up_the_destination_first_and_prints_the_undo(work: Path) -> None:
+    """The wrong backup restored (here into another store, on purpose) can be undone: the command
+    printed restores the destination as it was."""
+    backup = make_backup(work)
+    other = other_store(work)
+    result = run(
+        "restore", "--yes", "--into-other-store", f"json:///{backup}", "sqlite:///other.db", cwd=work
+    )
+    assert result.returncode == 0, result.stderr
+    assert tribute_count(other) == SAMPLE_TRIBUTES
+    saved = sorted(set((work / "tributestore-backups").iterdir()) - {backup})
+    assert len(saved) == 1 and (saved[0] / MANIFEST_NAME).is_file()  # beside the backup restored
+    assert f"backup of the destination: {saved[0]}" in result.stdout
+    (undo,) = [
+        line.split("undo with: ", 1)[1] for line in result.stdout.splitlines() if "undo with: " in line
+    ]
+    assert undo == f"tributestore restore {shlex.quote(f'json:///{saved[0]}')} sqlite:///other.db"
+    cli = f"{sys.executable} -c 'from tributestore.cli import main; main()'"
+    shell = subprocess.run(
+        ["bash", "-c", undo.replace("tributestore", cli, 1) + " --yes"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert tribute_count(other) == SAMPLE_TRIBUTES + 3
+
+
+def test_restore_backup_options_and_an_empty_destination(work: Path) -> None:
+    backup = make_backup(work)
+    backups = set((work / "tributestore-backups").iterdir())
+    result = run("restore", "--yes", "--no-backup", f"json:///{backup}", "sqlite:///thg.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "NOT backed up first (--no-backup)" in result.stdout and "undo with" not in result.stdout
+    assert set((work / "tributestore-backups").iterdir()) == backups
+    result = run(
+        "restore", "--yes", "--backup-dir", "elsewhere", f"json:///{backup}", "sqlite:///thg.db", cwd=work
+    )
+    assert result.returncode == 0, result.stderr
+    (saved,) = (work / "elsewhere").iterdir()
+    assert f"backup of the destination: {saved}" in result.stdout
+    # An empty destination (here one that does not exist yet) has nothing to back up.
+    result = run("restore", "--yes", "--into-other-store", f"json:///{backup}", "sqlite:///new.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "sqlite:///new.db is empty: nothing to back up first" in " ".join(result.stdout.split())
+    assert "undo with" not in result.stdout
+    assert set((work / "tributestore-backups").iterdir()) == backups
+    assert tribute_count(work / "new.db") == SAMPLE_TRIBUTES
 
 
 def test_restore_names_a_guild_row_the_undone_copy_added(work: Path) -> None:

@@ -121,6 +121,34 @@ def test_finish_window_moves_the_rest_and_says_the_fallback_is_done(tmp_path: Pa
     assert re.search(r"tributes only in the fallback\s*│ 0\s", stats.stdout), stats.stdout
 
 
+class RecordingProgress:
+    """A progress object (the copier's ``Progress``) that records each phase, its total and how far
+    it advanced."""
+
+    def __init__(self) -> None:
+        self.phases: list[list[object]] = []
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.phases.append([phase, total, 0])
+
+    def advance(self, amount: int = 1) -> None:
+        self.phases[-1][2] += amount  # type: ignore[operator]
+
+
+def test_finish_window_reports_its_progress(tmp_path: Path) -> None:
+    """finish-window ran silent for half a minute: the work reports its two passes over the
+    fallback (the CLI draws them as a bar on a terminal's stderr)."""
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    with open_store(window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{tmp_path}/legacy")) as w:
+        tributes = list(w.iter_tributes())
+        w.delete_tribute(*tributes[0].key)
+        recorder = RecordingProgress()
+        report = w.backend.finish_window(progress=recorder)  # type: ignore[attr-defined]
+    total = len(tributes)
+    assert report.promoted == total - 1 and report.deleted == 1
+    assert recorder.phases == [["moving", total, total], ["checking", total, total]]
+
+
 def test_finish_window_needs_a_composite(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/thg.db"):
         pass

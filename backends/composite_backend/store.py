@@ -47,6 +47,7 @@ from tributestore.backend import (
     WholeSnapshot,
     WindowReport,
 )
+from tributestore.copier import Progress, SilentProgress
 from tributestore.errors import ConfigError
 from tributestore.models import Counts, FileInfo, Guild, ItemHit, Tribute, TributeBundle
 from tributestore.store import file_bytes
@@ -246,24 +247,36 @@ class CompositeBackend:
             self._promote(document)
         return document
 
-    def promote_all(self) -> int:
-        """Copy every fallback-only tribute up; returns how many were copied."""
-        documents = self.fallback.iter_documents(None)
-        return sum(self._promote(d) for d in documents if not self._tombstoned(*d.tribute.key))
+    def promote_all(self, progress: Progress | None = None) -> int:
+        """Copy every fallback-only tribute up; returns how many were copied.  ``progress``
+        advances by one per fallback tribute."""
+        promoted = 0
+        for document in self.fallback.iter_documents(None):
+            if not self._tombstoned(*document.tribute.key) and self._promote(document):
+                promoted += 1
+            if progress is not None:
+                progress.advance()
+        return promoted
 
-    def finish_window(self) -> WindowReport:
+    def finish_window(self, progress: Progress | None = None) -> WindowReport:
         """End the transition window: copy every fallback-only tribute up, never a deleted one.
 
         Afterwards every record of the fallback is in the primary or tombstoned
-        (``left`` lists any that is not: then the fallback is still needed).
+        (``left`` lists any that is not: then the fallback is still needed).  ``progress``
+        hears of two passes over the fallback's tributes: ``moving``, then ``checking``.
         """
-        promoted = self.promote_all()
+        progress = progress or SilentProgress()
+        total = self.fallback.counts().tributes
+        progress.start("moving", total)
+        promoted = self.promote_all(progress)
+        progress.start("checking", total)
         deleted, left = 0, []
         for tribute in self.fallback.iter_tributes(None):
             if self._tombstoned(*tribute.key):
                 deleted += 1
             elif self.primary.get_tribute(*tribute.key) is None:
                 left.append(tribute.key)
+            progress.advance()
         return WindowReport(
             promoted=promoted,
             deleted=deleted,
