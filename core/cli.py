@@ -532,10 +532,9 @@ def copy(
         if bar is None or bar.phase != "copying":
             raise
         # Stopped part-way through the writes (a lost connection, a full disk, a lock held too long).
-        err.print(f"tributestore: error: {error}")
         err.print(
-            "tributestore: the copy stopped part-way; the destination holds whole tributes only. "
-            "Re-running the same command resumes (tributes already copied are skipped)."
+            f"tributestore: error: {error}; the copy stopped part-way: the destination holds whole "
+            "tributes only, and re-running the same command resumes (tributes already copied are skipped)"
         )
         raise click.exceptions.Exit(error.exit_code) from None
     print_report(report, source_counts)

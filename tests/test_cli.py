@@ -271,7 +271,8 @@ def test_a_copy_that_fails_part_way_says_the_rerun_resumes(
     assert stopped.value.code == 5
     err = capsys.readouterr().err
     assert "is locked" in err and "whole tributes only" in err
-    assert "Re-running the same command resumes" in err
+    assert "re-running the same command resumes" in err
+    assert len([line for line in err.splitlines() if line.startswith("tributestore: error:")]) == 1
     assert "Traceback" not in err
     bot[0].execute("ROLLBACK")
     bot[0].close()
