@@ -256,3 +256,23 @@ def test_moving_the_primary_mid_window_carries_its_tombstones(tmp_path: Path, ne
     rerun = run("copy", "sqlite:///thg.db", new_primary, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "nothing to write" in rerun.stdout or "already identical" in rerun.stdout
+
+
+def test_restoring_a_backup_brings_back_a_tribute_deleted_after_it(tmp_path: Path) -> None:
+    """A restore makes the primary equal to the backup: a tribute deleted (tombstoned) through the
+    composite after the backup was made comes back; the restore copied around it as a copy of the
+    legacy directory does, and then reported itself incomplete."""
+    from tributestore.backup import backup_store, restore_backup
+
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    primary = f"sqlite:///{tmp_path}/thg.db"
+    assert run("copy", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path).returncode == 0
+    with open_store(primary) as store:
+        backup = backup_store(store, tmp_path / "backups")
+    with open_store(window_url(primary, f"thgbot:///{tmp_path}/legacy")) as window:
+        gone = next(iter(window.iter_tributes())).key
+        window.delete_tribute(*gone)
+    with open_store(f"json:///{backup}", mode="read") as source, open_store(primary) as destination:
+        report = restore_backup(source, destination)
+        assert report.differences == []
+        assert destination.has_tribute(*gone)
