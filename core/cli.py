@@ -724,8 +724,10 @@ def restore(
         if stage != "restoring":
             raise
         # Stopped part-way through the writes (a lost connection, a full disk, a lock held too long).
-        err.print(f"tributestore: error: {error}")
-        err.print(f"tributestore: the restore stopped part-way; {_restore_left(stage, destination, saved)}")
+        err.print(
+            f"tributestore: error: {error}; the restore stopped part-way: "
+            f"{_restore_left(stage, destination, saved)}"
+        )
         raise click.exceptions.Exit(error.exit_code) from None
     if done.differences:
         raise VerificationError(f"restore incomplete: {done.differences[0]}")
