@@ -166,15 +166,22 @@ class BackendRegistry:
     def check_url(self, url: StoreURL) -> BackendSpec:
         """Check ``url`` as opening it would, without opening or creating anything: its backend,
         options and their values, and its children's URLs; :class:`ConfigError` names the first
-        problem.  The backend's spec."""
+        problem (with what another backend says the path is, as opening says it).  The
+        backend's spec."""
         spec = self.for_url(url)
-        if spec.options is not None:
-            url.check_options(spec.options, spec.name)
-        if spec.check_url is not None:
-            check = spec.check_url
-            if isinstance(check, str):
-                check = cast("Callable[[StoreURL], None]", _imported(check, spec.name))
-            check(url)
+        try:
+            if spec.options is not None:
+                url.check_options(spec.options, spec.name)
+            if spec.check_url is not None:
+                check = spec.check_url
+                if isinstance(check, str):
+                    check = cast("Callable[[StoreURL], None]", _imported(check, spec.name))
+                check(url)
+        except TributeStoreError as error:
+            hint = self.hint(url, spec)
+            if hint is None or hint in str(error):
+                raise
+            raise type(error)(f"{error}; {hint}") from None
         for option in spec.children:
             self.check_url(_child_url(spec, url, option))
         return spec
