@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from .backup import RestoreCounts
     from .copier import CopyReport
+    from .hookspecs import BackendSpec
     from .models import Counts
     from .store import OnConflict, TributeStore
     from .urls import OpenMode, StoreURL
@@ -199,14 +200,54 @@ def config(url: str | None) -> None:
     out.print(f"backend: {spec.name}")
     for key in sorted(resolved.url.options):
         out.print(f"option {key}: {mask_password(resolved.url.options[key])}")
-    # What opening the URL would refuse, refused here too (nothing is opened or created).
+    # A composite's stores, each as a plain URL is shown, before what opening would refuse of them.
+    try:
+        _show_children(resolved.url, "")
+        unshown = None
+    except TributeStoreError as error:
+        unshown = error
+    # What opening the URL would refuse, refused here too (nothing is created): a composite's
+    # fallback, opened for reading, must exist (StoreNotFoundError, exit 3, as opening says it).
     registry().check_url(resolved.url)
-    if resolved.url.path and not resolved.url.netloc and resolved.url.path != ":memory:":
-        path = resolved.url.local_path().absolute()
-        out.print(f"path: {path} ({'exists' if path.exists() else 'does not exist yet'})")
-        hint = registry().hint(resolved.url, spec) if path.exists() else None
-        if hint:
-            out.print(f"note: {hint}")
+    if unshown is not None:
+        raise unshown
+    _show_path(resolved.url, "", spec)
+
+
+def _show_children(url: StoreURL, indent: str) -> None:
+    """Each child store of ``url`` (a composite's fallback and primary): URL, backend, options,
+    open mode, and the absolute path and whether it exists, as ``config`` shows a plain URL."""
+    from .plugins import registry
+    from .urls import mask_password
+
+    for option, child in registry().child_urls(url):
+        spec = registry().for_url(child)
+        out.print(f"{indent}{option}: {child.display}")
+        out.print(f"{indent}  backend: {spec.name}")
+        for key in sorted(child.options):
+            out.print(f"{indent}  option {key}: {mask_password(child.options[key])}")
+        if child.must_exist:
+            out.print(f"{indent}  opened for reading: it must exist")
+        else:
+            out.print(f"{indent}  opened for writing: created when missing")
+        _show_children(child, indent + "  ")
+        _show_path(child, indent + "  ", spec)
+
+
+def _show_path(url: StoreURL, indent: str, spec: BackendSpec) -> None:
+    """The absolute path a file store's URL names and whether it exists (with what another
+    backend says it is); nothing for a server or an in-memory store."""
+    from .plugins import registry
+
+    if not url.path or url.netloc or url.path == ":memory:":
+        return
+    path = url.local_path().absolute()
+    exists = path.exists()
+    state = "exists" if exists else "does not exist" if url.must_exist else "does not exist yet"
+    out.print(f"{indent}path: {path} ({state})")
+    hint = registry().hint(url, spec) if exists else None
+    if hint:
+        out.print(f"{indent}note: {hint}")
 
 
 @cli.command()

@@ -199,19 +199,13 @@ class BackendRegistry:
         return backend
 
     def check_url(self, url: StoreURL) -> BackendSpec:
-        """Check ``url`` as opening it would, without opening or creating anything: its backend,
-        options and their values, and its children's URLs; :class:`ConfigError` names the first
-        problem.  The backend's spec."""
-        spec = self.for_url(url)
-        if spec.options is not None:
-            url.check_options(spec.options, spec.name)
-        if spec.check_url is not None:
-            check = spec.check_url
-            if isinstance(check, str):
-                check = cast("Callable[[StoreURL], None]", _imported(check, spec.name))
-            check(url)
-        for option in spec.children:
-            self.check_url(_child_url(spec, url, option))
+        """Check ``url`` as opening it would, without creating anything: its backend, options
+        and their values, and its children's URLs (:class:`ConfigError` names the first problem,
+        with what another backend says the path is, as opening says it); then that each store
+        opened for reading (a composite's fallback) exists, with the error opening gives (see
+        :meth:`_refuse_missing`).  The backend's spec."""
+        spec = self._check_url(url)
+        self._refuse_missing(url)
         return spec
 
     def identity(self, url: StoreURL) -> dict[str, object] | None:
@@ -230,6 +224,53 @@ class BackendRegistry:
         if not children or any(child is None for child in children.values()):
             return None
         return {"kind": url.backend, "children": children}
+
+    def _check_url(self, url: StoreURL) -> BackendSpec:
+        spec = self.for_url(url)
+        try:
+            if spec.options is not None:
+                url.check_options(spec.options, spec.name)
+            if spec.check_url is not None:
+                check = spec.check_url
+                if isinstance(check, str):
+                    check = cast("Callable[[StoreURL], None]", _imported(check, spec.name))
+                check(url)
+        except TributeStoreError as error:
+            hint = self.hint(url, spec)
+            if hint is None or hint in str(error):
+                raise
+            raise type(error)(f"{error}; {hint}") from None
+        for option in spec.children:
+            self._check_url(_child_url(spec, url, option))
+        return spec
+
+    def child_urls(self, url: StoreURL) -> list[tuple[str, StoreURL]]:
+        """The child stores of ``url`` (a composite's fallback and primary), each by its option,
+        in the mode opening ``url`` opens it in; ``[]`` for a store without children."""
+        spec = self.for_url(url)
+        return [(option, _child_url(spec, url, option)) for option in spec.children]
+
+    def _refuse_missing(self, url: StoreURL) -> None:
+        """Each built-in file store of ``url`` (itself, its children) that is opened for reading
+        (a composite's fallback) and whose path does not exist, refused with the error opening
+        it gives: its backend opened for reading refuses it before creating anything (the
+        open-mode contract; it is closed at once should it exist after all).  Children first,
+        in the order they are opened."""
+        from .urls import FILE_SCHEMES
+
+        for _option, child in self.child_urls(url):
+            self._refuse_missing(child)
+        if not url.must_exist or url.backend not in FILE_SCHEMES:
+            return
+        if url.netloc or not url.path or url.path == ":memory:":
+            return
+        path = url.local_path()
+        try:
+            if path.exists() or path.is_symlink():
+                return
+        except OSError:  # not looked up here: opening says what the system refused
+            return
+        self.open_backend(url).close()
 
     def _open_with_children(self, spec: BackendSpec, url: StoreURL, opener: Opener) -> Backend:
         children: dict[str, Backend] = {}

@@ -64,7 +64,8 @@ class StoreURL:
         """The error for a store opened for reading that does not exist (nothing was created).
 
         Names the path as resolved and, for a relative path whose absolute
-        twin exists (``json:///srv/x`` typed for ``/srv/x``), the URL meant.
+        twin exists (``json:///srv/x`` typed for ``/srv/x``), the URL meant;
+        for any other relative path, the directory it was resolved against.
         """
         if path is None:
             return StoreNotFoundError(f"store {self.display!r} does not exist ({what}); nothing was created")
@@ -72,11 +73,14 @@ class StoreURL:
         message = f"store {self.display!r}: {what}: {resolved} does not exist; nothing was created"
         if not Path(self.path).is_absolute():
             absolute = Path("/") / self.path
-            hint = f"{self.scheme}:////{quote_path(str(absolute).lstrip('/'))}"
-            if absolute.exists():
+            if absolute.exists():  # three slashes typed for four: the likely mistake
+                hint = f"{self.scheme}:////{quote_path(str(absolute).lstrip('/'))}"
                 message += f" (did you mean the absolute path {absolute}? write {hint})"
-            else:
-                message += f" (a relative path; an absolute one takes four slashes: {hint})"
+            else:  # the path as looked for; never a guess at a root-level twin that is not there
+                message += (
+                    f" (a relative path, taken from {self.base_dir.absolute()}; "
+                    "an absolute path takes four slashes)"
+                )
         return StoreNotFoundError(message)
 
     @property

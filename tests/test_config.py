@@ -198,3 +198,42 @@ def test_an_option_given_twice_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_p
     config.write_text('[store]\nurl = "sqlite:///thg.db?timeout=1"\ntimeout = "1"\n')  # the same value: fine
     with open_store() as store:
         assert store.url.startswith("sqlite:")
+
+
+def test_config_shows_a_composites_stores_and_refuses_a_missing_fallback_as_opening_does(
+    tmp_path: Path,
+) -> None:
+    """`config` on a composite showed its two URLs only and exited 0 for a fallback that does not
+    exist, which opening refuses (a fallback is only read: it must exist). Each child is now shown
+    as a plain URL is (backend, absolute path, whether it exists), and a missing fallback is
+    refused with opening's own message and exit code (3), creating nothing."""
+    from helpers import run_cli
+
+    url = "composite:?primary=sqlite:///thg_nope.db&fallback=thgbot:///confg"
+    result = run_cli("config", url, cwd=tmp_path)
+    opened = run_cli("stats", url, cwd=tmp_path)
+    assert opened.returncode == 3
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert result.stderr == opened.stderr
+    assert f"{tmp_path / 'confg'} does not exist" in result.stderr
+    shown = "fallback: thgbot:///confg\n  backend: thgbot\n  opened for reading: it must exist\n"
+    assert shown in result.stdout
+    assert f"  path: {tmp_path / 'confg'} (does not exist)\n" in result.stdout
+    assert "primary: sqlite:///thg_nope.db\n  backend: sqlite\n" in result.stdout
+    assert f"  path: {tmp_path / 'thg_nope.db'} (does not exist yet)\n" in result.stdout
+    assert sorted(tmp_path.iterdir()) == []  # no primary, no fallback, no lock or index
+    # The same from a config file, its paths relative to the file's directory.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "tributestore.toml").write_text(
+        '[store]\nurl = "composite:"\nprimary = "sqlite:///thg.db"\nfallback = "thgbot:///confg"\n'
+    )
+    result = run_cli("config", cwd=tmp_path / "etc")
+    assert result.returncode == 3 and f"{tmp_path / 'etc' / 'confg'} does not exist" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "etc").iterdir()) == ["tributestore.toml"]
+    # Once the fallback exists: both stores shown, exit 0, still nothing created.
+    assert run_cli("sample-legacy", "confg", cwd=tmp_path / "etc").returncode == 0
+    result = run_cli("config", cwd=tmp_path / "etc")
+    assert result.returncode == 0, result.stderr
+    assert f"  path: {tmp_path / 'etc' / 'confg'} (exists)\n" in result.stdout
+    assert f"  path: {tmp_path / 'etc' / 'thg.db'} (does not exist yet)\n" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "etc").iterdir()) == ["confg", "tributestore.toml"]

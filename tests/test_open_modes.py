@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli as run
 
-from tributestore import StoreNotFoundError, open_store
+from tributestore import ConfigError, StoreNotFoundError, open_store
 from tributestore.backup import MANIFEST_NAME
 
 #: Selected by the tox factor sqlite (see tests/conftest.py): these tests run once per Python.
@@ -322,6 +322,52 @@ def test_a_directory_that_is_not_a_store_is_refused_for_reading(tmp_path: Path) 
     result = run("copy", "json:///notes", "sqlite:///x.db", cwd=tmp_path)
     one_line_error(result, 3, "not a tributestore JSON store", str(tmp_path / "notes"))
     assert snapshot(tmp_path) == before  # no .lock, no x.db
+
+
+def test_an_sqlite_path_naming_a_directory_says_so_in_every_mode(tmp_path: Path) -> None:
+    """A directory named as an SQLite file is said to be one, by every command and mode alike
+    (reading said it 'does not exist', which sent users looking for a typo), creating nothing."""
+    (tmp_path / "d.db").mkdir()
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    shown = f"{tmp_path / 'd.db'} is a directory, not an SQLite database file"
+    for command in (
+        ("stats", "sqlite:///d.db"),
+        ("check", f"sqlite:///{tmp_path}/d.db"),
+        ("config", "sqlite:///d.db"),
+        ("verify", "sqlite:///d.db", "thgbot:///legacy"),
+        ("copy", "sqlite:///d.db", "json:///x"),
+        ("copy", "thgbot:///legacy", "sqlite:///d.db"),
+        ("copy", "--dry-run", "thgbot:///legacy", "sqlite:///d.db"),
+    ):
+        result = run(*command, cwd=tmp_path)
+        one_line_error(result, 2, shown, "nothing was created")
+        assert "does not exist" not in result.stderr, command
+    for mode in ("read", "write"):
+        with pytest.raises(ConfigError, match="is a directory, not an SQLite database file"):
+            open_store(f"sqlite:///{tmp_path}/d.db", mode=mode)  # type: ignore[arg-type]
+    # What the directory is, when another backend knows it: in config as on opening.
+    for command in ("config", "stats"):
+        result = run(command, "sqlite:///legacy", cwd=tmp_path)
+        one_line_error(result, 2, "is a directory", "open it read-only as thgbot:///legacy")
+    assert snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.db", "legacy"]
+    assert list((tmp_path / "d.db").iterdir()) == []
+
+
+def test_a_missing_relative_path_is_shown_resolved_never_as_a_guess_at_the_root(tmp_path: Path) -> None:
+    """sqlite:///thgg.db that does not exist: the hint named sqlite:////thgg.db (at /, not meant).
+    It now says where the relative path was looked for; 'did you mean' only when the path taken
+    as absolute exists (three slashes typed for four)."""
+    result = run("stats", "sqlite:///thg_missing_here.db", cwd=tmp_path)
+    one_line_error(result, 3, f"{tmp_path / 'thg_missing_here.db'} does not exist", f"taken from {tmp_path}")
+    assert ":////thg_missing_here.db" not in result.stderr and "did you mean" not in result.stderr
+    (tmp_path / "real.db").touch()  # the relative twin does not exist, the absolute one does
+    relative = str(tmp_path / "real.db").lstrip("/")
+    result = run("stats", f"sqlite:///{relative}", cwd=tmp_path)
+    one_line_error(result, 3, f"did you mean the absolute path {tmp_path / 'real.db'}?")
+    assert f"write sqlite:///{tmp_path / 'real.db'}" in result.stderr
+    assert snapshot(tmp_path) == {"real.db": b""}
 
 
 def test_question_mark_and_hash_in_a_directory_name(tmp_path: Path) -> None:

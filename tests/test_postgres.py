@@ -425,3 +425,48 @@ def test_a_connection_the_server_ends_mid_transaction_is_said_so(schema_url: str
         assert "lost the connection" in message and "not written" in message
         assert "\n" not in message
         assert [t.tribute_id for t in store.iter_tributes()] == ["A1"]
+
+
+def _on_database(server_url: str, database: str) -> str:
+    """``server_url`` naming ``database`` instead of its own."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{database}"))
+
+
+@pytest.mark.backend("postgres")
+def test_a_database_that_does_not_exist_is_not_found(server_url: str) -> None:
+    """tributestore never creates a database: one the server does not have is a store that does
+    not exist (StoreNotFoundError, exit 3) in either mode, in one line naming it and what to do;
+    a server that does not answer stays a storage error (exit 5, 'cannot connect')."""
+    from helpers import run_cli
+
+    from tributestore import StoreNotFoundError
+
+    url = _on_database(server_url, "tributestore_no_such_db") + "?schema=x"
+    for mode in ("read", "write"):
+        with pytest.raises(StoreNotFoundError) as missing:
+            open_store(url, mode=mode)  # type: ignore[arg-type]
+        message = str(missing.value)
+        assert "database tributestore_no_such_db does not exist" in message, message
+        assert "never databases" in message and "createdb tributestore_no_such_db" in message
+        assert "\n" not in message and "sqlalche" not in message and "cannot connect" not in message
+    for command in ("check", "stats"):
+        result = run_cli(command, url)
+        assert result.returncode == 3, result.stderr
+        assert "database tributestore_no_such_db does not exist" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.backend("postgres")  # needs the driver, not the server
+def test_a_server_that_does_not_answer_is_still_a_storage_error() -> None:
+    import socket
+
+    from helpers import run_cli
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli("stats", f"postgresql://postgres@127.0.0.1:{port}/nodb?schema=x&timeout=2")
+    assert result.returncode == 5, result.stderr
+    assert "cannot connect" in result.stderr and "does not exist" not in result.stderr

@@ -259,7 +259,8 @@ def test_not_a_database(tmp_path: Path) -> None:
 
 
 def test_directory_is_not_a_database(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="directory"):
+    # A wrong URL, said as such in every mode (and by `config`): see test_open_modes.py.
+    with pytest.raises(ConfigError, match="is a directory, not an SQLite database file"):
         open_store(f"sqlite:///{tmp_path}")
 
 

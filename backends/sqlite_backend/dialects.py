@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -199,6 +200,10 @@ _CONNECTION_LOST = (
     "the connection is lost",
     "connection is closed",
 )
+
+
+#: What the server says when a connection names a database it does not have.
+_NO_DATABASE = re.compile(r'database "(.*)" does not exist')
 
 
 def _first_line(error: BaseException) -> str:
@@ -564,6 +569,8 @@ class PostgresDialect:
         self.where = f"PostgreSQL database {parsed.database or '(default)'} on {server}"
         if self.schema is not None:
             self.where += f", schema {self.schema}"
+        self.server = server
+        self.display = url.display
         self.lock_key = 0
 
     def connect(self) -> Engine:
@@ -583,8 +590,11 @@ class PostgresDialect:
         try:
             with engine.connect() as conn:
                 current = self.schema or conn.execute(text("SELECT current_schema()")).scalar()
-        except BaseException:
+        except BaseException as error:
             engine.dispose()
+            missing = self._missing_database(error)
+            if missing is not None:
+                raise missing from None
             raise
         if current is None:
             engine.dispose()
@@ -594,6 +604,22 @@ class PostgresDialect:
             )
         self.lock_key = advisory_lock_key(str(current))
         return engine
+
+    def _missing_database(self, error: BaseException) -> StoreNotFoundError | None:
+        """The error for a database the server says does not exist (``None`` for any other error).
+
+        A store is a schema in a database: tributestore creates the schema and its tables, never
+        the database (that needs rights a bot's role should not hold), in either mode.  The
+        server's refusal carries no SQLSTATE on the client side, hence its message."""
+        found = _NO_DATABASE.search(_first_line(error))
+        if found is None:
+            return None
+        name = found.group(1)
+        return StoreNotFoundError(
+            f"store {self.display!r}: PostgreSQL database {name} does not exist on {self.server}; "
+            f"tributestore creates schemas and tables, never databases: create it (createdb {name}, "
+            "as a role allowed to) or ask the server's administrator; nothing was created"
+        )
 
     def writers_queue(self) -> AbstractContextManager[float | None]:
         return nullcontext(None)  # pg_advisory_xact_lock serves writers in order

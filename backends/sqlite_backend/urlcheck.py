@@ -38,7 +38,10 @@ def synchronous_level(url: StoreURL) -> str:
 
 
 def database_path(url: StoreURL) -> Path | None:
-    """The SQLite file, or ``None`` for an in-memory database (only ``sqlite:///:memory:``)."""
+    """The SQLite file, or ``None`` for an in-memory database (only ``sqlite:///:memory:``).
+
+    A path naming a directory is refused in every mode (and by ``tributestore config``): it
+    can be no database file, and saying it "does not exist" sent users looking for a typo."""
     if url.path == ":memory:" and not url.netloc:
         return None
     if not url.path and not url.netloc:
@@ -46,7 +49,17 @@ def database_path(url: StoreURL) -> Path | None:
             f"store URL {url.display!r} names no database: write sqlite:///thg.db (relative), "
             "sqlite:////abs/thg.db (absolute), or sqlite:///:memory: for an in-memory one"
         )
-    return url.local_path()
+    path = url.local_path()
+    try:
+        directory = path.is_dir()
+    except OSError:  # not looked up here: opening says what the system refused
+        directory = False
+    if directory:
+        raise ConfigError(
+            f"store URL {url.display!r}: {path.absolute()} is a directory, not an SQLite database "
+            "file (an SQLite store is one file: name the file, not its directory); nothing was created"
+        )
+    return path
 
 
 def schema_option(url: StoreURL) -> str | None:
