@@ -99,3 +99,17 @@ def statements_of(store: TributeStore, call: Callable[[], object]) -> list[tuple
     finally:
         event.remove(engine, "before_cursor_execute", record)
     return sent
+
+
+class RecordingProgress:
+    """A progress object (the copier's ``Progress``) that records each phase, its total and how far
+    it advanced."""
+
+    def __init__(self) -> None:
+        self.phases: list[list[object]] = []
+
+    def start(self, phase: str, total: int | None) -> None:
+        self.phases.append([phase, total, 0])
+
+    def advance(self, amount: int = 1) -> None:
+        self.phases[-1][2] += amount  # type: ignore[operator]

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from helpers import RecordingProgress as PhaseRecorder
 from helpers import run_cli
 
 from tributestore import AlreadyExistsError, CorruptDataError, TributeStore, open_store
@@ -101,19 +102,6 @@ def test_backup_and_restore(tmp_path: Path) -> None:
         assert (done.deleted, done.replaced, done.added, done.unchanged) == (1, 1, 0, 0)
         assert dst.get_tribute(1, "D1F").name == "original" and not dst.has_tribute(1, "D3F")
         assert dst.get_inventory(1, "D1F").items == ["Original knife"]
-
-
-class PhaseRecorder:
-    """A progress object (the copier's ``Progress``) recording each phase, its total and its advances."""
-
-    def __init__(self) -> None:
-        self.phases: list[list[object]] = []
-
-    def start(self, phase: str, total: int | None) -> None:
-        self.phases.append([phase, total, 0])
-
-    def advance(self, amount: int = 1) -> None:
-        self.phases[-1][2] += amount  # type: ignore[operator]
 
 
 def test_backup_check_plan_and_restore_report_their_progress(tmp_path: Path) -> None:

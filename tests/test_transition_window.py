@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from helpers import RecordingProgress
 from helpers import run_cli as run
 
 from tributestore import open_store
@@ -119,20 +120,6 @@ def test_finish_window_moves_the_rest_and_says_the_fallback_is_done(tmp_path: Pa
     assert again.returncode == 0 and "copied into the primary: 0 tribute(s)" in again.stdout
     stats = run("stats", url, cwd=tmp_path)
     assert re.search(r"tributes only in the fallback\s*│ 0\s", stats.stdout), stats.stdout
-
-
-class RecordingProgress:
-    """A progress object (the copier's ``Progress``) that records each phase, its total and how far
-    it advanced."""
-
-    def __init__(self) -> None:
-        self.phases: list[list[object]] = []
-
-    def start(self, phase: str, total: int | None) -> None:
-        self.phases.append([phase, total, 0])
-
-    def advance(self, amount: int = 1) -> None:
-        self.phases[-1][2] += amount  # type: ignore[operator]
 
 
 def test_finish_window_reports_its_progress(tmp_path: Path) -> None:
