@@ -42,6 +42,9 @@ MANIFEST_VERSION = 1
 DEFAULT_BACKUP_DIR = "tributestore-backups"
 #: Held (flock) by the process writing a backup; its name starts with the JSON store's ``.lock``.
 IN_PROGRESS_NAME = ".lock.backup"
+#: Written first into a backup: which store it is of, so an incomplete one is told apart from
+#: another store's (``check`` names only its own store's).
+SOURCE_NAME = ".tributestore-backup-of.json"
 #: Top-level entries a backup directory may hold.
 _STORE_ENTRIES = BACKUP_STORE_ENTRIES | {MANIFEST_NAME}
 
@@ -90,6 +93,7 @@ def backup_store(store: TributeStore, backup_dir: Path, *, progress: Progress | 
     url = StoreURL(raw=path_url(BACKUP_SCHEME, target), scheme=BACKUP_SCHEME, path=str(target))
     with _in_progress(target):
         with open_url(url, "write") as backup:
+            _mark_source(target, store)
             report = copy_store(
                 store,
                 backup,
@@ -109,6 +113,23 @@ def backup_store(store: TributeStore, backup_dir: Path, *, progress: Progress | 
                 "--no-backup to go without a backup"
             )
     return target
+
+
+def _mark_source(target: Path, store: TributeStore) -> None:
+    """Record which store the backup is being taken of (best effort: a backup does not need it)."""
+    identity = store_identity(store)
+    if identity is not None:
+        with suppress(OSError):
+            (target / SOURCE_NAME).write_text(json.dumps(identity, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def backup_of(path: Path) -> dict[str, object] | None:
+    """Which store the backup at ``path`` was being taken of (``None``: not recorded)."""
+    try:
+        found = json.loads((path / SOURCE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _discarded(target: Path) -> str:
@@ -285,6 +306,8 @@ class IncompleteBackup:
     in_progress: bool
     #: It holds entries no backup holds: never removed by :func:`remove_incomplete_backup`.
     foreign: str | None = None
+    #: Which store it was being taken of (:func:`backup_of`; ``None``: not recorded).
+    of: dict[str, object] | None = None
 
 
 def backup_dirs_for(store_path: Path | None, cwd: Path | None = None) -> list[Path]:
@@ -334,7 +357,7 @@ def find_incomplete_backups(directories: Iterable[Path]) -> list[IncompleteBacku
                 if entry not in _STORE_ENTRIES and not entry.startswith("."):
                     foreign = entry
                     break
-            result.append(IncompleteBackup(path, _held_by_writer(path), foreign))
+            result.append(IncompleteBackup(path, _held_by_writer(path), foreign, backup_of(path)))
     return result
 
 

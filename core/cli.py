@@ -290,6 +290,8 @@ def check(url: str | None, remove_incomplete_backups: bool) -> None:
     """
     from .backup import MANIFEST_NAME, backup_dirs_for, find_incomplete_backups, remove_incomplete_backup
     from .config import resolve_config
+    from .plugins import registry
+    from .urls import same_identity
 
     resolved = resolve_config(url).url
     with open_for_cli(url, "read") as store:
@@ -299,7 +301,10 @@ def check(url: str | None, remove_incomplete_backups: bool) -> None:
     store_path = None
     if resolved.path and not resolved.netloc and resolved.path != ":memory:":
         store_path = resolved.local_path()
+    here = registry().identity(resolved)
     for backup in find_incomplete_backups(backup_dirs_for(store_path)):
+        if backup.of is not None and here is not None and not same_identity(backup.of, here):
+            continue  # another store's incomplete backup (its check names it)
         if backup.in_progress:
             out.print(f"note: backup {backup.path} is being written by another process (skipped)")
         elif backup.foreign is not None:

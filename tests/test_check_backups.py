@@ -79,6 +79,20 @@ def test_incomplete_backup_beside_the_store(tmp_path: Path, monkeypatch: pytest.
     assert result.returncode == 1 and f"incomplete backup {incomplete}" in result.stdout
 
 
+def test_another_stores_incomplete_backup_is_not_this_stores_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed backup of a.db in ./tributestore-backups made 'check' of every store checked from
+    that directory exit 1 (b.db, sound, listed a.db's backup as its problem)."""
+    first, second = make_store(tmp_path / "a.db"), make_store(tmp_path / "b.db")
+    incomplete = killed_backup(first, tmp_path / "tributestore-backups", monkeypatch)
+    result = run("check", second, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert str(incomplete) not in result.stdout
+    result = run("check", "sqlite:///a.db", cwd=tmp_path)  # its own store, however spelled
+    assert result.returncode == 1 and f"incomplete backup {incomplete}" in result.stdout
+
+
 def test_backup_being_written_is_left_alone(tmp_path: Path) -> None:
     url = make_store(tmp_path / "thg.db")
     writing = tmp_path / "tributestore-backups" / "backup-20260101-000000-000000"
