@@ -231,7 +231,17 @@ class TributeStore:
     # ---------------------------------------------------------------- stats
     def counts(self) -> Counts:
         """How many guilds, tributes, items, equipped items, prompts and files."""
-        return self.backend.counts()
+        return self._returned(self.backend.counts(), Counts, "counts()")
+
+    def _returned(self, value: object, kind: type[T], call: str) -> T:
+        """``value`` when the backend returned a ``kind``; otherwise a plugin's bug, said as its own
+        (it was an internal error naming a module of tributestore)."""
+        if not isinstance(value, kind):
+            raise StorageError(
+                f"store {self.url}: its backend's {call} returned {type(value).__name__}, not a "
+                f"{kind.__name__} (a bug of the backend's plugin: report it there)"
+            )
+        return value
 
     def check(self) -> list[str]:
         """Integrity problems found (the backend's own, then every plugin's); empty when sound."""
@@ -329,7 +339,7 @@ class TributeStore:
         document = self.backend.load(gid, tid)
         if document is None:
             raise NotFoundError(f"tribute {tid} not found in guild {gid}")
-        return document
+        return self._returned(document, TributeBundle, "load()")
 
     def _save(
         self,
@@ -681,7 +691,8 @@ class TributeStore:
         Each bundle is one committed state of its tribute; the iteration as a
         whole is not one snapshot, so a long copy never holds writers off.
         """
-        return self.backend.iter_documents(None if guild_id is None else check_guild_id(guild_id))
+        documents = self.backend.iter_documents(None if guild_id is None else check_guild_id(guild_id))
+        return (self._returned(document, TributeBundle, "iter_documents()") for document in documents)
 
     def read_bundle_file(self, info: FileInfo) -> bytes:
         """The bytes of a file whose metadata came from :meth:`iter_bundles` or :meth:`export_tribute`."""

@@ -455,6 +455,31 @@ def test_an_opener_returning_no_backend_is_named_as_the_plugins_bug(
     assert "not a tributestore Backend (a bug of that plugin" in message
 
 
+def test_what_a_backend_returns_wrongly_is_named_as_its_plugins_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    """A backend whose counts() or load() returns a dict made the CLI say 'internal error ... (in
+    tributestore.cli.stats)': a bug of ours, by the message."""
+    _plugin_module(
+        tmp_path,
+        "probe_wrong",
+        "from tributestore import BackendSpec\nfrom tributestore_memory import open_memory\n\n"
+        "def opener(url):\n    backend = open_memory(url)\n"
+        "    backend.counts = lambda: {'tributes': 1}\n"
+        "    backend.load = lambda guild_id, tribute_id: {'tribute': tribute_id}\n"
+        "    return backend\n\n"
+        "@hookimpl\ndef tributestore_register_backends(register):\n"
+        "    register(BackendSpec(name='wrong', schemes=('wrong',), opener=opener))\n",
+    )
+    declare_entry_point(tmp_path / "ep", monkeypatch, "wrong_plugin", "probe_wrong")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with open_store(f"wrong://{tmp_path.name}") as store:
+        with pytest.raises(StorageError, match=r"its backend's counts\(\) returned dict, not a Counts"):
+            store.counts()
+        with pytest.raises(StorageError, match=r"its backend's load\(\) returned dict, not a TributeBundle"):
+            store.get_inventory(GUILD, "D1F")
+
+
 def test_a_failing_committed_hook_does_not_keep_the_change_from_other_plugins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
 ) -> None:
