@@ -237,10 +237,19 @@ def same_place(first: StoreURL, second: StoreURL) -> bool:
     """Whether two URLs name one store: the same file or directory of the built-in file
     stores (however spelled, symlinks followed, whatever the schemes), or the same
     PostgreSQL database and schema (whoever connects).  An in-memory store is never the
-    same place as another; other schemes are never judged the same."""
+    same place as another.  Any other scheme (a plugin's): the same scheme, host part and
+    options with paths that differ only in spelling (``a/`` and ``a``, ``./a``) name one."""
     schemes = {first.backend, second.backend}
     if schemes <= SERVER_SCHEMES:
         return _server_place(first) == _server_place(second)
+    if not schemes & (FILE_SCHEMES | SERVER_SCHEMES):
+        named = first.path or first.netloc or first.options
+        return bool(named) and (
+            first.backend == second.backend
+            and first.netloc == second.netloc
+            and first.options == second.options
+            and _spelled_alike(first, second)
+        )
     if not schemes <= FILE_SCHEMES or first.netloc or second.netloc:
         return False
     if not first.path or not second.path or ":memory:" in (first.path, second.path):
@@ -252,6 +261,21 @@ def same_place(first: StoreURL, second: StoreURL) -> bool:
         return os.path.samefile(one, other)
     except OSError:  # one of them does not exist (yet)
         return False
+
+
+def _spelled_alike(first: StoreURL, second: StoreURL) -> bool:
+    """Whether two paths of a plugin's URLs are one path spelled two ways (resolved against their
+    base directories when relative; a path that is no filesystem path compares as written)."""
+    if first.path == second.path and first.base_dir == second.base_dir:
+        return True
+    if not first.path or not second.path:
+        return False
+
+    def resolved(url: StoreURL) -> str:
+        path = Path(url.path)
+        return os.path.realpath(path if path.is_absolute() else url.base_dir / path)
+
+    return resolved(first) == resolved(second)
 
 
 def _server_place(url: StoreURL) -> tuple[str, str, str]:

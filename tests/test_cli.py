@@ -82,7 +82,15 @@ def test_a_copy_onto_the_same_store_is_refused(tmp_path: Path) -> None:
         ("postgresql://a@h/thg", "postgresql://a@h/thg?schema=bot", False),
         ("postgresql:///thg?host=/run/a", "postgresql:///thg?host=/run/b", False),
         ("postgresql:///thg", "sqlite:///thg", False),
-        ("composite:?primary=sqlite:///a.db", "composite:?primary=sqlite:///a.db", False),
+        # a plugin's scheme: one path spelled two ways is one store (copy d1 onto d1/ "verified" itself)
+        ("composite:?primary=sqlite:///a.db", "composite:?primary=sqlite:///a.db", True),
+        ("mystore:////srv/data", "mystore:////srv/data/", True),
+        ("mystore:///data", "mystore:///./data", True),
+        ("memory://a", "memory://a", True),
+        ("memory://a", "memory://b", False),
+        ("mystore:///data", "mystore:///data?shard=2", False),
+        ("mystore:///data", "otherstore:///data", False),
+        ("memory://", "memory://", False),  # nothing names it: not judged
     ],
 )
 def test_which_urls_name_the_same_store(tmp_path: Path, first: str, second: str, same: bool) -> None:
