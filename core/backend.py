@@ -23,6 +23,7 @@ backend does not offer them:
 - :class:`Tombstones`: record deletions of a fallback's tributes (needed to
   serve as a composite's primary); :class:`TombstoneListing`: list them, so a
   copy of the store carries them;
+- :class:`KeyPresence`: which of many tributes exist, in one lookup;
 - :class:`WholeSnapshot`: a backend whose snapshots are per document can also
   hold one state of the whole store (the JSON backend, by holding its writers off);
 - :class:`ForeignSource`: a read-only view of another program's files (a
@@ -234,6 +235,15 @@ class Tombstones(Protocol):
         """Whether a tombstone names the fallback record ``origin_key`` (whatever guild it had)."""
 
     def count_tombstones(self) -> int: ...
+
+
+@runtime_checkable
+class KeyPresence(Protocol):
+    """A backend that tells which of many tributes exist in one lookup (the copier asks for each
+    batch, under its write lock, which tributes another writer created since its plan)."""
+
+    def present(self, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        """The (guild_id, tribute_id) of ``keys`` that this backend holds (as this thread sees it)."""
 
 
 @runtime_checkable

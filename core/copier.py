@@ -270,11 +270,12 @@ def write_copy(
         for batch in _batches(source.iter_bundles(), batch_size):
             with destination.transaction():  # the write lock: no other writer until the batch is in
                 deletions = respect_tombstones and destination.tombstone_count() != tombstones_seen
+                present = destination.present([b.tribute.key for b in batch if b.tribute.key not in recheck])
                 to_write = [
                     bundle
                     for bundle in batch
                     if bundle.tribute.key not in plan.tombstoned
-                    and _to_write(source, destination, plan, report, bundle, recheck, deletions)
+                    and _to_write(source, destination, plan, report, bundle, recheck, deletions, present)
                 ]
                 if to_write:
                     destination.import_many(to_write, source.read_bundle_file)
@@ -291,6 +292,7 @@ def _to_write(
     bundle: TributeBundle,
     recheck: set[Key],
     deletions: bool,
+    present: set[Key],
 ) -> bool:
     """Whether to write a source tribute, decided again under the batch's write lock: another
     writer (a bot running during the copy) may have deleted the tribute since the plan (its
@@ -307,7 +309,7 @@ def _to_write(
         return False
     if key in recheck:
         return _still_to_write(destination, bundle, report)
-    if not destination.has_tribute(*key):
+    if key not in present:  # the batch's one lookup of what exists
         return True
     # Planned as new, created meanwhile by another writer.
     state = _state(destination, bundle)

@@ -37,6 +37,7 @@ from .backend import (
     FileData,
     ForeignSource,
     HeldDocuments,
+    KeyPresence,
     PagedSearch,
     SharedStreamCheck,
     Tombstone,
@@ -410,6 +411,15 @@ class TributeStore:
 
     def has_tribute(self, guild_id: int, tribute_id: str) -> bool:
         return self.backend.get_tribute(check_guild_id(guild_id), check_tribute_id(tribute_id)) is not None
+
+    def present(self, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Which of the (guild_id, tribute_id) ``keys`` exist (one lookup where the backend offers
+        it, else one each); the ids as given, normalised."""
+        checked = [(check_guild_id(gid), check_tribute_id(tid)) for gid, tid in keys]
+        backend = self.backend
+        if isinstance(backend, KeyPresence):
+            return backend.present(checked)
+        return {key for key in checked if backend.get_tribute(*key) is not None}
 
     def update_tribute(self, guild_id: int, tribute_id: str, /, **changes: Any) -> Tribute:
         """Change a tribute's fields (name, user_id, face_claim_url, ...)."""

@@ -539,6 +539,10 @@ class JsonBackend:
         document = self._load_doc(guild_id, tribute_id)
         return None if document is None else document.tribute
 
+    def present(self, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        self._check_open()
+        return {key for key in keys if self._exists(self._layout.tribute_file(*key))}
+
     def load(self, guild_id: int, tribute_id: str) -> TributeBundle | None:
         return self._load_doc(guild_id, tribute_id)
 

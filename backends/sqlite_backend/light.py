@@ -292,6 +292,9 @@ class LightSqlBackend:
     def has_origin_tombstone(self, origin_key: str) -> bool:
         return self.full().has_origin_tombstone(origin_key)
 
+    def present(self, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        return self.full().present(keys)
+
     def iter_tombstones(self) -> Iterator[tuple[int, str, str | None]]:
         return self.full().iter_tombstones()
 

@@ -253,6 +253,21 @@ class SqlBackend:
             found = conn.execute(TRIBUTE, {"guild_id": guild_id, "tribute_id": tribute_id}).mappings().first()
         return None if found is None else model(Tribute, dict(found), self.where, tributes.name)
 
+    def present(self, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        wanted = set(keys)
+        found: set[tuple[int, str]] = set()
+        by_guild: dict[int, list[str]] = {}
+        for guild_id, tribute_id in wanted:
+            by_guild.setdefault(guild_id, []).append(tribute_id)
+        with self.db.reading() as conn:
+            for guild_id, ids in by_guild.items():
+                for start in range(0, len(ids), 500):  # within every database's bound-parameter limit
+                    query = select(tributes.c.tribute_id).where(
+                        tributes.c.guild_id == guild_id, tributes.c.tribute_id.in_(ids[start : start + 500])
+                    )
+                    found.update((guild_id, str(tid)) for (tid,) in conn.execute(query))
+        return found & wanted
+
     def load(self, guild_id: int, tribute_id: str) -> TributeBundle | None:
         with self.db.reading() as conn:
             found = read(conn, ONE, {"guild_id": guild_id, "tribute_id": tribute_id}, self.where)

@@ -886,6 +886,17 @@ class ContractTests(StoreFixtures):
         assert store.check() == []
         assert reopen().check() == []
 
+    def test_present_tells_which_tributes_exist(self, store: TributeStore) -> None:
+        store.create_tribute(GUILD, "D1F")
+        store.create_tribute(OTHER_GUILD, "D2F")
+        asked = [(GUILD, "D1F"), (GUILD, "d2f"), (OTHER_GUILD, "D2F"), (OTHER_GUILD, "D1F"), (GUILD, "D9M")]
+        assert store.present(asked) == {(GUILD, "D1F"), (OTHER_GUILD, "D2F")}
+        assert store.present([]) == set()
+        with store.transaction():  # this thread's own writes are seen
+            store.create_tribute(GUILD, "D3M")
+            store.delete_tribute(GUILD, "D1F")
+            assert store.present([(GUILD, "D3M"), (GUILD, "D1F")]) == {(GUILD, "D3M")}
+
     def test_what_a_read_returns_is_the_callers_own(self, store: TributeStore, reopen: Reopen) -> None:
         """Changing a returned model changes nothing stored (a backend handing out its own
         objects let a caller add items past every check)."""
