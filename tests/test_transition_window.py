@@ -263,3 +263,29 @@ def test_restoring_a_backup_brings_back_a_tribute_deleted_after_it(tmp_path: Pat
         report = restore_backup(source, destination)
         assert report.differences == []
         assert destination.has_tribute(*gone)
+
+
+def test_one_guilds_legacy_files_deleted_leaves_the_others_and_their_images_checked(tmp_path: Path) -> None:
+    """Every guild's LEGACY_FILES shared one origin key: deleting one guild's hid all of them, and
+    finish-window dropped their images saying the fallback could go. And a copy of the legacy
+    directory into the primary expected the images of deleted tributes (a top-level image of a
+    deleted tribute's prompt, the deleted LEGACY_FILES' images): exit 7 on every run."""
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    kept_guild, deleted_guild = 1395951775160340551, 1288877766655544433
+    url = window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{tmp_path}/legacy")
+    with open_store(url) as window:
+        window.delete_tribute(deleted_guild, "LEGACY_FILES")
+        window.delete_tribute(kept_guild, "D7F")  # its prompt shows prompt_images/tracker jackers.png
+        assert window.get_tribute(kept_guild, "LEGACY_FILES") is not None
+    copied = run("copy", "thgbot:///legacy", "sqlite:///thg.db", "--no-backup", cwd=tmp_path)
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert "verified independently" in copied.stdout
+    finish = run("finish-window", window_url("sqlite:///thg.db", "thgbot:///legacy"), cwd=tmp_path)
+    assert finish.returncode == 0, finish.stdout + finish.stderr
+    assert "kept deleted: 2 tribute(s)" in finish.stdout
+    found = tributes_in(tmp_path / "thg.db")
+    assert (kept_guild, "LEGACY_FILES") in found and (deleted_guild, "LEGACY_FILES") not in found
+    with sqlite3.connect(tmp_path / "thg.db") as conn:
+        conn.execute("DELETE FROM files WHERE name = 'ZZZ_1770000000.png'")  # a kept guild's orphan
+    result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
+    assert result.returncode == 7 and "ZZZ_1770000000.png" in result.stdout, result.stdout

@@ -85,6 +85,8 @@ PROMPTS = Path("prompts") / "prompt_info.json"
 DATABASE = Path("thgbot.db")
 IMAGES = Path("prompt_images")
 ORIGIN_PREFIX = "thgbot-legacy:"
+#: The tribute the reader gives a guild folder's unreferenced files (docs/legacy-format.md).
+ORPHANS = "LEGACY_FILES"
 MAX_REPORTED = 200
 _BATCH = 5000
 
@@ -157,6 +159,9 @@ class PresenceCheck:
         self.missing: list[str] = []
         #: Misses past the first MAX_REPORTED: counted, not listed.
         self.unlisted = 0
+        #: Names of images the raw files tie to a tribute the destination deleted (its tombstone):
+        #: not expected in the destination.
+        self.deleted_images: set[str] = set()
         self.tombstones = destination.tombstone_count() > 0
         #: (tribute id, where) of each raw key not yet written to the scratch database.
         self._keys: list[tuple[str, str]] = []
@@ -266,6 +271,8 @@ class PresenceCheck:
         def rows() -> Iterator[tuple[int, str, bytes, str]]:
             seq = 0
             for key, entry in _stream_object(self.root, PROMPTS):
+                if isinstance(entry, dict) and self.deleted(key):  # its images are not expected either
+                    self.deleted_images.update(_image_names(entry.get("image")))
                 if not isinstance(entry, dict) or self.deleted(key):
                     continue
                 where = f"{PROMPTS} [{_shown_key(key)}]"
@@ -276,6 +283,9 @@ class PresenceCheck:
                     seq += 1
             path = self.root / DATABASE
             if path.is_file():
+                for raw_key, reference in _db_file_references(path):
+                    if isinstance(raw_key, str) and self.deleted(raw_key):
+                        self.deleted_images.update(_image_names(reference))
                 for table, row, raw_key, message in _db_rows(path):
                     if not isinstance(raw_key, str) or self.deleted(raw_key):
                         continue
@@ -398,6 +408,8 @@ class PresenceCheck:
                 found = read[key] if read[key].startswith("unreadable") else f"sha256 {read[key][:12]}"
                 damaged.append(f"{name!r} of tribute {tid} ({found}, expected {digest[:12]})")
             else:
+                if not named and self.deleted_with_owner(place, raw_name):
+                    continue
                 if damaged:
                     self.miss(f"{place}: the destination's copy holds other bytes: {'; '.join(damaged[:3])}")
                 elif len(candidates) > 1 or candidates[0][4] is not None:
@@ -408,6 +420,20 @@ class PresenceCheck:
                     )
                 else:
                     self.miss(f"{place}: file bytes (sha256 {digest[:12]}) missing in the destination")
+
+    def deleted_with_owner(self, place: str, name: str) -> bool:
+        """Whether a raw image missing in the destination went with a tribute deleted during the
+        transition window: one whose raw prompt (JSON ``image`` or a ``thgbot.db`` row) names it,
+        or the ``LEGACY_FILES`` tribute (unreferenced files) of its guild folder (of any guild for
+        a file at the top of ``prompt_images/``)."""
+        if not self.tombstones:
+            return False
+        if name in self.deleted_images or name.strip() in self.deleted_images:
+            return True
+        parts = Path(place).parts
+        if len(parts) > 2 and parts[1].isdecimal():
+            return self.destination.is_tombstoned(int(parts[1]), ORPHANS)
+        return any(tid == ORPHANS for _, tid, _ in self.destination.list_tombstones() or [])
 
     def actual_digest(self, guild_id: int, tribute_id: str, name: str) -> str:
         """The sha256 of a destination file's bytes as read now, or what reading them failed with."""
@@ -587,6 +613,39 @@ def _kept_as(held: str, raw: str) -> bool:
         return False
     # A tag makes room for itself in a 255-character name by cutting the stem.
     return held.startswith(stem + " (") or (len(name) > 200 and held.startswith(stem[:64]))
+
+
+def _image_names(value: object) -> set[str]:
+    """The file names an ``image`` value (a name or path, or a list of them) refers to."""
+    values = value if isinstance(value, list) else [value]
+    return {re.split(r"[/\\]", item)[-1].strip() for item in values if isinstance(item, str) and item.strip()}
+
+
+def _db_file_references(path: Path) -> Iterator[tuple[object, object]]:
+    """(tribute id, file path) of the ``prompt_images`` and ``files`` rows of ``thgbot.db``, read in a
+    private copy as :func:`_db_rows` reads it."""
+    with tempfile.TemporaryDirectory(prefix="tributestore-presence-db-") as scratch:
+        copy = Path(scratch) / DATABASE.name
+        shutil.copyfile(path, copy)
+        for suffix in ("-journal", "-wal"):
+            if Path(f"{path}{suffix}").is_file():
+                shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+        conn = sqlite3.connect(copy)
+        conn.text_factory = _undecoded
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table, ids in (("prompt_images", ("prompt_id", "tribute_id")), ("files", ("tribute_id",))):
+                if table not in tables:
+                    continue
+                columns = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+                id_column = next((c for c in ids if c in columns), None)
+                paths = [c for c in ("file_path", "file_name") if c in columns]
+                if id_column is None or not paths:
+                    continue
+                for tid, *found in conn.execute(f'SELECT "{id_column}", {", ".join(paths)} FROM "{table}"'):
+                    yield tid, next((p for p in found if p), None)
+        finally:
+            conn.close()
 
 
 def _named_for(name: str) -> str:

@@ -51,6 +51,7 @@ from .reader import (
     DATABASE,
     IMAGES,
     INVENTORIES,
+    ORPHANS,
     PROMPTS,
     URL_OPTIONS,
     LegacyOptions,
@@ -346,8 +347,10 @@ class ThgbotBackend:
 
     # --------------------------------------------------------- ForeignSource
     def origin_key(self, guild_id: int, tribute_id: str) -> str | None:
-        """The bot's own key for the tribute: its id, global across guilds in the legacy files."""
-        if not self.index.has(guild_id, tribute_id):
+        """The bot's own key for the tribute: its id, global across guilds in the legacy files.
+        ``LEGACY_FILES`` (the unreferenced files of one guild folder) has none: one per guild,
+        so deleting one guild's must not hide another's."""
+        if tribute_id == ORPHANS or not self.index.has(guild_id, tribute_id):
             return None
         return f"{ORIGIN_PREFIX}{tribute_id}"
 
