@@ -462,13 +462,23 @@ def _tombstone_differences(source: TributeStore, destination: TributeStore) -> l
     listed = source.list_tombstones() if source.tombstone_count() else None
     if not listed or not destination.supports_tombstones:
         return []
-    return [
+    lines = [
         f"tombstone of tribute {tid} in guild {gid} missing in the destination (a deleted tribute "
         "could come back)"
         for gid, tid, origin in listed
         if not destination.is_tombstoned(gid, tid)
         or (origin is not None and not destination.has_origin_tombstone(origin))
     ]
+    # Deleted in the source after an earlier copy: a copy never deletes, so the destination's
+    # tribute lives on in front of its own tombstone, and a composite over it shows it again.
+    keys = [(gid, tid) for gid, tid, _ in listed]
+    kept = sorted(destination.present(keys) - source.present(keys))
+    lines += [
+        f"tribute {tid} in guild {gid}: deleted in the source (its tombstone carried) but still in the "
+        "destination, where it would show again: delete it there (or copy into an empty destination)"
+        for gid, tid in kept
+    ]
+    return lines
 
 
 def _destination_only(report: CopyReport, key: Key) -> None:

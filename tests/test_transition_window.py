@@ -289,3 +289,26 @@ def test_one_guilds_legacy_files_deleted_leaves_the_others_and_their_images_chec
         conn.execute("DELETE FROM files WHERE name = 'ZZZ_1770000000.png'")  # a kept guild's orphan
     result = run("verify", "--independent", "thgbot:///legacy", "sqlite:///thg.db", cwd=tmp_path)
     assert result.returncode == 7 and "ZZZ_1770000000.png" in result.stdout, result.stdout
+
+
+def test_a_tribute_deleted_after_the_primary_was_copied_is_named_by_the_next_copy(tmp_path: Path) -> None:
+    """Moving the primary, copied once, then a tribute deleted in the old primary, copied again:
+    the tombstone was carried, the new primary kept the tribute in front of it (a copy never
+    deletes), and the copy said 'verified': a composite over the new primary showed it again."""
+    assert run("sample-legacy", "legacy", cwd=tmp_path).returncode == 0
+    old_window = window_url(f"sqlite:///{tmp_path}/thg.db", f"thgbot:///{tmp_path}/legacy")
+    with open_store(old_window) as w:
+        key = next(iter(w.iter_tributes())).key
+        w.add_item(*key, "copied up", force=True)
+    assert run("copy", "sqlite:///thg.db", "json:///moved", cwd=tmp_path).returncode == 0
+    with open_store(old_window) as w:
+        w.delete_tribute(*key)
+    again = run("copy", "sqlite:///thg.db", "json:///moved", cwd=tmp_path)
+    assert again.returncode == 7, again.stdout + again.stderr
+    assert (
+        f"tribute {key[1]} in guild {key[0]}: deleted in the source (its tombstone carried)" in again.stdout
+    )
+    with open_store(f"json:///{tmp_path}/moved") as moved:
+        moved.delete_tribute(*key)
+    settled = run("copy", "sqlite:///thg.db", "json:///moved", cwd=tmp_path)
+    assert settled.returncode == 0, settled.stdout + settled.stderr
