@@ -351,26 +351,33 @@ class PresenceCheck:
                 self.miss(f"{where}: item {_short(text)} missing in the destination ({held} of {count})")
 
     def check_prompts(self) -> None:
+        """Each raw prompt text: in its tribute's prompt, or in one of its files (a losing version
+        kept) provided some raw version of that tribute's prompt is in the prompt itself (one of
+        them won: a replaced prompt is not passed because a kept version holds the text)."""
         rows = self.db.execute(
             "SELECT r.seq, r.tid, r.message, r.place, h.message FROM raw_prompt r "
-            "LEFT JOIN held_prompt h ON h.tid = r.tid ORDER BY r.seq"
+            "LEFT JOIN held_prompt h ON h.tid = r.tid ORDER BY r.tid, r.seq"
         )
-        current: tuple[int, str, bytes, str] | None = None
-        found = False
-        for seq, tid, message, place, held in rows:
-            if current is None or current[0] != seq:
-                if current is not None and not found:
-                    self.prompt_missing(*current[1:])
-                current, found = (seq, tid, message, place), False
-            found = found or (held is not None and message in held)
-        if current is not None and not found:
-            self.prompt_missing(*current[1:])
+        for tid, group in groupby(rows, key=lambda row: row[1]):
+            versions: dict[int, tuple[bytes, str, bool]] = {}
+            for seq, _, message, place, held in group:
+                shown = held is not None and any(form in held for form in _stored_forms(message))
+                earlier = versions.get(seq)
+                versions[seq] = (message, place, shown or (earlier is not None and earlier[2]))
+            won = any(shown for _, _, shown in versions.values())
+            for message, place, shown in versions.values():
+                if not shown:
+                    self.prompt_missing(tid, message, place, won)
 
-    def prompt_missing(self, tid: str, message: bytes, place: str) -> None:
+    def prompt_missing(self, tid: str, message: bytes, place: str, won: bool) -> None:
         text = _text(message)
         guilds = self.guilds(tid)
-        if guilds and not any(self.text_in_files(guild, tid, text) for guild in guilds):
-            self.miss(f"{place}: prompt text {_short(text)} missing in the destination")
+        if not guilds:
+            return  # the tribute itself is missing: one line of check_tributes
+        if won and any(self.text_in_files(guild, tid, text) for guild in guilds):
+            return  # a losing version, kept as a file of the tribute
+        why = "" if won else " (the destination's prompt holds none of this tribute's raw prompts)"
+        self.miss(f"{place}: prompt text {_short(text)} missing in the destination{why}")
 
     def text_in_files(self, guild_id: int, tribute_id: str, text: str) -> bool:
         """Whether a file of the tribute holds ``text``, as it is or as a JSON string."""
@@ -613,6 +620,14 @@ def _kept_as(held: str, raw: str) -> bool:
         return False
     # A tag makes room for itself in a 255-character name by cutting the stem.
     return held.startswith(stem + " (") or (len(name) > 200 and held.startswith(stem[:64]))
+
+
+def _stored_forms(message: bytes) -> set[bytes]:
+    """A raw text as the destination may hold it: as it is, and with what no store holds (NUL, a
+    lone surrogate: text that was not UTF-8) replaced by U+FFFD."""
+    text = _text(message)
+    replaced = "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return {message, replaced.encode("utf-8")}
 
 
 def _image_names(value: object) -> set[str]:
