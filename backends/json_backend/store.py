@@ -321,23 +321,36 @@ class JsonBackend:
             with self.snapshot():
                 yield
             return
+        with self._writers_held() as held:
+            snap.locked = held
+            try:
+                with self.snapshot():
+                    yield
+            finally:
+                snap.locked = False
+
+    @contextmanager
+    def _writers_held(self) -> Iterator[bool]:
+        """The writers' lock for the block (a crash's interrupted commit replayed first); ``False``
+        when it cannot be taken here (read-only files: the block reads as is).  A wait past the
+        lock's timeout raises."""
+        lock = self._locked()
         try:
-            lock = self._locked()
             lock.__enter__()
         except LockTimeoutError:
             raise
-        except StorageError:  # the lock cannot be taken here (read-only files): per document
-            with self.snapshot():
-                yield
+        except StorageError:
+            held = False
+        else:
+            held = True
+        if not held:
+            yield False
             return
-        snap.locked = True
         try:
             if not self.read_only:
                 self._journal.replay()  # a commit a crash interrupted
-            with self.snapshot():
-                yield
+            yield True
         finally:
-            snap.locked = False
             lock.__exit__(None, None, None)
 
     @contextmanager
@@ -398,19 +411,8 @@ class JsonBackend:
             if self._journal.generation() == before:
                 self._keep_in_snapshot(read_new)
                 return result
-        try:
-            lock = self._locked()
-            lock.__enter__()
-        except LockTimeoutError:
-            raise
-        except StorageError:  # the lock cannot be taken here (read-only files): read as is
+        with self._writers_held():  # or, where it cannot be taken (read-only files), as is
             return self._read_in_view(read)
-        try:
-            if not self.read_only:
-                self._journal.replay()  # a commit a crash interrupted
-            return self._read_in_view(read)
-        finally:
-            lock.__exit__(None, None, None)
 
     def _keep_in_snapshot(self, read_new: Mapping[Path, TributeBundle | None]) -> None:
         """Documents a validated read found join the outer snapshot (if any): read once, seen once."""
