@@ -162,6 +162,8 @@ class PresenceCheck:
         #: Names of images the raw files tie to a tribute the destination deleted (its tombstone):
         #: not expected in the destination.
         self.deleted_images: set[str] = set()
+        #: Whether any guild's LEGACY_FILES was deleted (``None``: not looked up yet).
+        self._orphans_deleted: bool | None = None
         self.tombstones = destination.tombstone_count() > 0
         #: (tribute id, where) of each raw key not yet written to the scratch database.
         self._keys: list[tuple[str, str]] = []
@@ -271,9 +273,10 @@ class PresenceCheck:
         def rows() -> Iterator[tuple[int, str, bytes, str]]:
             seq = 0
             for key, entry in _stream_object(self.root, PROMPTS):
-                if isinstance(entry, dict) and self.deleted(key):  # its images are not expected either
+                if not isinstance(entry, dict):
+                    continue
+                if self.deleted(key):  # nor are its images expected
                     self.deleted_images.update(_image_names(entry.get("image")))
-                if not isinstance(entry, dict) or self.deleted(key):
                     continue
                 where = f"{PROMPTS} [{_shown_key(key)}]"
                 self.key(key, where)
@@ -282,11 +285,13 @@ class PresenceCheck:
                         yield seq, bot_id(key), _blob(entry["message"]), where
                     seq += 1
             path = self.root / DATABASE
-            if path.is_file():
-                for raw_key, reference in _db_file_references(path):
+            if not path.is_file():
+                return
+            with _private_copy(path) as conn:
+                for raw_key, reference in _db_file_references(conn):
                     if isinstance(raw_key, str) and self.deleted(raw_key):
                         self.deleted_images.update(_image_names(reference))
-                for table, row, raw_key, message in _db_rows(path):
+                for table, row, raw_key, message in _db_rows(conn):
                     if not isinstance(raw_key, str) or self.deleted(raw_key):
                         continue
                     where = f"{DATABASE} table {table} row {row}"
@@ -440,7 +445,10 @@ class PresenceCheck:
         parts = Path(place).parts
         if len(parts) > 2 and parts[1].isdecimal():
             return self.destination.is_tombstoned(int(parts[1]), ORPHANS)
-        return any(tid == ORPHANS for _, tid, _ in self.destination.list_tombstones() or [])
+        if self._orphans_deleted is None:  # looked up once, for every top-level image missing
+            tombstones = self.destination.list_tombstones() or []
+            self._orphans_deleted = any(tid == ORPHANS for _, tid, _ in tombstones)
+        return self._orphans_deleted
 
     def actual_digest(self, guild_id: int, tribute_id: str, name: str) -> str:
         """The sha256 of a destination file's bytes as read now, or what reading them failed with."""
@@ -541,14 +549,14 @@ def _texts(value: object) -> Iterator[str]:
             yield str(float(text))
 
 
-def _db_rows(path: Path) -> Iterator[tuple[str, int, object, object]]:
-    """The ``tributes`` rows (table, row number, tribute id, ``None``), then the ``prompts`` rows
-    (table, rowid, tribute id, message), of ``thgbot.db`` as SQLite (and so the bot) reads them:
-    committed only.
+@contextmanager
+def _private_copy(path: Path) -> Iterator[sqlite3.Connection]:
+    """``thgbot.db`` as SQLite (and so the bot) reads it: committed only.
 
     The file and its ``-journal`` / ``-wal`` are copied into a private directory and opened
     there, so SQLite rolls a leftover hot journal back, or reads what the WAL holds, in the
-    copy: the legacy directory itself is never opened by SQLite, never written.
+    copy: the legacy directory itself is never opened by SQLite, never written.  Text that is
+    not UTF-8 comes as written (its bad bytes as lone surrogates), never refused.
     """
     with tempfile.TemporaryDirectory(prefix="tributestore-presence-db-") as scratch:
         copy = Path(scratch) / DATABASE.name
@@ -557,28 +565,38 @@ def _db_rows(path: Path) -> Iterator[tuple[str, int, object, object]]:
             if Path(f"{path}{suffix}").is_file():
                 shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
         conn = sqlite3.connect(copy)
-        conn.text_factory = _undecoded  # text that is not UTF-8 is checked as written, not refused
+        conn.text_factory = _undecoded
         try:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "tributes" in tables and "tribute_id" in {
-                row[1] for row in conn.execute("PRAGMA table_info(tributes)")
-            }:
-                # numbered as the reader numbers them: from 1, in rowid order (a table without
-                # rowids in its own order)
-                try:
-                    rows = conn.execute("SELECT tribute_id FROM tributes ORDER BY rowid")
-                except sqlite3.OperationalError:
-                    rows = conn.execute("SELECT tribute_id FROM tributes")
-                for number, (tid,) in enumerate(rows, 1):
-                    yield "tributes", number, tid, None
-            if "prompts" not in tables:
-                return
-            for rowid, tid, message in conn.execute(
-                "SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid"
-            ):
-                yield "prompts", rowid, tid, message
+            yield conn
         finally:
             conn.close()
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
+def _db_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, int, object, object]]:
+    """The ``tributes`` rows (table, row number, tribute id, ``None``), then the ``prompts`` rows
+    (table, rowid, tribute id, message), of a :func:`_private_copy` of ``thgbot.db``."""
+    tables = _tables(conn)
+    if "tributes" in tables and "tribute_id" in _columns(conn, "tributes"):
+        # numbered as the reader numbers them: from 1, in rowid order (a table without
+        # rowids in its own order)
+        try:
+            rows = conn.execute("SELECT tribute_id FROM tributes ORDER BY rowid")
+        except sqlite3.OperationalError:
+            rows = conn.execute("SELECT tribute_id FROM tributes")
+        for number, (tid,) in enumerate(rows, 1):
+            yield "tributes", number, tid, None
+    if "prompts" not in tables:
+        return
+    for rowid, tid, message in conn.execute("SELECT rowid, tribute_id, message FROM prompts ORDER BY rowid"):
+        yield "prompts", rowid, tid, message
 
 
 def _files_under(top: Path, root: Path) -> Iterator[Path]:
@@ -636,31 +654,20 @@ def _image_names(value: object) -> set[str]:
     return {re.split(r"[/\\]", item)[-1].strip() for item in values if isinstance(item, str) and item.strip()}
 
 
-def _db_file_references(path: Path) -> Iterator[tuple[object, object]]:
-    """(tribute id, file path) of the ``prompt_images`` and ``files`` rows of ``thgbot.db``, read in a
-    private copy as :func:`_db_rows` reads it."""
-    with tempfile.TemporaryDirectory(prefix="tributestore-presence-db-") as scratch:
-        copy = Path(scratch) / DATABASE.name
-        shutil.copyfile(path, copy)
-        for suffix in ("-journal", "-wal"):
-            if Path(f"{path}{suffix}").is_file():
-                shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
-        conn = sqlite3.connect(copy)
-        conn.text_factory = _undecoded
-        try:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            for table, ids in (("prompt_images", ("prompt_id", "tribute_id")), ("files", ("tribute_id",))):
-                if table not in tables:
-                    continue
-                columns = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
-                id_column = next((c for c in ids if c in columns), None)
-                paths = [c for c in ("file_path", "file_name") if c in columns]
-                if id_column is None or not paths:
-                    continue
-                for tid, *found in conn.execute(f'SELECT "{id_column}", {", ".join(paths)} FROM "{table}"'):
-                    yield tid, next((p for p in found if p), None)
-        finally:
-            conn.close()
+def _db_file_references(conn: sqlite3.Connection) -> Iterator[tuple[object, object]]:
+    """(tribute id, file path) of the ``prompt_images`` and ``files`` rows of a
+    :func:`_private_copy` of ``thgbot.db``."""
+    tables = _tables(conn)
+    for table, ids in (("prompt_images", ("prompt_id", "tribute_id")), ("files", ("tribute_id",))):
+        if table not in tables:
+            continue
+        columns = _columns(conn, table)
+        id_column = next((c for c in ids if c in columns), None)
+        paths = [c for c in ("file_path", "file_name") if c in columns]
+        if id_column is None or not paths:
+            continue
+        for tid, *found in conn.execute(f'SELECT "{id_column}", {", ".join(paths)} FROM "{table}"'):
+            yield tid, next((p for p in found if p), None)
 
 
 def _named_for(name: str) -> str:
